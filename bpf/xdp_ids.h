@@ -53,9 +53,9 @@ struct ids_src_window {
 };
 
 /*
- * Per-source record (value of map ids_src, key struct ids_addr). 176 bytes; with the 16-byte
- * key and the kernel's 48-byte LRU hash element header, 240 bytes of kernel memory per tracked
- * source (LRU maps are preallocated: max_entries * 240 bytes).
+ * Per-source record (value of map ids_src, key struct ids_addr). 168 bytes; with the 16-byte
+ * key and the kernel's 48-byte LRU hash element header, 232 bytes of kernel memory per tracked
+ * source (LRU maps are preallocated: max_entries * 232 bytes).
  *
  * TCP classes (f = flags & 0x3f; a packet may count in more than one class):
  *   syn      (f & (SYN|ACK|RST|FIN)) == SYN

@@ -1,0 +1,688 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * xdp-ids kernel side: per-source and per-destination accounting, blocking and event sampling
+ * for every received packet. README.md is the specification; the step numbers below are its.
+ */
+#include <stdbool.h>
+
+#include "parsing.h"
+#include "maps.h"
+
+#define NSEC_PER_SEC 1000000000ULL
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the narrow-field atomics below assume a little-endian target"
+#endif
+
+/*
+ * BPF atomics are 32 or 64 bits wide, so the 8- and 16-bit fields of the window slots are
+ * updated through the aligned 32-bit word holding them (port_bits|host_bits,
+ * events|tripped|_pad, src_bits|_pad). No carry crosses into a neighbour: port_bits and
+ * host_bits never exceed their bitmap sizes, src_bits stays below 512, and events is only
+ * incremented while below 255.
+ */
+typedef __u32 __attribute__((may_alias)) word_t;
+#define PORT_BITS_ONE 0x1u
+#define HOST_BITS_ONE 0x10000u
+#define SRC_BITS_ONE 0x1u
+#define EVENTS_ONE 0x1u
+#define EVENTS_MASK 0xffu
+#define TRIPPED(kind) ((__u32)(kind) << 8)
+
+#define TCP_SARF (IDS_TCP_SYN | IDS_TCP_ACK | IDS_TCP_RST | IDS_TCP_FIN)
+
+enum l4_kind {
+	L4_OTHER, /* valid L3 header, protocol not parsed further */
+	L4_TCP,
+	L4_UDP,
+	L4_ICMP,
+	L4_FRAGMENT, /* non-first fragment */
+	L4_MALFORMED,
+};
+
+union addr {
+	struct ids_addr key;
+	__u32 w[4];
+};
+
+/* What the later stages need from the headers, read once while parsing. Event-only fields are
+ * set only for the l4 kind they belong to. */
+struct pkt {
+	struct ethhdr *eth;
+	void *l3; /* struct iphdr or struct ipv6hdr */
+	union addr src;
+	union addr dst;
+	__u32 len;
+	__u32 l4_len; /* IP payload bytes after the headers parsed so far */
+	__be32 seq;
+	__be32 ack_seq;
+	__u16 vlan[IDS_MAX_VLAN];
+	__u16 ethertype;
+	__be16 sport;
+	__be16 dport;
+	__be16 tcp_window;
+	__u8 ip_version;
+	__u8 proto;
+	__u8 frag;
+	__u8 l4; /* enum l4_kind */
+	__u8 tcp_flags;
+	__u8 icmp_type;
+	__u8 icmp_code;
+};
+
+/* This packet's trip through the program. */
+struct run {
+	struct ids_globals *g;
+	const struct ids_config *cfg;
+	__u64 now;
+	__u32 window;
+	__u32 flags;
+};
+
+static __always_inline void add32(__u32 *v, __u32 n, const bool shared)
+{
+	if (shared)
+		__sync_fetch_and_add(v, n);
+	else
+		*v += n;
+}
+
+static __always_inline void add64(__u64 *v, __u64 n, const bool shared)
+{
+	if (shared)
+		__sync_fetch_and_add(v, n);
+	else
+		*v += n;
+}
+
+static __always_inline __u32 ids_hash(__u32 x)
+{
+	return x * IDS_HASH_MUL;
+}
+
+static __always_inline __u32 fold(const union addr *a)
+{
+	return a->w[0] ^ a->w[1] ^ a->w[2] ^ a->w[3];
+}
+
+static __always_inline bool is_v4_mapped(const union addr *a)
+{
+	return a->w[0] == 0 && a->w[1] == 0 && a->w[2] == bpf_htonl(0xffff);
+}
+
+static __always_inline bool is_syn(const struct pkt *p)
+{
+	return p->l4 == L4_TCP && (p->tcp_flags & TCP_SARF) == IDS_TCP_SYN;
+}
+
+/* Returns true when this call set the bit. The plain read keeps the usual case, a bit already
+ * set in this window, free of locked instructions. */
+static __always_inline bool set_bit(__u64 *bitmap, __u32 bit)
+{
+	__u64 *word = &bitmap[bit / 64];
+	__u64 mask = 1ULL << (bit % 64);
+
+	if (*word & mask)
+		return false;
+	return !(__sync_fetch_and_or(word, mask) & mask);
+}
+
+/* Takes one token from a per-CPU bucket; rate must not be 0. */
+static __always_inline bool take_token(__u32 id, __u64 now, __u32 rate, __u32 burst)
+{
+	struct ids_bucket *b = bpf_map_lookup_elem(&ids_buckets, &id);
+	__u64 cap = (__u64)burst * NSEC_PER_SEC;
+	__u64 elapsed, tokens;
+
+	if (!b)
+		return false;
+	elapsed = now - b->last_ns;
+	b->last_ns = now;
+	/* Compared through a division so that elapsed * rate cannot overflow. */
+	if (elapsed >= cap / rate) {
+		tokens = cap;
+	} else {
+		tokens = b->tokens + elapsed * rate;
+		if (tokens > cap)
+			tokens = cap;
+	}
+	if (tokens < NSEC_PER_SEC) {
+		b->tokens = tokens;
+		return false;
+	}
+	b->tokens = tokens - NSEC_PER_SEC;
+	return true;
+}
+
+static __always_inline int count_and_pass(struct ids_globals *g)
+{
+	g->c[IDS_CNT_PASS]++;
+	return XDP_PASS;
+}
+
+/* Steps 2 and 3. Returns the IP protocol, or a negative IDS_CNT_* index to count. */
+static __always_inline int parse_l3(struct hdr_cursor *nh, void *data_end, struct pkt *p)
+{
+	struct ipv6hdr *ip6;
+	struct iphdr *ip;
+	__u16 frag_off;
+	int proto;
+
+	p->vlan[0] = 0;
+	p->vlan[1] = 0;
+	proto = parse_ethhdr(nh, data_end, &p->eth, p->vlan);
+	if (proto < 0)
+		return proto;
+	p->ethertype = proto;
+
+	if (proto == ETH_P_IP) {
+		proto = parse_iphdr(nh, data_end, &ip, &p->l4_len);
+		if (proto < 0)
+			return proto;
+		p->l3 = ip;
+		p->ip_version = 4;
+		p->src.w[0] = 0;
+		p->src.w[1] = 0;
+		p->src.w[2] = bpf_htonl(0xffff);
+		p->src.w[3] = ip->saddr;
+		p->dst.w[0] = 0;
+		p->dst.w[1] = 0;
+		p->dst.w[2] = bpf_htonl(0xffff);
+		p->dst.w[3] = ip->daddr;
+		frag_off = bpf_ntohs(ip->frag_off);
+		p->frag = (frag_off & IDS_IP_DF ? IDS_FRAG_DF : 0) |
+			  (frag_off & IDS_IP_MF ? IDS_FRAG_MF : 0) |
+			  (frag_off & IDS_IP_OFFSET ? IDS_FRAG_NONFIRST : 0);
+	} else if (proto == ETH_P_IPV6) {
+		proto = parse_ipv6hdr(nh, data_end, &ip6, &p->l4_len);
+		if (proto < 0)
+			return proto;
+		p->l3 = ip6;
+		p->ip_version = 6;
+		__builtin_memcpy(p->src.w, ip6->saddr.in6_u.u6_addr32, sizeof(p->src));
+		__builtin_memcpy(p->dst.w, ip6->daddr.in6_u.u6_addr32, sizeof(p->dst));
+		p->frag = 0;
+	} else {
+		return -IDS_CNT_NON_IP;
+	}
+	p->proto = proto;
+	return proto;
+}
+
+/* Step 6, parsing part. Sets p->l4; returns a negative IDS_CNT_ERR_* index for a malformed
+ * L4 header. */
+static __always_inline int parse_l4(struct hdr_cursor *nh, void *data, void *data_end,
+				    struct pkt *p)
+{
+	struct icmp6hdr *ih6;
+	struct icmphdr *ih;
+	struct tcphdr *th;
+	struct udphdr *uh;
+	int proto = p->proto, err;
+
+	if (p->ip_version == 6) {
+		proto = skip_ipv6_exthdrs(nh, data, data_end, proto, &p->l4_len, &p->frag);
+		if (proto < 0)
+			goto malformed;
+		p->proto = proto;
+	}
+	if (p->frag & IDS_FRAG_NONFIRST) {
+		p->l4 = L4_FRAGMENT;
+		return 0;
+	}
+
+	if (proto == IPPROTO_TCP) {
+		err = parse_tcphdr(nh, data_end, p->l4_len, &th);
+		if (err < 0)
+			goto malformed_err;
+		p->l4 = L4_TCP;
+		p->sport = th->source;
+		p->dport = th->dest;
+		p->tcp_flags = ((__u8 *)th)[13];
+		p->tcp_window = th->window;
+		p->seq = th->seq;
+		p->ack_seq = th->ack_seq;
+	} else if (proto == IPPROTO_UDP) {
+		err = parse_udphdr(nh, data_end, p->l4_len, &uh);
+		if (err < 0)
+			goto malformed_err;
+		p->l4 = L4_UDP;
+		p->sport = uh->source;
+		p->dport = uh->dest;
+	} else if (proto == IPPROTO_ICMP && p->ip_version == 4) {
+		err = parse_icmphdr(nh, data_end, p->l4_len, &ih);
+		if (err < 0)
+			goto malformed_err;
+		p->l4 = L4_ICMP;
+		p->icmp_type = ih->type;
+		p->icmp_code = ih->code;
+	} else if (proto == IPPROTO_ICMPV6 && p->ip_version == 6) {
+		err = parse_icmp6hdr(nh, data_end, p->l4_len, &ih6);
+		if (err < 0)
+			goto malformed_err;
+		p->l4 = L4_ICMP;
+		p->icmp_type = ih6->icmp6_type;
+		p->icmp_code = ih6->icmp6_code;
+	} else {
+		p->l4 = L4_OTHER;
+	}
+	return 0;
+
+malformed_err:
+	proto = err;
+malformed:
+	p->l4 = L4_MALFORMED;
+	return proto;
+}
+
+/* Step 4: true when the packet must be dropped. */
+static __always_inline bool blocked(const struct pkt *p, const struct run *r)
+{
+	struct ids_allow *allow;
+	struct ids_block *b;
+	__u64 expires;
+
+	if (is_v4_mapped(&p->src)) {
+		struct ids_lpm_v4 key = { .prefixlen = 32 };
+
+		__builtin_memcpy(key.addr, &p->src.w[3], sizeof(key.addr));
+		b = bpf_map_lookup_elem(&ids_block_v4, &key);
+		if (!b)
+			return false;
+		expires = b->expires_ns;
+		if (expires && r->now > expires)
+			goto expired;
+		allow = bpf_map_lookup_elem(&ids_allow_v4, &key);
+	} else {
+		struct ids_lpm_v6 key = { .prefixlen = 128 };
+
+		__builtin_memcpy(key.addr, p->src.w, sizeof(key.addr));
+		b = bpf_map_lookup_elem(&ids_block_v6, &key);
+		if (!b)
+			return false;
+		expires = b->expires_ns;
+		if (expires && r->now > expires)
+			goto expired;
+		allow = bpf_map_lookup_elem(&ids_allow_v6, &key);
+	}
+
+	if (allow) {
+		__sync_fetch_and_add(&allow->hits, 1);
+		r->g->c[IDS_CNT_ALLOWLISTED]++;
+		return false;
+	}
+	__sync_fetch_and_add(&b->drops, 1);
+	b->last_drop_ns = r->now;
+	r->g->c[IDS_CNT_DROP_BLOCKED]++;
+	return true;
+
+expired:
+	r->g->c[IDS_CNT_BLOCK_EXPIRED]++;
+	return false;
+}
+
+/* Step 5: the source's record, inserted when the insert throttle allows; NULL sends the
+ * packet to ids_overflow. */
+static __always_inline struct ids_src_stats *track_source(const struct pkt *p,
+							  const struct run *r, bool *inserted)
+{
+	struct ids_src_stats *s = bpf_map_lookup_elem(&ids_src, &p->src.key);
+	__u32 rate = r->cfg->insert_rate;
+
+	if (s)
+		return s;
+	if (rate && !take_token(IDS_BUCKET_INSERT, r->now, rate, r->cfg->insert_burst))
+		return NULL;
+
+	struct ids_src_stats init = { .first_seen_ns = r->now };
+
+	/* Fails with EEXIST when another CPU inserted the source first; its record is used. */
+	if (!bpf_map_update_elem(&ids_src, &p->src.key, &init, BPF_NOEXIST)) {
+		r->g->c[IDS_CNT_NEW_SOURCES]++;
+		*inserted = true;
+	}
+	return bpf_map_lookup_elem(&ids_src, &p->src.key);
+}
+
+static __always_inline void count_tcp_classes(struct ids_src_stats *s, __u8 flags,
+					      const bool shared)
+{
+	__u8 f = flags & 0x3f;
+
+	/* syn, synack and ack exclude every other class. */
+	switch (f & TCP_SARF) {
+	case IDS_TCP_SYN:
+		add32(&s->syn, 1, shared);
+		return;
+	case IDS_TCP_SYN | IDS_TCP_ACK:
+		add32(&s->synack, 1, shared);
+		return;
+	case IDS_TCP_ACK:
+		add32(&s->ack, 1, shared);
+		return;
+	}
+	if (f & IDS_TCP_RST)
+		add32(&s->rst, 1, shared);
+	if ((f & (IDS_TCP_SYN | IDS_TCP_FIN)) == IDS_TCP_FIN)
+		add32(&s->fin, 1, shared);
+	if (f == 0)
+		add32(&s->null_scan, 1, shared);
+	if (f == IDS_TCP_FIN)
+		add32(&s->fin_only, 1, shared);
+	if (f == (IDS_TCP_FIN | IDS_TCP_PSH | IDS_TCP_URG))
+		add32(&s->xmas, 1, shared);
+	if ((f & (IDS_TCP_SYN | IDS_TCP_FIN)) == (IDS_TCP_SYN | IDS_TCP_FIN))
+		add32(&s->synfin, 1, shared);
+}
+
+/* Steps 5 and 6, counting part. shared: the record is in ids_src, not the per-CPU overflow. */
+static __always_inline void account_source(struct ids_src_stats *s, const struct pkt *p,
+					   __u64 now, const bool shared)
+{
+	add64(&s->packets, 1, shared);
+	add64(&s->bytes, p->len, shared);
+	s->last_seen_ns = now;
+
+	switch (p->l4) {
+	case L4_TCP:
+		count_tcp_classes(s, p->tcp_flags, shared);
+		break;
+	case L4_UDP:
+		add32(&s->udp, 1, shared);
+		break;
+	case L4_ICMP:
+		add32(&s->icmp, 1, shared);
+		break;
+	case L4_FRAGMENT:
+		add32(&s->fragments, 1, shared);
+		break;
+	case L4_MALFORMED:
+		add32(&s->malformed, 1, shared);
+		break;
+	}
+}
+
+/* The slot of this window; one CPU wins the exchange and clears the counts of the window two
+ * back. */
+static __always_inline struct ids_src_window *src_window(struct ids_src_stats *s, __u32 window)
+{
+	struct ids_src_window *w = &s->win[window & 1];
+	__u32 seen = w->window;
+
+	if (seen != window && __sync_val_compare_and_swap(&w->window, seen, window) == seen) {
+		w->syn = 0;
+		w->port_bits = 0;
+		w->host_bits = 0;
+		w->events = 0;
+		w->tripped = 0;
+	}
+	return w;
+}
+
+/* Step 7. */
+static __always_inline struct ids_src_window *fan_out(struct ids_src_stats *s,
+						      const struct pkt *p, __u32 window)
+{
+	struct ids_src_window *w;
+	__u32 seen = s->bitmap_window;
+
+	if (seen != window && __sync_val_compare_and_swap(&s->bitmap_window, seen, window) == seen) {
+		__builtin_memset(s->port_bitmap, 0, sizeof(s->port_bitmap));
+		__builtin_memset(s->host_bitmap, 0, sizeof(s->host_bitmap));
+	}
+	w = src_window(s, window);
+
+	if (set_bit(s->host_bitmap, ids_hash(fold(&p->dst)) >> 25))
+		__sync_fetch_and_add((word_t *)&w->port_bits, HOST_BITS_ONE);
+	if ((p->l4 == L4_TCP || p->l4 == L4_UDP) &&
+	    set_bit(s->port_bitmap, ids_hash(bpf_ntohs(p->dport)) >> 24))
+		__sync_fetch_and_add((word_t *)&w->port_bits, PORT_BITS_ONE);
+	if (is_syn(p))
+		__sync_fetch_and_add(&w->syn, 1);
+	return w;
+}
+
+/* Step 8. */
+static __always_inline void account_destination(const struct pkt *p, const struct run *r)
+{
+	struct ids_dst_stats *d = bpf_map_lookup_elem(&ids_dst, &p->dst.key);
+	struct ids_dst_window *w;
+	__u32 seen;
+
+	if (!d) {
+		struct ids_dst_stats init = {};
+
+		bpf_map_update_elem(&ids_dst, &p->dst.key, &init, BPF_NOEXIST);
+		d = bpf_map_lookup_elem(&ids_dst, &p->dst.key);
+		if (!d)
+			return;
+	}
+
+	if (p->l4 == L4_TCP)
+		__sync_fetch_and_add(&d->syn, 1);
+	else if (p->l4 == L4_UDP)
+		__sync_fetch_and_add(&d->udp, 1);
+	else
+		__sync_fetch_and_add(&d->icmp, 1);
+	__sync_fetch_and_add(&d->bytes, p->len);
+
+	seen = d->bitmap_window;
+	if (seen != r->window &&
+	    __sync_val_compare_and_swap(&d->bitmap_window, seen, r->window) == seen)
+		__builtin_memset(d->src_bitmap, 0, sizeof(d->src_bitmap));
+	w = &d->win[r->window & 1];
+	seen = w->window;
+	if (seen != r->window && __sync_val_compare_and_swap(&w->window, seen, r->window) == seen)
+		w->src_bits = 0;
+
+	if (set_bit(d->src_bitmap, ids_hash(fold(&p->src)) >> 23))
+		__sync_fetch_and_add((word_t *)&w->src_bits, SRC_BITS_ONE);
+}
+
+static __noinline void fill_event(struct ids_event *e, const struct pkt *p)
+{
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ip_version = p->ip_version;
+	e->proto = p->proto;
+	e->src = p->src.key;
+	e->dst = p->dst.key;
+	__builtin_memcpy(e->smac, p->eth->h_source, ETH_ALEN);
+	__builtin_memcpy(e->dmac, p->eth->h_dest, ETH_ALEN);
+	e->ethertype = p->ethertype;
+	e->vlan[0] = p->vlan[0];
+	e->vlan[1] = p->vlan[1];
+	e->pkt_len = p->len;
+	e->frag = p->frag;
+
+	if (p->ip_version == 4) {
+		const struct iphdr *ip = p->l3;
+
+		e->ttl = ip->ttl;
+		e->tos = ip->tos;
+		e->ip_id = bpf_ntohs(ip->id);
+	} else {
+		const struct ipv6hdr *ip6 = p->l3;
+		__u32 first = bpf_ntohl(*(const __be32 *)ip6); /* version, class, flow label */
+
+		e->ttl = ip6->hop_limit;
+		e->tos = first >> 20;
+		e->flow_label = first & 0xfffff;
+	}
+
+	switch (p->l4) {
+	case L4_TCP:
+		e->tcp_flags = p->tcp_flags;
+		e->tcp_window = bpf_ntohs(p->tcp_window);
+		e->seq = bpf_ntohl(p->seq);
+		e->ack_seq = bpf_ntohl(p->ack_seq);
+		/* fall through */
+	case L4_UDP:
+		e->sport = bpf_ntohs(p->sport);
+		e->dport = bpf_ntohs(p->dport);
+		break;
+	case L4_ICMP:
+		e->icmp_type = p->icmp_type;
+		e->icmp_code = p->icmp_code;
+		break;
+	}
+}
+
+/* Counts the event in the source's slot. A lost exchange (another CPU changed the word) loses
+ * the count rather than carrying into tripped. */
+static __always_inline void count_src_event(struct ids_src_window *w)
+{
+	word_t *word = (word_t *)&w->events;
+	__u32 old = *word;
+
+	if ((old & EVENTS_MASK) != EVENTS_MASK)
+		__sync_val_compare_and_swap(word, old, old + EVENTS_ONE);
+}
+
+static __always_inline void emit(const struct pkt *p, const struct run *r,
+				 struct ids_src_window *w, __u8 type, __u8 reason, __u32 value,
+				 __u32 threshold)
+{
+	const struct ids_config *cfg = r->cfg;
+	__u32 limit = cfg->events_per_src_window;
+	struct ids_event *e;
+
+	if (limit > EVENTS_MASK)
+		limit = EVENTS_MASK;
+	if (w->events >= limit ||
+	    !take_token(IDS_BUCKET_EVENTS, r->now, cfg->event_rate, cfg->event_burst)) {
+		r->g->c[IDS_CNT_EVENTS_LIMITED]++;
+		return;
+	}
+	e = bpf_ringbuf_reserve(&ids_events, sizeof(*e), 0);
+	if (!e) {
+		r->g->c[IDS_CNT_RINGBUF_FULL]++;
+		return;
+	}
+	fill_event(e, p);
+	e->ts_ns = r->now;
+	e->type = type;
+	e->reason = reason;
+	e->window = r->window;
+	e->value = value;
+	e->threshold = threshold;
+	bpf_ringbuf_submit(e, 0);
+	count_src_event(w);
+	r->g->c[IDS_CNT_EVENTS]++;
+}
+
+/* A kind trips once per window: the CPU whose fetch_or sets the bit reports it. */
+static __always_inline void trip(const struct pkt *p, const struct run *r,
+				 struct ids_src_window *w, __u8 kind, __u32 value, __u32 threshold)
+{
+	if (!threshold || value < threshold || (w->tripped & kind))
+		return;
+	if (__sync_fetch_and_or((word_t *)&w->events, TRIPPED(kind)) & TRIPPED(kind))
+		return;
+	emit(p, r, w, IDS_EV_TRIP, kind, value, threshold);
+}
+
+static __always_inline bool sample_new_source(__u32 every)
+{
+	__u32 zero = 0, *n = bpf_map_lookup_elem(&ids_new_sources, &zero);
+
+	if (!n || ++*n < every)
+		return false;
+	*n = 0;
+	return true;
+}
+
+/* Step 9. */
+static __always_inline void report(const struct pkt *p, const struct run *r,
+				   struct ids_src_window *w, bool inserted)
+{
+	const struct ids_config *cfg = r->cfg;
+	__u32 every;
+
+	trip(p, r, w, IDS_TRIP_SYN, w->syn, cfg->trip_syn);
+	trip(p, r, w, IDS_TRIP_PORTS, w->port_bits, cfg->trip_port_bits);
+	trip(p, r, w, IDS_TRIP_HOSTS, w->host_bits, cfg->trip_host_bits);
+
+	if ((r->flags & IDS_CFG_WATCH) && bpf_map_lookup_elem(&ids_watch, &p->src.key))
+		emit(p, r, w, IDS_EV_SAMPLE, IDS_SAMPLE_WATCHED, 0, 0);
+	every = cfg->sample_new_every;
+	if (inserted && every && sample_new_source(every))
+		emit(p, r, w, IDS_EV_SAMPLE, IDS_SAMPLE_NEW_SOURCE, 0, 0);
+}
+
+SEC("xdp")
+int xdp_ids(struct xdp_md *ctx)
+{
+	void *data_end = (void *)(long)ctx->data_end;
+	void *data = (void *)(long)ctx->data;
+	struct hdr_cursor nh = { .pos = data };
+	struct ids_src_window *w = NULL;
+	struct ids_src_stats *s;
+	bool inserted = false;
+	__u32 zero = 0;
+	struct run r;
+	struct pkt p;
+	__u64 window_ns;
+	int err;
+
+	r.g = bpf_map_lookup_elem(&ids_globals, &zero);
+	r.cfg = bpf_map_lookup_elem(&ids_config, &zero);
+	if (!r.g || !r.cfg)
+		return XDP_PASS;
+
+	/* 1 */
+	p.len = data_end - data;
+	r.g->c[IDS_CNT_PACKETS]++;
+	r.g->c[IDS_CNT_BYTES] += p.len;
+
+	/* 2, 3 */
+	err = parse_l3(&nh, data_end, &p);
+	if (err < 0) {
+		r.g->c[-err]++;
+		return count_and_pass(r.g);
+	}
+	r.g->c[p.ip_version == 4 ? IDS_CNT_IPV4 : IDS_CNT_IPV6]++;
+	r.now = bpf_ktime_get_ns();
+	r.flags = r.cfg->flags;
+
+	/* 4 */
+	if ((r.flags & IDS_CFG_BLOCKS) && blocked(&p, &r))
+		return XDP_DROP;
+
+	/* 6, parsing */
+	err = parse_l4(&nh, data, data_end, &p);
+	if (err < 0)
+		r.g->c[-err]++;
+	else if (p.l4 == L4_FRAGMENT)
+		r.g->c[IDS_CNT_FRAGMENTS]++;
+
+	window_ns = r.cfg->window_ns;
+	r.window = r.now / (window_ns ? window_ns : NSEC_PER_SEC);
+
+	/* 5, 6 and 7 */
+	s = track_source(&p, &r, &inserted);
+	if (s) {
+		account_source(s, &p, r.now, true);
+		w = fan_out(s, &p, r.window);
+	} else {
+		s = bpf_map_lookup_elem(&ids_overflow, &zero);
+		if (s) {
+			if (!s->first_seen_ns)
+				s->first_seen_ns = r.now;
+			account_source(s, &p, r.now, false);
+		}
+		r.g->c[IDS_CNT_UNTRACKED]++;
+	}
+
+	/* 8 */
+	if (is_syn(&p) || p.l4 == L4_UDP || p.l4 == L4_ICMP)
+		account_destination(&p, &r);
+
+	/* 9 */
+	if (w && r.cfg->event_rate)
+		report(&p, &r, w, inserted);
+
+	/* 10 */
+	return count_and_pass(r.g);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
