@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { createLogger } from '../common/log';
+import { startDemoLab, type DemoLab } from '../lab/demo';
+import { BpfObject } from '../native/bpf';
+import { Sensor } from '../sensor/daemon';
+import { PIN_ROOT } from '../sensor/kernel/program';
+import { TopView } from '../sensor/top-view';
+import fs from 'node:fs';
+import path from 'node:path';
+
+function positiveInt(name: string, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < 1 || n > max) throw new InvalidArgumentError(`${name} must be an integer from 1 to ${max}`);
+    return n;
+  };
+}
+
+const program = new Command('xdp-ids')
+  .description('Network intrusion and anomaly detection at XDP')
+  .showHelpAfterError();
+
+program.command('sensor')
+  .description('attach the XDP sensor to an interface and show the top sources live; with no --iface, runs a demo lab of network namespaces with real benign and attack traffic')
+  .option('-i, --iface <name>', 'interface to watch')
+  .addOption(new Option('--mode <mode>', 'XDP attach mode').choices(['auto', 'native', 'generic']).default('auto'))
+  .option('--window-ms <ms>', 'window length', positiveInt('--window-ms', 60_000), 1000)
+  .option('--max-sources <n>', 'sources tracked in the kernel (232 bytes each)', positiveInt('--max-sources', 16_777_216))
+  .option('--trip-syn <n>', 'SYNs per source per window that reach user space at once', positiveInt('--trip-syn', 1e9), 200)
+  .option('--trip-ports <n>', 'distinct ports per source per window that trip', positiveInt('--trip-ports', 1400), 100)
+  .option('--keep-attached', 'leave the program attached (and enforcing blocks) on exit')
+  .action(async (opts) => {
+    const log = createLogger('sensor');
+    let demo: DemoLab | undefined;
+    if (!opts.iface) {
+      log.info('no --iface: starting the demo lab (network namespaces, real nmap/hping3/curl/iperf3 traffic)');
+      demo = await startDemoLab();
+    }
+    const iface: string = opts.iface ?? demo!.iface;
+    let sensor: Sensor;
+    try {
+      sensor = Sensor.start({
+        iface, mode: opts.mode, windowMs: opts.windowMs, sizes: { sources: opts.maxSources },
+        trip: { syn: opts.tripSyn, ports: opts.tripPorts },
+      }, new TopView(process.stdout, `xdp-ids sensor on ${iface}${demo ? ' (demo lab)' : ''}`), log);
+    } catch (err) {
+      await demo?.stop();
+      throw err;
+    }
+    const shutdown = async (): Promise<void> => {
+      sensor.stop({ detach: !opts.keepAttached });
+      await demo?.stop();
+      process.exit(0);
+    };
+    process.once('SIGINT', shutdown);
+    process.once('SIGTERM', shutdown);
+  });
+
+program.command('detach')
+  .description('remove the XDP program from an interface (also after a crash) and optionally its pinned maps')
+  .requiredOption('-i, --iface <name>', 'interface')
+  .option('--unpin', `also remove ${PIN_ROOT}/<iface> (forgets counters and blocks)`)
+  .action((opts) => {
+    const ifindexFile = `/sys/class/net/${opts.iface}/ifindex`;
+    if (!/^[\w.:@-]{1,15}$/.test(opts.iface) || !fs.existsSync(ifindexFile)) throw new InvalidArgumentError(`no such network interface: ${opts.iface}`);
+    BpfObject.detachXdp(Number(fs.readFileSync(ifindexFile, 'utf8')));
+    if (opts.unpin) fs.rmSync(path.join(PIN_ROOT, opts.iface), { recursive: true, force: true });
+  });
+
+program.parseAsync().catch((err: Error) => {
+  process.stderr.write(`xdp-ids: ${err.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,108 @@
+/**
+ * A throwaway lab of network namespaces on one L2 segment, for the demo, tests and benchmarks.
+ * The protected host is the root namespace: its veth `<name>` (198.18.0.1, fd00:18::1) is the
+ * monitored interface, and lab hosts reach it through a bridge in the `<name>-lan` namespace.
+ * No namespace gets a default route, so nothing sent in the lab can leave it.
+ */
+import { execFile, execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
+
+export const LAB_V4_PREFIX = '198.18.0';
+export const LAB_V6_PREFIX = 'fd00:18::';
+
+export interface LabHost {
+  name: string;
+  netns: string;
+  v4: string;
+  v6: string;
+}
+
+function ip(args: string[], netns?: string): string {
+  const argv = netns ? ['netns', 'exec', netns, 'ip', ...args] : args;
+  return execFileSync('ip', argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export class NetnsLab {
+  readonly iface: string;
+  readonly hostV4 = `${LAB_V4_PREFIX}.1`;
+  readonly hostV6 = `${LAB_V6_PREFIX}1`;
+  private readonly lan: string;
+  private readonly hosts: LabHost[] = [];
+  private readonly children = new Set<ChildProcess>();
+
+  /** `name` becomes the monitored interface's name: at most 10 characters. */
+  constructor(readonly name: string) {
+    if (!/^[a-z][a-z0-9]{0,9}$/.test(name)) throw new RangeError(`lab name must be 1-10 lower-case letters/digits: ${name}`);
+    this.iface = name;
+    this.lan = `${name}-lan`;
+  }
+
+  /** Creates the bridge namespace and the monitored interface; removes leftovers of a crashed run first. */
+  create(): this {
+    this.destroy();
+    ip(['netns', 'add', this.lan]);
+    ip(['link', 'add', 'br0', 'type', 'bridge'], this.lan);
+    ip(['link', 'set', 'br0', 'up'], this.lan);
+    ip(['link', 'set', 'lo', 'up'], this.lan);
+    ip(['link', 'add', this.iface, 'type', 'veth', 'peer', 'name', `${this.name}-p`, 'netns', this.lan]);
+    ip(['link', 'set', `${this.name}-p`, 'master', 'br0', 'up'], this.lan);
+    ip(['addr', 'add', `${this.hostV4}/24`, 'dev', this.iface]);
+    ip(['-6', 'addr', 'add', `${this.hostV6}/64`, 'dev', this.iface, 'nodad']);
+    ip(['link', 'set', this.iface, 'up']);
+    return this;
+  }
+
+  /** Adds a host namespace with address .<octet> (and extra IPv4 addresses for many-source traffic). */
+  addHost(label: string, octet: number, extraV4: string[] = []): LabHost {
+    const index = this.hosts.length;
+    const netns = `${this.name}-${label}`;
+    const v4 = `${LAB_V4_PREFIX}.${octet}`;
+    const v6 = `${LAB_V6_PREFIX}${octet.toString(16)}`;
+    const port = `${this.name}-h${index}`;
+    ip(['netns', 'add', netns]);
+    ip(['link', 'add', port, 'netns', this.lan, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns]);
+    ip(['link', 'set', port, 'master', 'br0', 'up'], this.lan);
+    ip(['link', 'set', 'lo', 'up'], netns);
+    ip(['addr', 'add', `${v4}/24`, 'dev', 'eth0'], netns);
+    for (const extra of extraV4) ip(['addr', 'add', `${extra}/24`, 'dev', 'eth0'], netns);
+    ip(['-6', 'addr', 'add', `${v6}/64`, 'dev', 'eth0', 'nodad'], netns);
+    ip(['link', 'set', 'eth0', 'up'], netns);
+    const host = { name: label, netns, v4, v6 };
+    this.hosts.push(host);
+    return host;
+  }
+
+  /** Runs a command inside a host's namespace (killed after timeoutMs); resolves to its stdout. */
+  async run(host: LabHost, argv: string[], timeoutMs: number): Promise<string> {
+    const { stdout } = await execFileAsync('ip', ['netns', 'exec', host.netns, ...argv], { encoding: 'utf8', timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 << 20 });
+    return stdout;
+  }
+
+  /** Starts a command inside a namespace (or the root one when host is undefined); stopped by destroy(). */
+  spawn(host: LabHost | undefined, argv: string[], options: SpawnOptions = {}): ChildProcess {
+    const child = host ? spawn('ip', ['netns', 'exec', host.netns, ...argv], { stdio: 'ignore', ...options }) : spawn(argv[0], argv.slice(1), { stdio: 'ignore', ...options });
+    this.children.add(child);
+    child.on('exit', () => this.children.delete(child));
+    return child;
+  }
+
+  /** Removes everything this lab (or a crashed earlier run with the same name) created. */
+  destroy(): void {
+    for (const child of this.children) child.kill('SIGKILL');
+    this.children.clear();
+    const namespaces = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+      .split('\n').map((l) => l.split(' ')[0]).filter((n) => n === this.lan || n.startsWith(`${this.name}-`));
+    for (const ns of namespaces) {
+      try {
+        execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split('\n').filter(Boolean).forEach((pid) => {
+          try { process.kill(Number(pid), 'SIGKILL'); } catch { /* already gone */ }
+        });
+        ip(['netns', 'del', ns]);
+      } catch { /* removed concurrently */ }
+    }
+    try { ip(['link', 'del', this.iface]); } catch { /* not there */ }
+    this.hosts.length = 0;
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * The sensor daemon: attaches the XDP program to one interface, and at every window boundary
+ * turns the kernel's counters into a SensorTick; trips and samples are forwarded as soon as the
+ * ring buffer delivers them.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import type { Logger } from 'pino';
+import type { SensorSink, SensorTick } from '../common/sensor-tick';
+import type { RingBuffer, XdpMode } from '../native/bpf';
+import { monoToWallMs, monotonicNs } from './clock';
+import { XdpIdsProgram, type MapSizes } from './kernel/program';
+import { HOST_BITS, PORT_BITS, decodeEvent } from './kernel/records';
+import { expectedBits } from './sketch';
+import { DestinationWindows, SourceWindows, counterDeltas } from './windows';
+
+export interface SensorOptions {
+  iface: string;
+  sensorId?: string;
+  mode?: XdpMode | 'auto';
+  windowMs?: number;
+  /** Sources silent for this long are removed from the kernel map. */
+  idleSeconds?: number;
+  /** Fast-path trips per source per window; 0 turns one off. */
+  trip?: { syn?: number; ports?: number; hosts?: number };
+  events?: { perSourcePerWindow?: number; perSecondPerCpu?: number; burst?: number; sampleNewEvery?: number };
+  /** New sources admitted per second per CPU; the rest are counted as untracked. */
+  inserts?: { perSecondPerCpu?: number; burst?: number };
+  sizes?: MapSizes;
+  /** Pin maps under /sys/fs/bpf/xdp-ids/<iface> (default); off for throwaway runs. */
+  pin?: boolean;
+}
+
+const GRACE_MS = 5;
+
+function ifindexOf(iface: string): number {
+  if (!/^[\w.:@-]{1,15}$/.test(iface)) throw new RangeError(`not an interface name: ${JSON.stringify(iface)}`);
+  try {
+    return Number(fs.readFileSync(`/sys/class/net/${iface}/ifindex`, 'utf8'));
+  } catch {
+    throw new RangeError(`no such network interface: ${iface}`);
+  }
+}
+
+export class Sensor {
+  readonly sensorId: string;
+  readonly mode: XdpMode;
+  private readonly windowNs: bigint;
+  private readonly sources = new SourceWindows(monoToWallMs);
+  private readonly destinations = new DestinationWindows();
+  private previousGlobals?: Record<string, number>;
+  private previousUntracked?: ReturnType<XdpIdsProgram['readUntracked']>;
+  private lastTickNs: bigint;
+  private timer?: NodeJS.Timeout;
+  private ring?: RingBuffer;
+  private stopped = false;
+
+  private constructor(readonly program: XdpIdsProgram, private readonly opts: SensorOptions, mode: XdpMode,
+    private readonly sink: SensorSink, private readonly log: Logger) {
+    this.sensorId = opts.sensorId ?? os.hostname();
+    this.mode = mode;
+    this.windowNs = BigInt(opts.windowMs ?? 1000) * 1_000_000n;
+    this.lastTickNs = monotonicNs();
+  }
+
+  static start(opts: SensorOptions, sink: SensorSink, log: Logger): Sensor {
+    const ifindex = ifindexOf(opts.iface);
+    const program = XdpIdsProgram.open({ pinName: opts.pin === false ? undefined : opts.iface, sizes: opts.sizes });
+    let sensor: Sensor;
+    try {
+      const windowNs = BigInt(opts.windowMs ?? 1000) * 1_000_000n;
+      program.setConfig({
+        windowNs,
+        tripSyn: opts.trip?.syn ?? 200,
+        tripPortBits: expectedBits(opts.trip?.ports ?? 100, PORT_BITS),
+        tripHostBits: expectedBits(opts.trip?.hosts ?? 64, HOST_BITS),
+        eventsPerSrcWindow: opts.events?.perSourcePerWindow ?? 8,
+        eventRate: opts.events?.perSecondPerCpu ?? 2000,
+        eventBurst: opts.events?.burst ?? 500,
+        insertRate: opts.inserts?.perSecondPerCpu ?? 50_000,
+        insertBurst: opts.inserts?.burst ?? 10_000,
+        sampleNewEvery: opts.events?.sampleNewEvery ?? 64,
+      });
+      const mode = program.attach(ifindex, opts.mode ?? 'auto');
+      sensor = new Sensor(program, opts, mode, sink, log);
+    } catch (err) {
+      program.close();
+      throw err;
+    }
+    sensor.ring = program.subscribe((records) => sensor.forwardEvents(records));
+    log.info({ iface: opts.iface, mode: sensor.mode, pinDir: program.pinDir }, 'sensor attached');
+    sensor.scheduleTick();
+    return sensor;
+  }
+
+  private forwardEvents(records: Buffer[]): void {
+    for (const record of records) {
+      const event = decodeEvent(record, monoToWallMs);
+      if (!event) continue;
+      const sent = event.type === 'trip'
+        ? this.sink.trip({ sensor: this.sensorId, kind: event.kind, src: event.packet.src, window: event.window, value: event.value, threshold: event.threshold, packet: event.packet })
+        : this.sink.sample({ sensor: this.sensorId, reason: event.reason, packet: event.packet });
+      Promise.resolve(sent).catch((err) => this.log.error({ err }, 'sink rejected an event'));
+    }
+  }
+
+  private scheduleTick(): void {
+    if (this.stopped) return;
+    const now = monotonicNs();
+    const next = (now / this.windowNs + 1n) * this.windowNs;
+    this.timer = setTimeout(() => {
+      try {
+        const tick = this.collect();
+        Promise.resolve(this.sink.tick(tick)).catch((err) => this.log.error({ err }, 'sink rejected a tick'));
+      } catch (err) {
+        this.log.error({ err }, 'tick failed');
+      }
+      this.scheduleTick();
+    }, Number(next - now) / 1e6 + GRACE_MS);
+    this.timer.unref?.();
+  }
+
+  /** Reads the kernel maps once and returns the window that just ended. */
+  collect(): SensorTick {
+    const now = monotonicNs();
+    const window = Number((now / this.windowNs - 1n) & 0xffffffffn);
+    const idleBefore = now - BigInt(this.opts.idleSeconds ?? 120) * 1_000_000_000n;
+    const src = this.program.readSources();
+    const drained = this.sources.drain(src.keys, src.values, src.count, window, this.lastTickNs, idleBefore);
+    this.program.deleteSources(drained.idleKeys);
+    const dst = this.program.readDestinations();
+    const destinations = this.destinations.drain(dst.keys, dst.values, dst.count, window);
+    const untrackedNow = this.program.readUntracked();
+    const untracked = counterDeltas(untrackedNow, this.previousUntracked ?? untrackedNow);
+    this.previousUntracked = untrackedNow;
+    const globalsNow = this.program.readGlobals();
+    const globals: Record<string, number> = {};
+    for (const [name, value] of Object.entries(globalsNow)) globals[name] = value - (this.previousGlobals?.[name] ?? value);
+    this.previousGlobals = globalsNow;
+    const startMs = monoToWallMs(this.lastTickNs);
+    this.lastTickNs = now;
+    return {
+      sensor: this.sensorId, iface: this.opts.iface, window, startMs, endMs: monoToWallMs(now),
+      sources: drained.windows, destinations, untracked, globals, trackedSources: src.count - drained.idleKeys.length,
+    };
+  }
+
+  /** Stops ticking; detaches unless told to leave the program enforcing blocks (pins stay either way). */
+  stop(opts: { detach?: boolean } = {}): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.ring?.close();
+    if (opts.detach !== false) this.program.detach();
+    this.program.close();
+    this.log.info({ iface: this.opts.iface, detached: opts.detach !== false }, 'sensor stopped');
+  }
+}

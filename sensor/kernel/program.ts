@@ -1,0 +1,226 @@
+/**
+ * The loaded xdp-ids program of one interface: its maps pinned under /sys/fs/bpf/xdp-ids/<iface>/
+ * so a restarted sensor keeps its counters and blocks, its XDP attachment, its configuration, its
+ * block/allow/watch lists and its ring buffer. The only place that knows map names.
+ */
+import path from 'node:path';
+import { BpfObject, RingBuffer, numPossibleCpus, type BpfMap, type TestRunOptions, type TestRunResult, type XdpAttachMode, type XdpMode } from '../../native/bpf';
+import { addressKey, keyToAddress, parsePrefix, type Prefix } from '../addresses';
+import {
+  SRC_STATS_SIZE, encodeBlock, encodeConfig, readAllowHits, readBlock, readSrcCounters, sumGlobals,
+  SRC_COUNTERS, type KernelConfig, type SrcCounters,
+} from './records';
+import { STRUCTS } from './layout.generated';
+
+export const PIN_ROOT = '/sys/fs/bpf/xdp-ids';
+
+export const DEFAULT_OBJECT = path.resolve(__dirname, '..', '..', ...(__dirname.includes(`${path.sep}dist${path.sep}`) ? ['..'] : []), 'bpf', 'xdp_ids.bpf.o');
+
+export interface MapSizes {
+  sources?: number;
+  destinations?: number;
+  blocksV4?: number;
+  blocksV6?: number;
+}
+
+export interface OpenOptions {
+  /** Interface name: pins go to PIN_ROOT/<pinName>. Omit for an unpinned program (tests, benchmarks). */
+  pinName?: string;
+  objectPath?: string;
+  sizes?: MapSizes;
+}
+
+/** Trips and samples off until the sensor configures them; everything counted, nothing throttled. */
+export const DEFAULT_KERNEL_CONFIG: KernelConfig = {
+  windowNs: 1_000_000_000n, tripSyn: 0, tripPortBits: 0, tripHostBits: 0, eventsPerSrcWindow: 0, eventRate: 0,
+  eventBurst: 0, insertRate: 0, insertBurst: 0, sampleNewEvery: 0,
+};
+
+export interface BlockEntry {
+  prefix: string;
+  /** CLOCK_MONOTONIC ns; 0n = no expiry. */
+  expiresNs: bigint;
+  drops: number;
+  lastDropNs: bigint;
+}
+
+export interface AllowEntry {
+  prefix: string;
+  hits: number;
+}
+
+export interface SourceBatch {
+  keys: Buffer;
+  values: Buffer;
+  count: number;
+}
+
+const V4_KEY_SIZE = STRUCTS.ids_lpm_v4.size;
+const V6_KEY_SIZE = STRUCTS.ids_lpm_v6.size;
+
+function lpmKey(prefix: Prefix): Buffer {
+  const key = Buffer.alloc(prefix.family === 4 ? V4_KEY_SIZE : V6_KEY_SIZE);
+  key.writeUInt32LE(prefix.length, 0);
+  prefix.bytes.copy(key, 4);
+  return key;
+}
+
+function lpmKeyToText(key: Buffer): string {
+  const length = key.readUInt32LE(0);
+  const addr = key.length === V4_KEY_SIZE
+    ? [...key.subarray(4, 8)].join('.')
+    : keyToAddress(key, 4).replace(/^(\d+\.){3}\d+$/, (v4) => `::ffff:${v4}`);
+  return parsePrefix(`${addr}/${length}`).text;
+}
+
+export class XdpIdsProgram {
+  private readonly cpus = numPossibleCpus();
+  private attachedIfindex?: number;
+  private config: KernelConfig = DEFAULT_KERNEL_CONFIG;
+
+  private constructor(private readonly object: BpfObject, readonly pinDir?: string) {}
+
+  static open(opts: OpenOptions = {}): XdpIdsProgram {
+    const pinDir = opts.pinName ? path.join(PIN_ROOT, opts.pinName) : undefined;
+    const sizes = opts.sizes ?? {};
+    const maxEntries: Record<string, number> = {};
+    if (sizes.sources) maxEntries.ids_src = sizes.sources;
+    if (sizes.destinations) maxEntries.ids_dst = sizes.destinations;
+    if (sizes.blocksV4) maxEntries.ids_block_v4 = sizes.blocksV4;
+    if (sizes.blocksV6) maxEntries.ids_block_v6 = sizes.blocksV6;
+    const object = BpfObject.open(opts.objectPath ?? DEFAULT_OBJECT, { pinDir, maxEntries });
+    try {
+      object.load();
+    } catch (err) {
+      object.close();
+      throw err;
+    }
+    return new XdpIdsProgram(object, pinDir);
+  }
+
+  private map(name: string): BpfMap {
+    return this.object.map(name);
+  }
+
+  attach(ifindex: number, mode: XdpAttachMode = 'auto'): XdpMode {
+    const attached = this.object.attachXdp(ifindex, mode);
+    this.attachedIfindex = ifindex;
+    return attached;
+  }
+
+  detach(): void {
+    if (this.attachedIfindex !== undefined) BpfObject.detachXdp(this.attachedIfindex);
+    this.attachedIfindex = undefined;
+  }
+
+  close(): void {
+    this.object.close();
+  }
+
+  setConfig(config: KernelConfig): void {
+    this.config = config;
+    this.writeConfig();
+  }
+
+  getConfig(): KernelConfig {
+    return this.config;
+  }
+
+  /** The kernel skips the block and watch lookups while those lists are empty. */
+  private writeConfig(): void {
+    const blocks = ['ids_block_v4', 'ids_block_v6'].some((name) => this.map(name).getNextKey(undefined) !== undefined);
+    const watch = this.map('ids_watch').getNextKey(undefined) !== undefined;
+    this.map('ids_config').update(Buffer.alloc(4), encodeConfig(this.config, { blocks, watch }), 'any');
+  }
+
+  readSources(): SourceBatch {
+    return this.map('ids_src').lookupBatch();
+  }
+
+  deleteSources(keys: Buffer[]): void {
+    if (keys.length) this.map('ids_src').deleteBatch(Buffer.concat(keys), keys.length);
+  }
+
+  readDestinations(): SourceBatch {
+    return this.map('ids_dst').lookupBatch();
+  }
+
+  /** Cumulative counters of the packets the insert throttle did not track, summed over CPUs. */
+  readUntracked(): SrcCounters {
+    const perCpu = this.map('ids_overflow').lookup(Buffer.alloc(4));
+    const stride = Math.ceil(SRC_STATS_SIZE / 8) * 8;
+    const sum = readSrcCounters(perCpu!, 0);
+    for (let cpu = 1; cpu < this.cpus; cpu++) {
+      const c = readSrcCounters(perCpu!, cpu * stride);
+      sum.packets += c.packets;
+      sum.bytes += c.bytes;
+      for (const name of SRC_COUNTERS) sum[name] = (sum[name] + c[name]) >>> 0;
+    }
+    return sum;
+  }
+
+  readGlobals(): Record<string, number> {
+    return sumGlobals(this.map('ids_globals').lookup(Buffer.alloc(4))!, this.cpus);
+  }
+
+  lookupSource(address: string): Buffer | undefined {
+    return this.map('ids_src').lookup(addressKey(address));
+  }
+
+  addBlock(cidr: string, expiresNs = 0n): Prefix {
+    const prefix = parsePrefix(cidr);
+    this.map(prefix.family === 4 ? 'ids_block_v4' : 'ids_block_v6').update(lpmKey(prefix), encodeBlock(expiresNs), 'any');
+    this.writeConfig();
+    return prefix;
+  }
+
+  deleteBlock(cidr: string): boolean {
+    const prefix = parsePrefix(cidr);
+    const deleted = this.map(prefix.family === 4 ? 'ids_block_v4' : 'ids_block_v6').delete(lpmKey(prefix));
+    this.writeConfig();
+    return deleted;
+  }
+
+  listBlocks(): BlockEntry[] {
+    return ['ids_block_v4', 'ids_block_v6'].flatMap((name) =>
+      [...this.map(name).entries()].map(([key, value]) => ({ prefix: lpmKeyToText(key), ...readBlock(value) })));
+  }
+
+  addAllow(cidr: string): Prefix {
+    const prefix = parsePrefix(cidr);
+    this.map(prefix.family === 4 ? 'ids_allow_v4' : 'ids_allow_v6').update(lpmKey(prefix), Buffer.alloc(STRUCTS.ids_allow.size), 'any');
+    return prefix;
+  }
+
+  deleteAllow(cidr: string): boolean {
+    const prefix = parsePrefix(cidr);
+    return this.map(prefix.family === 4 ? 'ids_allow_v4' : 'ids_allow_v6').delete(lpmKey(prefix));
+  }
+
+  listAllows(): AllowEntry[] {
+    return ['ids_allow_v4', 'ids_allow_v6'].flatMap((name) =>
+      [...this.map(name).entries()].map(([key, value]) => ({ prefix: lpmKeyToText(key), hits: readAllowHits(value) })));
+  }
+
+  /** Watched sources get a header sample for every packet (within the event limits). */
+  watch(address: string): void {
+    this.map('ids_watch').update(addressKey(address), Buffer.from([1]), 'any');
+    this.writeConfig();
+  }
+
+  unwatch(address: string): void {
+    this.map('ids_watch').delete(addressKey(address));
+    this.writeConfig();
+  }
+
+  /** Delivers ring buffer records in batches, from libbpf's poll thread. */
+  subscribe(onRecords: (records: Buffer[]) => void): RingBuffer {
+    return new RingBuffer(this.map('ids_events'), onRecords);
+  }
+
+  /** BPF_PROG_TEST_RUN: runs the program on one frame without attaching it. */
+  testRun(frame: Buffer, opts: TestRunOptions = {}): TestRunResult {
+    return this.object.testRun(frame, opts);
+  }
+
+}
