@@ -46,7 +46,7 @@ export class Sensor {
   readonly sensorId: string;
   readonly mode: XdpMode;
   private readonly windowNs: bigint;
-  private readonly sources = new SourceWindows(monoToWallMs);
+  private readonly sources = new SourceWindows();
   private readonly destinations = new DestinationWindows();
   private previousGlobals?: Record<string, number>;
   private previousUntracked?: ReturnType<XdpIdsProgram['readUntracked']>;
@@ -126,7 +126,7 @@ export class Sensor {
     const window = Number((now / this.windowNs - 1n) & 0xffffffffn);
     const idleBefore = now - BigInt(this.opts.idleSeconds ?? 120) * 1_000_000_000n;
     const src = this.program.readSources();
-    const drained = this.sources.drain(src.keys, src.values, src.count, window, this.lastTickNs, idleBefore);
+    const drained = this.sources.drain(src.keys, src.values, src.count, window, this.lastTickNs, idleBefore, Date.now() - Number(monotonicNs()) / 1e6);
     this.program.deleteSources(drained.idleKeys);
     const dst = this.program.readDestinations();
     const destinations = this.destinations.drain(dst.keys, dst.values, dst.count, window);
