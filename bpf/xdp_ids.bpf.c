@@ -97,7 +97,12 @@ static __always_inline void add64(__u64 *v, __u64 n, const bool shared)
 
 static __always_inline __u32 ids_hash(__u32 x)
 {
-	return x * IDS_HASH_MUL;
+	x ^= x >> 16;
+	x *= IDS_HASH_M1;
+	x ^= x >> 13;
+	x *= IDS_HASH_M2;
+	x ^= x >> 16;
+	return x;
 }
 
 static __always_inline __u32 fold(const union addr *a)

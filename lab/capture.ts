@@ -26,7 +26,7 @@ export class Capture {
   /** Starts capturing what `host` sends from `srcAddress`; resolves once dumpcap is listening. */
   static async start(lab: NetnsLab, host: LabHost, srcAddress: string): Promise<Capture> {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'xdp-ids-cap-')), 'out.pcapng');
-    const child = lab.spawn(host, ['dumpcap', '-q', '-i', 'eth0', '-f', `(ip or ip6) and src host ${srcAddress}`, '-w', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = lab.spawn(host, ['dumpcap', '-q', '-B', '32', '-i', 'eth0', '-f', `(ip or ip6) and src host ${srcAddress}`, '-w', file], { stdio: ['ignore', 'ignore', 'pipe'] });
     await new Promise<void>((resolve, reject) => {
       let err = '';
       const timer = setTimeout(() => reject(new Error(`dumpcap did not start: ${err}`)), 15_000);

@@ -131,10 +131,14 @@ export type Verdict = 'pass' | 'drop';
 
 // ------------------------------------------------------------------------------ sketches
 
-const HASH_MULTIPLIER = 0x9e3779b1;
+const HASH_M1 = 0x85ebca6b;
+const HASH_M2 = 0xc2b2ae35;
 
 export function sketchHash(x: number): number {
-  return Math.imul(x, HASH_MULTIPLIER) >>> 0;
+  let h = x >>> 0;
+  h = Math.imul(h ^ (h >>> 16), HASH_M1);
+  h = Math.imul(h ^ (h >>> 13), HASH_M2);
+  return (h ^ (h >>> 16)) >>> 0;
 }
 
 /** XOR of the address's four 32-bit words as an x86 load sees them (little-endian). */

@@ -1,12 +1,10 @@
 import { estimateDistinct, expectedBits } from '../../sensor/sketch';
+import { sketchHash } from '../support/reference';
 
-const MUL = 0x9e3779b1;
-
-/** Sets bits the way the kernel does for ports: top 8 bits of a multiplicative hash. */
+/** Sets bits the way the kernel does for ports: the top bits of the sketch hash. */
 function bitsForPorts(ports: number[], m: number): number {
   const shift = 32 - Math.log2(m);
-  const set = new Set(ports.map((p) => (Math.imul(p, MUL) >>> 0) >>> shift));
-  return set.size;
+  return new Set(ports.map((p) => sketchHash(p) >>> shift)).size;
 }
 
 function standardError(n: number, m: number): number {
