@@ -29,8 +29,10 @@ if ! mount | grep -q ' /sys/fs/bpf type bpf'; then
   mount -t bpf bpf /sys/fs/bpf
 fi
 
+# `npm install` from the lock rather than `npm ci`: npm 11.16+ writes lockfiles without the other
+# platforms' optional packages (jest's resolver bindings) and then `npm ci` rejects them (npm/cli#9846).
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
-  npm ci --no-audit --no-fund --loglevel=error
+  npm install --no-save --no-audit --no-fund --loglevel=error
 fi
 
 npm run --silent build:bpf
