@@ -50,7 +50,10 @@ program.command('sensor')
     }
     const shutdown = async (): Promise<void> => {
       sensor.stop({ detach: !opts.keepAttached });
-      await demo?.stop();
+      if (demo) {
+        await demo.stop();
+        fs.rmSync(path.join(PIN_ROOT, iface), { recursive: true, force: true });
+      }
       process.exit(0);
     };
     process.once('SIGINT', shutdown);

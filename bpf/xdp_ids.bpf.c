@@ -170,7 +170,6 @@ static __always_inline int parse_l3(struct hdr_cursor *nh, void *data_end, struc
 {
 	struct ipv6hdr *ip6;
 	struct iphdr *ip;
-	__u16 frag_off;
 	int proto;
 
 	p->vlan[0] = 0;
@@ -194,10 +193,8 @@ static __always_inline int parse_l3(struct hdr_cursor *nh, void *data_end, struc
 		p->dst.w[1] = 0;
 		p->dst.w[2] = bpf_htonl(0xffff);
 		p->dst.w[3] = ip->daddr;
-		frag_off = bpf_ntohs(ip->frag_off);
-		p->frag = (frag_off & IDS_IP_DF ? IDS_FRAG_DF : 0) |
-			  (frag_off & IDS_IP_MF ? IDS_FRAG_MF : 0) |
-			  (frag_off & IDS_IP_OFFSET ? IDS_FRAG_NONFIRST : 0);
+		/* DF and MF are only needed by events, which read them from the header. */
+		p->frag = ip->frag_off & bpf_htons(IDS_IP_OFFSET) ? IDS_FRAG_NONFIRST : 0;
 	} else if (proto == ETH_P_IPV6) {
 		proto = parse_ipv6hdr(nh, data_end, &ip6, &p->l4_len);
 		if (proto < 0)
@@ -505,6 +502,10 @@ static __noinline void fill_event(struct ids_event *e, const struct pkt *p)
 		e->ttl = ip->ttl;
 		e->tos = ip->tos;
 		e->ip_id = bpf_ntohs(ip->id);
+		if (ip->frag_off & bpf_htons(IDS_IP_DF))
+			e->frag |= IDS_FRAG_DF;
+		if (ip->frag_off & bpf_htons(IDS_IP_MF))
+			e->frag |= IDS_FRAG_MF;
 	} else {
 		const struct ipv6hdr *ip6 = p->l3;
 		__u32 first = bpf_ntohl(*(const __be32 *)ip6); /* version, class, flow label */

@@ -77,6 +77,7 @@ export interface Trip {
   kind: TripKind;
   src: string;
   window: number;
+  /** SYN packets, or distinct ports/hosts (sketch estimate), when the threshold was reached. */
   value: number;
   threshold: number;
   packet: HeaderSample;

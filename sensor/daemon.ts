@@ -6,12 +6,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import type { Logger } from 'pino';
-import type { SensorSink, SensorTick } from '../common/sensor-tick';
+import type { SensorSink, SensorTick, TripKind } from '../common/sensor-tick';
 import type { RingBuffer, XdpMode } from '../native/bpf';
 import { monoToWallMs, monotonicNs } from './clock';
 import { XdpIdsProgram, type MapSizes } from './kernel/program';
 import { HOST_BITS, PORT_BITS, decodeEvent } from './kernel/records';
-import { expectedBits } from './sketch';
+import { estimateDistinct, expectedBits } from './sketch';
 import { DestinationWindows, SourceWindows, counterDeltas } from './windows';
 
 export interface SensorOptions {
@@ -32,6 +32,13 @@ export interface SensorOptions {
 }
 
 const GRACE_MS = 5;
+
+/** The kernel counts fan-out in sketch bits; people and rules think in distinct ports and hosts. */
+function tripValues(kind: TripKind, value: number, threshold: number): { value: number; threshold: number } {
+  if (kind === 'syn') return { value, threshold };
+  const m = kind === 'ports' ? PORT_BITS : HOST_BITS;
+  return { value: estimateDistinct(value, m), threshold: estimateDistinct(threshold, m) };
+}
 
 function ifindexOf(iface: string): number {
   if (!/^[\w.:@-]{1,15}$/.test(iface)) throw new RangeError(`not an interface name: ${JSON.stringify(iface)}`);
@@ -98,7 +105,7 @@ export class Sensor {
       const event = decodeEvent(record, monoToWallMs);
       if (!event) continue;
       const sent = event.type === 'trip'
-        ? this.sink.trip({ sensor: this.sensorId, kind: event.kind, src: event.packet.src, window: event.window, value: event.value, threshold: event.threshold, packet: event.packet })
+        ? this.sink.trip({ sensor: this.sensorId, kind: event.kind, src: event.packet.src, window: event.window, ...tripValues(event.kind, event.value, event.threshold), packet: event.packet })
         : this.sink.sample({ sensor: this.sensorId, reason: event.reason, packet: event.packet });
       Promise.resolve(sent).catch((err) => this.log.error({ err }, 'sink rejected an event'));
     }
