@@ -2,7 +2,9 @@
  * A throwaway lab of network namespaces on one L2 segment, for the demo, tests and benchmarks.
  * The protected host is the root namespace: its veth `<name>` (198.18.0.1, fd00:18::1) is the
  * monitored interface, and lab hosts reach it through a bridge in the `<name>-lan` namespace.
- * No namespace gets a default route, so nothing sent in the lab can leave it.
+ * No namespace gets a default route, and the protected host answers from its lab addresses only
+ * through a routing table whose default is a blackhole, so replies to spoofed sources (hping3
+ * --rand-source) can never leave the machine.
  */
 import { execFile, execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -51,7 +53,20 @@ export class NetnsLab {
     ip(['addr', 'add', `${this.hostV4}/24`, 'dev', this.iface]);
     ip(['-6', 'addr', 'add', `${this.hostV6}/64`, 'dev', this.iface, 'nodad']);
     ip(['link', 'set', this.iface, 'up']);
+    const table = this.routingTable();
+    for (const [family, addr, lab] of [['-4', this.hostV4, `${LAB_V4_PREFIX}.0/24`], ['-6', this.hostV6, `${LAB_V6_PREFIX}/64`]]) {
+      ip([family, 'route', 'add', lab, 'dev', this.iface, 'table', table]);
+      ip([family, 'route', 'add', 'blackhole', 'default', 'table', table]);
+      ip([family, 'rule', 'add', 'from', addr, 'table', table]);
+    }
     return this;
+  }
+
+  /** A routing table number of our own, derived from the name so a crashed run's can be found. */
+  private routingTable(): string {
+    let h = 0;
+    for (const c of this.name) h = (h * 31 + c.charCodeAt(0)) % 50_000;
+    return String(10_000 + h);
   }
 
   /** Adds a host namespace with address .<octet> (and extra IPv4 addresses for many-source traffic). */
@@ -103,6 +118,11 @@ export class NetnsLab {
       } catch { /* removed concurrently */ }
     }
     try { ip(['link', 'del', this.iface]); } catch { /* not there */ }
+    const table = this.routingTable();
+    for (const [family, addr] of [['-4', this.hostV4], ['-6', this.hostV6]]) {
+      try { ip([family, 'rule', 'del', 'from', addr, 'table', table]); } catch { /* not there */ }
+      try { ip([family, 'route', 'flush', 'table', table]); } catch { /* not there */ }
+    }
     this.hosts.length = 0;
   }
 }

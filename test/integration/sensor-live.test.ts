@@ -12,6 +12,7 @@ import { wallMsToMono } from '../../sensor/clock';
 import { CollectingSink } from '../support/collecting-sink';
 import { quietLogger } from '../support/quiet-logger';
 import fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
 
 const LAB = `xil${process.pid % 10000}`;
 
@@ -59,6 +60,7 @@ describe('sensor on a veth lab with real traffic', () => {
     services = await startLabServices(lab);
     sink = new CollectingSink();
     sensor = Sensor.start({ iface: lab.iface, windowMs: 500, trip: { syn: 50, ports: 40 } }, sink, quietLogger);
+    await sink.nextTicks(1); // the first window is the baseline
   });
 
   afterAll(async () => {
@@ -117,6 +119,23 @@ describe('sensor on a veth lab with real traffic', () => {
     expect(after.fin - (before.fin ?? 0)).toBe(20);
     const dest = sink.ticks.flatMap((t) => t.destinations).filter((d) => d.dst === lab.hostV4).reduce((sum, d) => sum + d.syn, 0);
     expect(dest).toBeGreaterThanOrEqual(420);
+  });
+
+  test('a SYN flood from random spoofed sources shows at its destination; replies never leave the lab', async () => {
+    const ticksBefore = sink.ticks.length;
+    const txPackets = async () => Number(await lab.run(attacker, ['cat', '/sys/class/net/eth0/statistics/tx_packets'], 5000));
+    const txBefore = await txPackets();
+    await hping3(lab, attacker, 'syn', lab.hostV4, { count: 300, intervalUs: 2000, dport: 8080, randSource: true });
+    const sent = (await txPackets()) - txBefore;
+    await sink.nextTicks(2);
+    const windows = sink.ticks.slice(ticksBefore).flatMap((t) => t.destinations).filter((d) => d.dst === lab.hostV4);
+    // The interface counter also counts the host's few ARP/neighbour frames.
+    const syns = windows.reduce((sum, d) => sum + d.syn, 0);
+    expect(syns).toBeLessThanOrEqual(sent);
+    expect(syns).toBeGreaterThanOrEqual(Math.max(sent - 10, 280));
+    expect(Math.max(...windows.map((d) => d.distinctSources))).toBeGreaterThan(100);
+    const table = new RegExp(`from ${lab.hostV4} lookup (\\d+)`).exec(execFileSync('ip', ['-4', 'rule', 'show'], { encoding: 'utf8' }))![1];
+    expect(execFileSync('ip', ['-4', 'route', 'show', 'table', table], { encoding: 'utf8' })).toMatch(/^blackhole default/m);
   });
 
   test('blocklist: IPv4 CIDR drops, allowlist wins, kernel expiry ends the block, IPv6 /64 drops', async () => {
