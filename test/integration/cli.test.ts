@@ -1,0 +1,26 @@
+/** The built CLI, as a user runs it: bad arguments get one clear line and a non-zero exit. */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+
+const CLI = path.resolve(__dirname, '../../dist/bin/xdp-ids.js');
+
+function run(...args: string[]): { status: number | null; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 20_000 });
+  return { status: r.status, stderr: r.stderr };
+}
+
+describe('xdp-ids CLI', () => {
+  test.each([
+    [['sensor', '--iface', 'nosuch0'], /no such network interface: nosuch0/],
+    [['sensor', '--iface', 'eth0;reboot'], /not an interface name/],
+    [['sensor', '--window-ms', '0'], /--window-ms must be an integer from 1 to 60000/],
+    [['sensor', '--mode', 'turbo'], /argument 'turbo' is invalid/],
+    [['sensor', '--max-sources', '1e9'], /--max-sources must be an integer/],
+    [['detach', '--iface', 'nosuch0'], /no such network interface: nosuch0/],
+    [['nonsense'], /unknown command 'nonsense'/],
+  ])('%j fails with a clear message', (args, message) => {
+    const { status, stderr } = run(...(args as string[]));
+    expect(status).not.toBe(0);
+    expect(stderr).toMatch(message as RegExp);
+  });
+});
