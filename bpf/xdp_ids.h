@@ -8,8 +8,9 @@
  * Conventions
  *  - Addresses are 16 bytes in network order. IPv4 sources (and IPv4-mapped IPv6 sources,
  *    ::ffff:a.b.c.d) are stored in the IPv4-mapped form, so one map serves both families.
- *  - Times are CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns()); a window id is
- *    time_ns / config.window_ns. User space uses the same clock (process.hrtime).
+ *  - Times are CLOCK_MONOTONIC_COARSE nanoseconds (bpf_ktime_get_coarse_ns(): jiffy resolution,
+ *    a few ns to read instead of ~37); a window id is time_ns / config.window_ns. User space
+ *    reads CLOCK_MONOTONIC (process.hrtime), which the coarse clock trails by at most a jiffy.
  *  - Counters in src_stats/dst_stats are cumulative since the entry was created; user space
  *    takes deltas between ticks (32-bit fields wrap; deltas are taken modulo 2^32).
  *  - Per-window fan-out uses linear counting: a bit per hash(port) / hash(address) is set in a

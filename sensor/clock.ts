@@ -1,4 +1,7 @@
-/** The kernel stamps with CLOCK_MONOTONIC (bpf_ktime_get_ns); so does process.hrtime on Linux. */
+/**
+ * The kernel stamps with CLOCK_MONOTONIC_COARSE (bpf_ktime_get_coarse_ns), which trails
+ * CLOCK_MONOTONIC (process.hrtime on Linux) by at most one jiffy.
+ */
 export function monotonicNs(): bigint {
   return process.hrtime.bigint();
 }

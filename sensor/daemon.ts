@@ -31,7 +31,9 @@ export interface SensorOptions {
   pin?: boolean;
 }
 
-const GRACE_MS = 5;
+/** The kernel stamps with the coarse clock, up to one jiffy (4 ms at HZ=250) behind ours. */
+const GRACE_MS = 10;
+const COARSE_CLOCK_SLACK_NS = 10_000_000n;
 
 /** The kernel counts fan-out in sketch bits; people and rules think in distinct ports and hosts. */
 function tripValues(kind: TripKind, value: number, threshold: number): { value: number; threshold: number } {
@@ -133,7 +135,7 @@ export class Sensor {
     const window = Number((now / this.windowNs - 1n) & 0xffffffffn);
     const idleBefore = now - BigInt(this.opts.idleSeconds ?? 120) * 1_000_000_000n;
     const src = this.program.readSources();
-    const drained = this.sources.drain(src.keys, src.values, src.count, window, this.lastTickNs, idleBefore, Date.now() - Number(monotonicNs()) / 1e6);
+    const drained = this.sources.drain(src.keys, src.values, src.count, window, this.lastTickNs - COARSE_CLOCK_SLACK_NS, idleBefore, Date.now() - Number(monotonicNs()) / 1e6);
     this.program.deleteSources(drained.idleKeys);
     const dst = this.program.readDestinations();
     const destinations = this.destinations.drain(dst.keys, dst.values, dst.count, window);
