@@ -21,6 +21,8 @@ const FIELD_NAMES: Record<SrcCounter | 'packets' | 'bytes', keyof Counts> = {
 };
 type SrcCounter = (typeof SRC_COUNTERS)[number];
 const COUNTERS = 2 + SRC_COUNTERS.length;
+const PORT_ESTIMATES = Array.from({ length: PORT_BITS + 1 }, (_, bits) => estimateDistinct(bits, PORT_BITS));
+const HOST_ESTIMATES = Array.from({ length: HOST_BITS + 1 }, (_, bits) => estimateDistinct(bits, HOST_BITS));
 const U32_OFFSETS = SRC_COUNTERS.map((name) => STRUCTS.ids_src_stats.fields[name].offset);
 
 /** Deltas of cumulative counters; 32-bit kernel counters are taken modulo 2^32. */
@@ -53,7 +55,7 @@ function readU64(buf: Buffer, off: number): number {
  * 100 ms including the kernel read).
  */
 export class SourceWindows {
-  /** IPv4 sources by their 32-bit address (cheap to hash), IPv6 sources by their key bytes. */
+  /** IPv4 sources by their address as a signed 32-bit integer (a small integer to V8), IPv6 by key bytes. */
   private readonly slots = new Map<number | string, number>();
   private readonly freeSlots: number[] = [];
   private previous = new Float64Array(0);
@@ -83,7 +85,7 @@ export class SourceWindows {
         continue;
       }
       const v4 = isV4Mapped(keys, koff);
-      const id = v4 ? keys.readUInt32BE(koff + 12) : keys.toString('latin1', koff, koff + ADDR_SIZE);
+      const id = v4 ? keys.readInt32BE(koff + 12) : keys.toString('latin1', koff, koff + ADDR_SIZE);
       let slot = this.slots.get(id);
       const known = slot !== undefined;
       if (known) knownSeen++;
@@ -114,8 +116,8 @@ export class SourceWindows {
       windows.push({
         src: v4 ? `${keys[koff + 12]}.${keys[koff + 13]}.${keys[koff + 14]}.${keys[koff + 15]}` : keyToAddress(keys, koff), packets: d[0], bytes: d[1], syn: d[2], synAck: d[3], ackOnly: d[4], rst: d[5],
         fin: d[6], nullScan: d[7], finOnly: d[8], xmas: d[9], synFin: d[10], udp: d[11], icmp: d[12], fragments: d[13],
-        malformed: d[14], distinctPorts: current ? estimateDistinct(values.readUInt16LE(slotOff + SRC_OFFSETS.winPortBits), PORT_BITS) : 0,
-        distinctHosts: current ? estimateDistinct(values.readUInt16LE(slotOff + SRC_OFFSETS.winHostBits), HOST_BITS) : 0,
+        malformed: d[14], distinctPorts: current ? PORT_ESTIMATES[values.readUInt16LE(slotOff + SRC_OFFSETS.winPortBits)] : 0,
+        distinctHosts: current ? HOST_ESTIMATES[values.readUInt16LE(slotOff + SRC_OFFSETS.winHostBits)] : 0,
         firstSeenMs: firstSeen / 1e6 + wallMinusMonoMs,
       });
     }
