@@ -13,7 +13,6 @@ export type XdpMode = 'native' | 'generic';
 export type XdpAttachMode = XdpMode | 'auto';
 export type XdpAttachedMode = 'none' | 'native' | 'generic' | 'offload' | 'multi';
 export type UpdateFlag = 'any' | 'noexist' | 'exist';
-export type LibbpfLogLevel = 'warn' | 'info' | 'debug';
 
 /** XDP program return codes (enum xdp_action). */
 export const XdpAction = { ABORTED: 0, DROP: 1, PASS: 2, TX: 3, REDIRECT: 4 } as const;
@@ -188,7 +187,6 @@ interface NativeAddon {
     rangeError: RangeErrorConstructor,
   ): void;
   takeLibbpfLog(): string;
-  setLibbpfLogLevel(level: LibbpfLogLevel): void;
 }
 
 const ADDON_RELATIVE = path.join('native', 'build', 'Release', 'xdp_ids_native.node');
@@ -242,9 +240,6 @@ export function takeLibbpfLog(): string {
 }
 
 /** Default 'warn'; 'debug' shows libbpf's map creation/reuse and relocation decisions. */
-export function setLibbpfLogLevel(level: LibbpfLogLevel): void {
-  addon().setLibbpfLogLevel(level);
-}
 
 export class BpfObject {
   private readonly mapCache = new Map<string, BpfMap>();

@@ -40,20 +40,6 @@ Napi::Value TakeLog(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), TakeLibbpfLog());
 }
 
-Napi::Value SetLogLevel(const Napi::CallbackInfo& info) {
-  std::string level = ArgString(info, 0, "level");
-  if (level == "warn") {
-    SetLibbpfLogLevel(LIBBPF_WARN);
-  } else if (level == "info") {
-    SetLibbpfLogLevel(LIBBPF_INFO);
-  } else if (level == "debug") {
-    SetLibbpfLogLevel(LIBBPF_DEBUG);
-  } else {
-    throw TypeErr(info.Env(), "level must be 'warn', 'info' or 'debug'");
-  }
-  return info.Env().Undefined();
-}
-
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InstallLibbpfPrint();
   env.SetInstanceData(new AddonData());
@@ -64,7 +50,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("numPossibleCpus", Napi::Function::New<NumPossibleCpus>(env, "numPossibleCpus"));
   exports.Set("setErrorClasses", Napi::Function::New<SetErrorClasses>(env, "setErrorClasses"));
   exports.Set("takeLibbpfLog", Napi::Function::New<TakeLog>(env, "takeLibbpfLog"));
-  exports.Set("setLibbpfLogLevel", Napi::Function::New<SetLogLevel>(env, "setLibbpfLogLevel"));
   return exports;
 }
 

@@ -18,13 +18,13 @@ namespace {
 
 constexpr size_t kGlobalLogMax = 64 * 1024;
 
-std::atomic<int> g_log_level{LIBBPF_WARN};
+constexpr int kLogLevel = LIBBPF_WARN;
 std::mutex g_log_mutex;
 std::string g_log;  // guarded by g_log_mutex
 thread_local std::string* t_capture = nullptr;
 
 int PrintFn(enum libbpf_print_level level, const char* fmt, va_list args) {
-  if (static_cast<int>(level) > g_log_level.load(std::memory_order_relaxed)) return 0;
+  if (static_cast<int>(level) > kLogLevel) return 0;
   char small[512];
   va_list copy;
   va_copy(copy, args);
@@ -53,7 +53,6 @@ int PrintFn(enum libbpf_print_level level, const char* fmt, va_list args) {
 
 void InstallLibbpfPrint() { libbpf_set_print(PrintFn); }
 
-void SetLibbpfLogLevel(int level) { g_log_level.store(level, std::memory_order_relaxed); }
 
 std::string TakeLibbpfLog() {
   std::lock_guard<std::mutex> lock(g_log_mutex);

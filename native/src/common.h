@@ -23,7 +23,6 @@ struct AddonData {
 
 void InstallLibbpfPrint();
 // 0 = warn, 1 = info, 2 = debug (libbpf_print_level).
-void SetLibbpfLogLevel(int level);
 // Messages printed outside any LogCapture scope since the last call.
 std::string TakeLibbpfLog();
 
