@@ -1,0 +1,272 @@
+/**
+ * Rule engine throughput: 100,000 active sources (and 200 destinations) a tick through the
+ * default rule pack (rules/), against a hand-written JS detector of the same rules (same windows,
+ * same `for`, same thresholds) in the same run. Both see the same ticks and must agree on what
+ * fires. The last line is JSON: windows_per_s, js_baseline_windows_per_s, ratio.
+ *
+ *   node dist/bench/detector-rules.js [--sources N] [--ticks N]
+ */
+import type { DestinationWindow, SensorTick, SourceWindow } from '../common/sensor-tick';
+import { RuleEngine } from '../detector/rules/engine';
+import { defaultRulesDir, loadRules } from '../detector/rules/loader';
+import { formatProblem } from '../detector/rules/problems';
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+const SOURCES = arg('sources', 100_000);
+const TICKS = arg('ticks', 30);
+const WARMUP_TICKS = 10;
+const VARIANTS = 8;
+const DESTINATIONS = 200;
+const ROUNDS = 3;
+
+/** xorshift32: the same traffic every run. */
+function random(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 4294967296;
+  };
+}
+
+function source(src: string, r: () => number, attacker: number): SourceWindow {
+  const n = (max: number) => Math.floor(r() * max);
+  const w: SourceWindow = {
+    src, packets: 20 + n(180), bytes: 0, syn: n(8), synAck: 0, ackOnly: 10 + n(140), rst: n(2), fin: n(8), nullScan: 0, finOnly: 0,
+    xmas: 0, synFin: 0, udp: n(5), icmp: n(2), fragments: 0, malformed: 0, distinctPorts: 1 + n(3), distinctHosts: 1 + n(2), firstSeenMs: 0,
+  };
+  if (attacker === 1) Object.assign(w, { syn: 600, ackOnly: 0, distinctPorts: 500 });
+  if (attacker === 2) Object.assign(w, { udp: 9000, distinctPorts: 1 });
+  if (attacker === 3) Object.assign(w, { xmas: 40, fin: 40 });
+  w.bytes = w.packets * 120;
+  return w;
+}
+
+/** Tick variants; one source in 1000 attacks (a vertical scan, a UDP flood or an XMAS scan). */
+function makeTicks(): SensorTick[] {
+  const addresses = Array.from({ length: SOURCES }, (_, i) => `10.${(i >>> 16) & 255}.${(i >>> 8) & 255}.${i & 255}`);
+  return Array.from({ length: VARIANTS }, (_, v) => {
+    const r = random(v + 1);
+    const sources = addresses.map((a, i) => source(a, r, i % 1000 === 7 ? 1 + ((i / 1000) % 3 | 0) : 0));
+    const destinations: DestinationWindow[] = Array.from({ length: DESTINATIONS }, (_, d) => ({
+      dst: `192.0.2.${d}`, syn: d === 0 ? 50_000 : Math.floor(r() * 200), udp: Math.floor(r() * 100), icmp: 0, bytes: 100_000, distinctSources: d === 0 ? 3194 : 50,
+    }));
+    return {
+      sensor: 'bench', iface: 'bench', window: 0, startMs: 0, endMs: 0, sources, destinations,
+      untracked: { packets: 0, bytes: 0, syn: 0, synAck: 0, ackOnly: 0, rst: 0, fin: 0, nullScan: 0, finOnly: 0, xmas: 0, synFin: 0, udp: 0, icmp: 0, fragments: 0, malformed: 0 },
+      globals: {}, trackedSources: SOURCES,
+    };
+  });
+}
+
+interface Detector {
+  process(tick: SensorTick): { ruleId: string }[];
+}
+
+/**
+ * A sliding sum of a few counters per key over `ticks` ticks, in buckets (the engine's
+ * windowing, written for this pack alone).
+ */
+class Sums {
+  ring: Float64Array;
+  sum: Float64Array;
+  last: Float64Array;
+  readonly bucketTicks: number;
+  readonly buckets: number;
+
+  constructor(readonly width: number, ticks: number, readonly slots: number) {
+    this.bucketTicks = ticks <= 20 ? 1 : Math.ceil(ticks / 20);
+    this.buckets = Math.ceil(ticks / this.bucketTicks);
+    this.ring = new Float64Array(slots * this.buckets * width);
+    this.sum = new Float64Array(slots * width);
+    this.last = new Float64Array(slots).fill(-Infinity);
+  }
+
+  /** Rolls the key's buckets forward to tick t, dropping what slid out of the window. */
+  roll(slot: number, t: number): void {
+    const w = this.width;
+    const bucket = Math.floor(t / this.bucketTicks);
+    const last = this.last[slot];
+    if (last === bucket) return;
+    const base = slot * this.buckets * w;
+    const s = slot * w;
+    if (!(bucket - last < this.buckets)) {
+      this.ring.fill(0, base, base + this.buckets * w);
+      this.sum.fill(0, s, s + w);
+    } else {
+      for (let k = last + 1; k <= bucket; k++) {
+        const off = base + (k % this.buckets) * w;
+        for (let i = 0; i < w; i++) {
+          this.sum[s + i] -= this.ring[off + i];
+          this.ring[off + i] = 0;
+        }
+      }
+    }
+    this.last[slot] = bucket;
+  }
+
+  /** Adds `value` to counter i of the key (after roll); the key's sums start at slot * width. */
+  put(slot: number, i: number, value: number): void {
+    this.ring[(slot * this.buckets + (this.last[slot] % this.buckets)) * this.width + i] += value;
+    this.sum[slot * this.width + i] += value;
+  }
+}
+
+/** The default pack's predicates, hand-written over hand-kept sums. */
+class HandWrittenPack implements Detector {
+  private readonly slots = new Map<string, number>();
+  private readonly dstSlots = new Map<string, number>();
+  private readonly scan5 = new Sums(4, 5, SOURCES);        // syn, ack_only, distinct_ports, distinct_hosts
+  private readonly odd5 = new Sums(4, 5, SOURCES);         // fin_only, null_scan, xmas, syn_fin
+  private readonly udp5 = new Sums(2, 5, SOURCES);         // udp, distinct_ports
+  private readonly flood3 = new Sums(4, 3, SOURCES);       // syn, ack_only, rst, icmp
+  private readonly udp1 = new Sums(1, 1, SOURCES);
+  private readonly slow = new Sums(3, 300, SOURCES);       // syn, ack_only, distinct_ports
+  private readonly dst1 = new Sums(2, 1, DESTINATIONS);
+  private readonly udpStreak = new Float64Array(SOURCES).fill(-Infinity);
+  private readonly udpHeld = new Float64Array(SOURCES).fill(-Infinity);
+  private readonly dstStreak = new Float64Array(DESTINATIONS).fill(-Infinity);
+  private readonly dstHeld = new Float64Array(DESTINATIONS).fill(-Infinity);
+
+  process(tick: SensorTick): { ruleId: string }[] {
+    const t = tick.window;
+    const out: { ruleId: string; key: string }[] = [];
+    const fire = (ruleId: string, key: string) => out.push({ ruleId, key });
+    for (const w of tick.sources) {
+      let slot = this.slots.get(w.src);
+      if (slot === undefined) this.slots.set(w.src, (slot = this.slots.size));
+      const { scan5, odd5, udp5, flood3, udp1, slow } = this;
+      scan5.roll(slot, t);
+      scan5.put(slot, 0, w.syn);
+      scan5.put(slot, 1, w.ackOnly);
+      scan5.put(slot, 2, w.distinctPorts);
+      scan5.put(slot, 3, w.distinctHosts);
+      odd5.roll(slot, t);
+      odd5.put(slot, 0, w.finOnly);
+      odd5.put(slot, 1, w.nullScan);
+      odd5.put(slot, 2, w.xmas);
+      odd5.put(slot, 3, w.synFin);
+      udp5.roll(slot, t);
+      udp5.put(slot, 0, w.udp);
+      udp5.put(slot, 1, w.distinctPorts);
+      flood3.roll(slot, t);
+      flood3.put(slot, 0, w.syn);
+      flood3.put(slot, 1, w.ackOnly);
+      flood3.put(slot, 2, w.rst);
+      flood3.put(slot, 3, w.icmp);
+      udp1.roll(slot, t);
+      udp1.put(slot, 0, w.udp);
+      slow.roll(slot, t);
+      slow.put(slot, 0, w.syn);
+      slow.put(slot, 1, w.ackOnly);
+      slow.put(slot, 2, w.distinctPorts);
+      let s = this.scan5.sum;
+      let o = slot * 4;
+      const ackPerSyn5 = s[o + 1] / Math.max(s[o], 1);
+      if (s[o] >= 30 && s[o + 2] >= 30 && ackPerSyn5 < 0.5) fire('scan-tcp-vertical', w.src);
+      if (s[o] >= 20 && s[o + 3] >= 20 && s[o + 3] >= 4 * s[o + 2] && ackPerSyn5 < 0.5) fire('scan-tcp-horizontal', w.src);
+      s = this.udp5.sum;
+      o = slot * 2;
+      if (s[o] >= 20 && s[o + 1] >= 20 && s[o + 1] >= 0.5 * s[o]) fire('scan-udp', w.src);
+      s = this.slow.sum;
+      o = slot * 3;
+      if (s[o] >= 40 && s[o + 2] >= 40 && s[o + 1] / Math.max(s[o], 1) < 0.2) fire('scan-tcp-slow', w.src);
+      s = this.odd5.sum;
+      o = slot * 4;
+      if (s[o] >= 10) fire('scan-tcp-fin', w.src);
+      if (s[o + 1] >= 10) fire('scan-tcp-null', w.src);
+      if (s[o + 2] >= 10) fire('scan-tcp-xmas', w.src);
+      if (s[o + 3] >= 10) fire('scan-tcp-syn-fin', w.src);
+      s = this.flood3.sum;
+      o = slot * 4;
+      if (s[o] / 3 >= 300 && s[o + 1] / Math.max(s[o], 1) < 0.2) fire('flood-syn', w.src);
+      if (s[o + 2] / 3 >= 300 && s[o + 2] / Math.max(s[o], 1) >= 5) fire('flood-rst-ack', w.src);
+      if (s[o + 3] / 3 >= 500) fire('flood-icmp', w.src);
+      if (this.udp1.sum[slot] >= 5000) {
+        if (!(this.udpHeld[slot] >= t - 1)) this.udpStreak[slot] = t;
+        this.udpHeld[slot] = t;
+        if (t - this.udpStreak[slot] + 1 >= 3) fire('flood-udp', w.src);
+      } else {
+        this.udpHeld[slot] = -Infinity;
+      }
+    }
+    for (const d of tick.destinations) {
+      let slot = this.dstSlots.get(d.dst);
+      if (slot === undefined) this.dstSlots.set(d.dst, (slot = this.dstSlots.size));
+      this.dst1.roll(slot, t);
+      this.dst1.put(slot, 0, d.syn);
+      this.dst1.put(slot, 1, d.distinctSources);
+      const s = this.dst1.sum;
+      if (s[slot * 2] >= 2000 && s[slot * 2 + 1] >= 200) {
+        if (!(this.dstHeld[slot] >= t - 1)) this.dstStreak[slot] = t;
+        this.dstHeld[slot] = t;
+        if (t - this.dstStreak[slot] + 1 >= 3) fire('flood-syn-spoofed', d.dst);
+      } else {
+        this.dstHeld[slot] = -Infinity;
+      }
+    }
+    return out;
+  }
+}
+
+function countByRule(detections: { ruleId: string }[], into: Map<string, number>): void {
+  for (const d of detections) into.set(d.ruleId, (into.get(d.ruleId) ?? 0) + 1);
+}
+
+/** Windows per second over TICKS ticks after a warm-up, and detections per rule. */
+function measure(detector: Detector, ticks: SensorTick[]): { windowsPerS: number; fired: Map<string, number> } {
+  const fired = new Map<string, number>();
+  let window = 1_000_000;
+  const feed = (tick: SensorTick) => detector.process({ ...tick, window: window++, endMs: window * 1000 });
+  for (let i = 0; i < WARMUP_TICKS; i++) feed(ticks[i % ticks.length]);
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < TICKS; i++) countByRule(feed(ticks[i % ticks.length]), fired);
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  return { windowsPerS: (TICKS * SOURCES) / seconds, fired };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+function main(): void {
+  const loaded = loadRules([defaultRulesDir()]);
+  if (!loaded.ruleSet) throw new Error(`the default rules do not load:\n${loaded.problems.map(formatProblem).join('\n')}`);
+  const ruleSet = loaded.ruleSet;
+  const ticks = makeTicks();
+  process.stdout.write(`${SOURCES} sources and ${DESTINATIONS} destinations a tick, ${ruleSet.rules.filter((r) => r.enabled).length} rules, ${TICKS} ticks per round, median of ${ROUNDS} rounds\n`);
+  const engineRates: number[] = [];
+  const baselineRates: number[] = [];
+  let engineFired = new Map<string, number>();
+  let baselineFired = new Map<string, number>();
+  for (let round = 0; round < ROUNDS; round++) {
+    const e = measure(new RuleEngine(ruleSet, { windowMs: 1000 }), ticks);
+    const b = measure(new HandWrittenPack(), ticks);
+    engineRates.push(e.windowsPerS);
+    baselineRates.push(b.windowsPerS);
+    engineFired = e.fired;
+    baselineFired = b.fired;
+  }
+  const rules = [...new Set([...engineFired.keys(), ...baselineFired.keys()])].sort();
+  for (const id of rules) {
+    const [e, b] = [engineFired.get(id) ?? 0, baselineFired.get(id) ?? 0];
+    process.stdout.write(`  ${id.padEnd(22)} engine ${String(e).padStart(7)}  hand-written ${String(b).padStart(7)}${e === b ? '' : '  MISMATCH'}\n`);
+  }
+  const mismatch = rules.some((id) => (engineFired.get(id) ?? 0) !== (baselineFired.get(id) ?? 0));
+  const engine = median(engineRates);
+  const baseline = median(baselineRates);
+  process.stdout.write(`rule engine:           ${Math.round(engine).toLocaleString('en')} source-windows/s\n`);
+  process.stdout.write(`hand-written baseline: ${Math.round(baseline).toLocaleString('en')} source-windows/s\n`);
+  process.stdout.write(`${JSON.stringify({ windows_per_s: Math.round(engine), js_baseline_windows_per_s: Math.round(baseline), ratio: Number((engine / baseline).toFixed(3)), sources: SOURCES, rules: ruleSet.rules.length, detections_agree: !mismatch })}\n`);
+  if (mismatch) process.exitCode = 1;
+}
+
+main();
