@@ -6,6 +6,7 @@ import { BpfObject } from '../native/bpf';
 import { Sensor } from '../sensor/daemon';
 import { PIN_ROOT } from '../sensor/kernel/program';
 import { TopView } from '../sensor/top-view';
+import { registerRulesCommands } from '../detector/rules/cli';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -70,6 +71,8 @@ program.command('detach')
     BpfObject.detachXdp(Number(fs.readFileSync(ifindexFile, 'utf8')));
     if (opts.unpin) fs.rmSync(path.join(PIN_ROOT, opts.iface), { recursive: true, force: true });
   });
+
+registerRulesCommands(program);
 
 program.parseAsync().catch((err: Error) => {
   process.stderr.write(`xdp-ids: ${err.message}\n`);
