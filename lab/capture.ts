@@ -21,12 +21,16 @@ export interface CapturedPacket {
 }
 
 export class Capture {
-  private constructor(private readonly child: ChildProcess, private readonly file: string) {}
+  private stderr = '';
+
+  private constructor(private readonly child: ChildProcess, private readonly file: string) {
+    child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+  }
 
   /** Starts capturing what `host` sends from `srcAddress`; resolves once dumpcap is listening. */
   static async start(lab: NetnsLab, host: LabHost, srcAddress: string): Promise<Capture> {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'xdp-ids-cap-')), 'out.pcapng');
-    const child = lab.spawn(host, ['dumpcap', '-q', '-B', '32', '-i', 'eth0', '-f', `(ip or ip6) and src host ${srcAddress}`, '-w', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = lab.spawn(host, ['dumpcap', '-q', '-B', '64', '-i', 'eth0', '-f', `(ip or ip6) and src host ${srcAddress}`, '-w', file], { stdio: ['ignore', 'ignore', 'pipe'] });
     await new Promise<void>((resolve, reject) => {
       let err = '';
       const timer = setTimeout(() => reject(new Error(`dumpcap did not start: ${err}`)), 15_000);
@@ -53,6 +57,9 @@ export class Capture {
       '-e', 'frame.len', '-e', 'ip.proto', '-e', 'ipv6.nxt', '-e', 'tcp.flags', '-e', 'tcp.dstport', '-e', 'udp.dstport', '-e', 'ip.dst', '-e', 'ipv6.dst'],
     { maxBuffer: 256 << 20 });
     fs.rmSync(path.dirname(this.file), { recursive: true, force: true });
+    // A capture that lost packets is no ground truth; say so rather than report a false mismatch.
+    const dropped = /received\/dropped on interface '[^']+': \d+\/(\d+)/.exec(this.stderr);
+    if (dropped && Number(dropped[1]) > 0) throw new Error(`the capture dropped ${dropped[1]} packets: ${this.stderr.trim()}`);
     return stdout.split('\n').filter(Boolean).map((line) => {
       const [len, proto4, proto6, flags, tport, uport, dst4, dst6] = line.split(',');
       const proto = Number(proto4 || proto6);
