@@ -6,6 +6,7 @@
  *
  *   node dist/bench/detector-rules.js [--sources N] [--ticks N]
  */
+import os from 'node:os';
 import type { DestinationWindow, SensorTick, SourceWindow } from '../common/sensor-tick';
 import { RuleEngine } from '../detector/rules/engine';
 import { defaultRulesDir, loadRules } from '../detector/rules/loader';
@@ -242,6 +243,7 @@ function main(): void {
   if (!loaded.ruleSet) throw new Error(`the default rules do not load:\n${loaded.problems.map(formatProblem).join('\n')}`);
   const ruleSet = loaded.ruleSet;
   const ticks = makeTicks();
+  process.stdout.write(`machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} CPUs, node ${process.version}; one core (single thread)\n`);
   process.stdout.write(`${SOURCES} sources and ${DESTINATIONS} destinations a tick, ${ruleSet.rules.filter((r) => r.enabled).length} rules, ${TICKS} ticks per round, median of ${ROUNDS} rounds\n`);
   const engineRates: number[] = [];
   const baselineRates: number[] = [];
