@@ -52,16 +52,8 @@ export function hping3(lab: NetnsLab, from: LabHost, mode: HpingMode, target: st
   });
 }
 
-/** `requests` sequential HTTP GETs with curl from one of the host's addresses. */
-export function curl(lab: NetnsLab, from: LabHost, url: string, requests: number, sourceAddress?: string): Promise<string> {
-  const argv = ['sh', '-c', `for i in $(seq ${requests}); do curl -s -o /dev/null -m 2 ${sourceAddress ? `--interface ${sourceAddress}` : ''} -w '%{http_code}\\n' ${url}; done`];
+/** `requests` sequential HTTP GETs with curl; prints one status code per line. */
+export function curl(lab: NetnsLab, from: LabHost, url: string, requests: number): Promise<string> {
+  const argv = ['sh', '-c', `for i in $(seq ${requests}); do curl -s -o /dev/null -m 2 -w '%{http_code}\\n' ${url}; done`];
   return lab.run(from, argv, requests * 2000 + 5000);
-}
-
-export function wrk(lab: NetnsLab, from: LabHost, url: string, seconds: number, connections = 10): Promise<string> {
-  return lab.run(from, ['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '2s', url], (seconds + 10) * 1000);
-}
-
-export function iperf3(lab: NetnsLab, from: LabHost, server: string, seconds: number): Promise<string> {
-  return lab.run(from, ['iperf3', '-c', server, '-t', String(seconds), '-J'], (seconds + 15) * 1000);
 }

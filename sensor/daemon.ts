@@ -77,9 +77,8 @@ export class Sensor {
     const program = XdpIdsProgram.open({ pinName: opts.pin === false ? undefined : opts.iface, sizes: opts.sizes });
     let sensor: Sensor;
     try {
-      const windowNs = BigInt(opts.windowMs ?? 1000) * 1_000_000n;
       program.setConfig({
-        windowNs,
+        windowNs: BigInt(opts.windowMs ?? 1000) * 1_000_000n,
         tripSyn: opts.trip?.syn ?? 200,
         tripPortBits: expectedBits(opts.trip?.ports ?? 100, PORT_BITS),
         tripHostBits: expectedBits(opts.trip?.hosts ?? 64, HOST_BITS),

@@ -6,32 +6,34 @@
 import type { DestinationWindow, SourceWindow } from '../common/sensor-tick';
 import { keyToAddress } from './addresses';
 import { estimateDistinct } from './sketch';
-import { STRUCTS } from './kernel/layout.generated';
 import {
-  ADDR_SIZE, DST_SRC_BITS, DST_STATS_SIZE, HOST_BITS, PORT_BITS, SRC_COUNTERS, SRC_OFFSETS, SRC_STATS_SIZE,
-  readDstCounters, readDstSourceBits, type SrcCounters,
+  ADDR_SIZE, DST_SRC_BITS, DST_STATS_SIZE, HOST_BITS, PORT_BITS, SRC_COUNTERS, SRC_COUNTER_OFFSETS, SRC_OFFSETS,
+  SRC_STATS_SIZE, readDstCounters, readDstSourceBits, srcWindowSlot, type SrcCounters,
 } from './kernel/records';
 
 export type Counts = Omit<SourceWindow, 'src' | 'distinctPorts' | 'distinctHosts' | 'firstSeenMs'>;
 
-const FIELD_NAMES: Record<SrcCounter | 'packets' | 'bytes', keyof Counts> = {
-  packets: 'packets', bytes: 'bytes', syn: 'syn', synack: 'synAck', ack: 'ackOnly', rst: 'rst', fin: 'fin',
-  null_scan: 'nullScan', fin_only: 'finOnly', xmas: 'xmas', synfin: 'synFin', udp: 'udp', icmp: 'icmp',
-  fragments: 'fragments', malformed: 'malformed',
-};
-type SrcCounter = (typeof SRC_COUNTERS)[number];
 const COUNTERS = 2 + SRC_COUNTERS.length;
 const PORT_ESTIMATES = Array.from({ length: PORT_BITS + 1 }, (_, bits) => estimateDistinct(bits, PORT_BITS));
 const HOST_ESTIMATES = Array.from({ length: HOST_BITS + 1 }, (_, bits) => estimateDistinct(bits, HOST_BITS));
-const U32_OFFSETS = SRC_COUNTERS.map((name) => STRUCTS.ids_src_stats.fields[name].offset);
+/**
+ * Counts from deltas laid out as [packets, bytes, ...SRC_COUNTERS]: the one place that names
+ * the kernel's counters for the windows. One literal keeps these objects monomorphic.
+ */
+function countsFrom(d: Float64Array): Counts {
+  return {
+    packets: d[0], bytes: d[1], syn: d[2], synAck: d[3], ackOnly: d[4], rst: d[5], fin: d[6], nullScan: d[7],
+    finOnly: d[8], xmas: d[9], synFin: d[10], udp: d[11], icmp: d[12], fragments: d[13], malformed: d[14],
+  };
+}
 
 /** Deltas of cumulative counters; 32-bit kernel counters are taken modulo 2^32. */
 export function counterDeltas(now: SrcCounters, before: SrcCounters | undefined): Counts {
-  const out = {} as Counts;
-  out.packets = now.packets - (before?.packets ?? 0);
-  out.bytes = now.bytes - (before?.bytes ?? 0);
-  for (const name of SRC_COUNTERS) out[FIELD_NAMES[name]] = ((now[name] - (before?.[name] ?? 0)) >>> 0);
-  return out;
+  const d = new Float64Array(COUNTERS);
+  d[0] = now.packets - (before?.packets ?? 0);
+  d[1] = now.bytes - (before?.bytes ?? 0);
+  SRC_COUNTERS.forEach((name, f) => (d[2 + f] = (now[name] - (before?.[name] ?? 0)) >>> 0));
+  return countsFrom(d);
 }
 
 export interface SourceDrain {
@@ -104,22 +106,20 @@ export class SourceWindows {
       const bytes = readU64(values, voff + SRC_OFFSETS.bytes);
       d[1] = bytes - (known ? this.previous[base + 1] : 0);
       this.previous[base + 1] = bytes;
-      for (let f = 0; f < U32_OFFSETS.length; f++) {
-        const now = values.readUInt32LE(voff + U32_OFFSETS[f]);
+      for (let f = 0; f < SRC_COUNTER_OFFSETS.length; f++) {
+        const now = values.readUInt32LE(voff + SRC_COUNTER_OFFSETS[f]);
         d[2 + f] = (now - (known ? this.previous[base + 2 + f] : 0)) >>> 0;
         this.previous[base + 2 + f] = now;
       }
       if (!(known || firstSeen >= since) || d[0] === 0) continue;
-      const slotOff = voff + SRC_OFFSETS.win + (window & 1) * SRC_OFFSETS.winSize;
-      const current = values.readUInt32LE(slotOff + SRC_OFFSETS.winWindow) === window >>> 0;
-      // One literal with every field, in SRC_COUNTERS order, keeps these objects monomorphic.
-      windows.push({
-        src: v4 ? `${keys[koff + 12]}.${keys[koff + 13]}.${keys[koff + 14]}.${keys[koff + 15]}` : keyToAddress(keys, koff), packets: d[0], bytes: d[1], syn: d[2], synAck: d[3], ackOnly: d[4], rst: d[5],
-        fin: d[6], nullScan: d[7], finOnly: d[8], xmas: d[9], synFin: d[10], udp: d[11], icmp: d[12], fragments: d[13],
-        malformed: d[14], distinctPorts: current ? PORT_ESTIMATES[values.readUInt16LE(slotOff + SRC_OFFSETS.winPortBits)] : 0,
-        distinctHosts: current ? HOST_ESTIMATES[values.readUInt16LE(slotOff + SRC_OFFSETS.winHostBits)] : 0,
-        firstSeenMs: firstSeen / 1e6 + wallMinusMonoMs,
-      });
+      const winSlot = srcWindowSlot(values, voff, window);
+      // Fields are always added in this order, so every window shares one hidden class.
+      const w = countsFrom(d) as SourceWindow;
+      w.src = v4 ? `${keys[koff + 12]}.${keys[koff + 13]}.${keys[koff + 14]}.${keys[koff + 15]}` : keyToAddress(keys, koff);
+      w.distinctPorts = winSlot < 0 ? 0 : PORT_ESTIMATES[values.readUInt16LE(winSlot + SRC_OFFSETS.winPortBits)];
+      w.distinctHosts = winSlot < 0 ? 0 : HOST_ESTIMATES[values.readUInt16LE(winSlot + SRC_OFFSETS.winHostBits)];
+      w.firstSeenMs = firstSeen / 1e6 + wallMinusMonoMs;
+      windows.push(w);
     }
     if (knownSeen < before) {
       for (const [id, slot] of this.slots) {

@@ -5,7 +5,8 @@
  */
 import path from 'node:path';
 import { BpfObject, RingBuffer, numPossibleCpus, type BpfMap, type TestRunOptions, type TestRunResult, type XdpAttachMode, type XdpMode } from '../../native/bpf';
-import { addressKey, keyToAddress, parsePrefix, type Prefix } from '../addresses';
+import ipaddr from 'ipaddr.js';
+import { addressKey, parsePrefix, type Prefix } from '../addresses';
 import {
   SRC_STATS_SIZE, encodeBlock, encodeConfig, readAllowHits, readBlock, readSrcCounters, sumGlobals,
   SRC_COUNTERS, type KernelConfig, type SrcCounters,
@@ -66,11 +67,8 @@ function lpmKey(prefix: Prefix): Buffer {
 }
 
 function lpmKeyToText(key: Buffer): string {
-  const length = key.readUInt32LE(0);
-  const addr = key.length === V4_KEY_SIZE
-    ? [...key.subarray(4, 8)].join('.')
-    : keyToAddress(key, 4).replace(/^(\d+\.){3}\d+$/, (v4) => `::ffff:${v4}`);
-  return parsePrefix(`${addr}/${length}`).text;
+  const bytes = [...key.subarray(4, key.length === V4_KEY_SIZE ? 8 : 20)];
+  return `${ipaddr.fromByteArray(bytes).toString()}/${key.readUInt32LE(0)}`;
 }
 
 export class XdpIdsProgram {

@@ -34,7 +34,7 @@ export const SRC_COUNTERS = [
 export type SrcCounter = (typeof SRC_COUNTERS)[number];
 export type SrcCounters = Record<SrcCounter | 'packets' | 'bytes', number>;
 
-const SRC_COUNTER_OFFSETS = SRC_COUNTERS.map((name) => SRC[name].offset);
+export const SRC_COUNTER_OFFSETS = SRC_COUNTERS.map((name) => SRC[name].offset);
 
 export function readSrcCounters(buf: Buffer, off: number): SrcCounters {
   const out = { packets: Number(buf.readBigUInt64LE(off + SRC.packets.offset)), bytes: Number(buf.readBigUInt64LE(off + SRC.bytes.offset)) } as SrcCounters;
@@ -62,10 +62,15 @@ export interface SrcWindowCounts {
   hostBits: number;
 }
 
-/** The double-buffered window slot for `window`, or zeros when the source was silent in it. */
-export function readSrcWindow(buf: Buffer, off: number, window: number): SrcWindowCounts {
+/** Offset of the double-buffered slot holding `window`, or -1 when the source was silent in it. */
+export function srcWindowSlot(buf: Buffer, off: number, window: number): number {
   const slot = off + SRC_OFFSETS.win + (window & 1) * SRC_OFFSETS.winSize;
-  if (buf.readUInt32LE(slot + SRC_OFFSETS.winWindow) !== window >>> 0) return { window, syn: 0, portBits: 0, hostBits: 0 };
+  return buf.readUInt32LE(slot + SRC_OFFSETS.winWindow) === window >>> 0 ? slot : -1;
+}
+
+export function readSrcWindow(buf: Buffer, off: number, window: number): SrcWindowCounts {
+  const slot = srcWindowSlot(buf, off, window);
+  if (slot < 0) return { window, syn: 0, portBits: 0, hostBits: 0 };
   return {
     window,
     syn: buf.readUInt32LE(slot + SRC_OFFSETS.winSyn),
@@ -162,7 +167,7 @@ export function readAllowHits(buf: Buffer): number {
   return Number(buf.readBigUInt64LE(STRUCTS.ids_allow.fields.hits.offset));
 }
 
-export const TCP_FLAG_LETTERS = 'FSRPAUEC';
+const TCP_FLAG_LETTERS = 'FSRPAUEC';
 
 export function tcpFlagsText(flags: number): string {
   let out = '';
