@@ -3,7 +3,7 @@
  * server and an iperf3 server, 31 benign web clients, and an attacker that cycles through real
  * scans and floods. Every attack run is bounded in packets and seconds; the lab is removed on stop.
  */
-import { NetnsLab, LAB_V4_PREFIX } from './netns';
+import { NetnsLab } from './netns';
 import { startLabServices, IPERF_PORT } from './services';
 
 export interface DemoLab {
@@ -22,7 +22,7 @@ const ATTACK_CYCLE = [
 
 export async function startDemoLab(name = 'xidemo'): Promise<DemoLab> {
   const lab = new NetnsLab(name).create();
-  const clientAddresses = Array.from({ length: 30 }, (_, i) => `${LAB_V4_PREFIX}.${11 + i}`);
+  const clientAddresses = Array.from({ length: 30 }, (_, i) => `${lab.v4Prefix}.${11 + i}`);
   const web = lab.addHost('web', 10, clientAddresses);
   const attacker = lab.addHost('atk', 66);
   const services = await startLabServices(lab);

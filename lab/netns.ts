@@ -11,8 +11,11 @@ import { promisify } from 'node:util';
 
 const execFileAsync = promisify(execFile);
 
-export const LAB_V4_PREFIX = '198.18.0';
-export const LAB_V6_PREFIX = 'fd00:18::';
+/** Lab subnets: 198.18.<subnet>.0/24 and fd00:18:<subnet>::/64 (labs that run at once need different ones). */
+export function labPrefixes(subnet: number): { v4: string; v6: string } {
+  if (!Number.isInteger(subnet) || subnet < 0 || subnet > 255) throw new RangeError(`lab subnet must be 0-255: ${subnet}`);
+  return { v4: `198.18.${subnet}`, v6: `fd00:18:${subnet.toString(16)}::` };
+}
 
 export interface LabHost {
   name: string;
@@ -28,16 +31,22 @@ function ip(args: string[], netns?: string): string {
 
 export class NetnsLab {
   readonly iface: string;
-  readonly hostV4 = `${LAB_V4_PREFIX}.1`;
-  readonly hostV6 = `${LAB_V6_PREFIX}1`;
+  /** The first three octets of the lab's IPv4 /24, e.g. `198.18.0`. */
+  readonly v4Prefix: string;
+  readonly v6Prefix: string;
+  readonly hostV4: string;
+  readonly hostV6: string;
   private readonly lan: string;
   private readonly hosts: LabHost[] = [];
   private readonly children = new Set<ChildProcess>();
 
   /** `name` becomes the monitored interface's name: at most 10 characters. */
-  constructor(readonly name: string) {
+  constructor(readonly name: string, subnet = 0) {
     if (!/^[a-z][a-z0-9]{0,9}$/.test(name)) throw new RangeError(`lab name must be 1-10 lower-case letters/digits: ${name}`);
     this.iface = name;
+    ({ v4: this.v4Prefix, v6: this.v6Prefix } = labPrefixes(subnet));
+    this.hostV4 = `${this.v4Prefix}.1`;
+    this.hostV6 = `${this.v6Prefix}1`;
     this.lan = `${name}-lan`;
   }
 
@@ -54,7 +63,7 @@ export class NetnsLab {
     ip(['-6', 'addr', 'add', `${this.hostV6}/64`, 'dev', this.iface, 'nodad']);
     ip(['link', 'set', this.iface, 'up']);
     const table = this.routingTable();
-    for (const [family, addr, lab] of [['-4', this.hostV4, `${LAB_V4_PREFIX}.0/24`], ['-6', this.hostV6, `${LAB_V6_PREFIX}/64`]]) {
+    for (const [family, addr, lab] of [['-4', this.hostV4, `${this.v4Prefix}.0/24`], ['-6', this.hostV6, `${this.v6Prefix}/64`]]) {
       ip([family, 'route', 'add', lab, 'dev', this.iface, 'table', table]);
       ip([family, 'route', 'add', 'blackhole', 'default', 'table', table]);
       ip([family, 'rule', 'add', 'from', addr, 'table', table]);
@@ -73,8 +82,8 @@ export class NetnsLab {
   addHost(label: string, octet: number, extraV4: string[] = []): LabHost {
     const index = this.hosts.length;
     const netns = `${this.name}-${label}`;
-    const v4 = `${LAB_V4_PREFIX}.${octet}`;
-    const v6 = `${LAB_V6_PREFIX}${octet.toString(16)}`;
+    const v4 = `${this.v4Prefix}.${octet}`;
+    const v6 = `${this.v6Prefix}${octet.toString(16)}`;
     const port = `${this.name}-h${index}`;
     ip(['netns', 'add', netns]);
     ip(['link', 'add', port, 'netns', this.lan, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns]);

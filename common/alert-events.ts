@@ -1,0 +1,123 @@
+/**
+ * What the alerter receives on the BullMQ `alerts` queue: incident transitions from the detector,
+ * block decisions from the blocker, and exception events about the system itself. Every event has
+ * a unique `id` (also its BullMQ job id, so an event enqueued twice is one job) and a schema
+ * version `v`; consumers reject versions they do not know.
+ */
+import type { HeaderSample } from './sensor-tick';
+
+export const ALERTS_QUEUE = 'alerts';
+export const ALERT_EVENT_VERSION = 1;
+
+export type Severity = 'info' | 'low' | 'medium' | 'high' | 'critical';
+
+/** A comparison of the rule's `when` with the values it saw. */
+export interface ConditionValue {
+  /** e.g. `syn >= 30` */
+  expression: string;
+  value: number;
+  threshold: number;
+  holds: boolean;
+}
+
+/** For model detections: how much each feature adds to the reconstruction error. */
+export interface FeatureContribution {
+  feature: string;
+  value: number;
+  /** Share of the anomaly score, 0..1. */
+  share: number;
+}
+
+/** What the blocker did about an incident (absent when the rule does not block). */
+export interface BlockOutcome {
+  status: 'blocked' | 'extended' | 'would-block' | 'refused' | 'pending';
+  /** The address or prefix, e.g. `198.18.0.66/32`. */
+  target: string;
+  expiresMs?: number;
+  /** Why a block was refused (allowlist, budget) or is only recorded (dry run). */
+  reason?: string;
+  /** The command an operator types to undo it, e.g. `xdp-ids block del 198.18.0.66/32`. */
+  undo?: string;
+}
+
+/** One incident: a rule (or the model) firing for one key, from its first to its last detection. */
+export interface Incident {
+  id: string;
+  ruleId: string;
+  /** Hash of the rule's meaning when the incident opened (rules/README.md). */
+  ruleVersion: string;
+  title: string;
+  description: string;
+  severity: Severity;
+  mitre: string[];
+  tags: string[];
+  scope: 'source' | 'destination';
+  /** The rule's group_by, e.g. `src`, `src_prefix/24`, `dst`. */
+  groupBy: string;
+  /** The address or prefix that fired. */
+  key: string;
+  /** Sensors that reported it. */
+  sensors: string[];
+  /** The rule's condition and its window, as written. */
+  when: string;
+  windowMs: number;
+  /** Wall-clock ms: start of the first window that fired, incident opened, last detection, resolution. */
+  firstWindowMs: number;
+  openedMs: number;
+  lastSeenMs: number;
+  resolvedMs?: number;
+  /** Detections so far (one per sensor window in which the rule held). */
+  detections: number;
+  /** The features of the last detection, and the highest value each reached during the incident. */
+  features: Record<string, number>;
+  peak: Record<string, number>;
+  conditions: ConditionValue[];
+  /** Sampled packet headers of the key (trips and samples from the sensors), newest last. */
+  evidence: HeaderSample[];
+  /** Model detections only. */
+  explanation?: FeatureContribution[];
+  block?: BlockOutcome;
+}
+
+interface EventBase {
+  v: typeof ALERT_EVENT_VERSION;
+  id: string;
+  atMs: number;
+}
+
+export interface IncidentEvent extends EventBase {
+  kind: 'incident';
+  /** `updated` is sent at most once per update interval while the incident stays open. */
+  phase: 'opened' | 'updated' | 'resolved';
+  incident: Incident;
+}
+
+/** A block decision taken outside an incident's opening (manual, expiry, refusal, budget). */
+export interface BlockEvent extends EventBase {
+  kind: 'block';
+  phase: 'blocked' | 'extended' | 'unblocked' | 'expired' | 'refused' | 'would-block';
+  target: string;
+  origin: 'rule' | 'model' | 'manual';
+  ruleId?: string;
+  incidentId?: string;
+  expiresMs?: number;
+  reason?: string;
+}
+
+export type ExceptionCode =
+  | 'redis-unreachable' | 'windows-dropped' | 'sensor-silent' | 'sensor-detached' | 'ring-buffer-loss'
+  | 'queue-backlog' | 'rule-reload-failed' | 'model-missing' | 'model-reload-failed' | 'delivery-failed'
+  | 'block-budget-exceeded' | 'receiver-disabled';
+
+/** Something wrong with xdp-ids itself; routed to operators, not to the SOC. */
+export interface ExceptionEvent extends EventBase {
+  kind: 'exception';
+  code: ExceptionCode;
+  severity: Severity;
+  /** Which part and which instance, e.g. `sensor@host1/eth0`, `detector@host1:4242`. */
+  component: string;
+  message: string;
+  details?: Record<string, unknown>;
+}
+
+export type AlertEvent = IncidentEvent | BlockEvent | ExceptionEvent;
