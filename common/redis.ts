@@ -23,6 +23,9 @@ export interface EmbeddedRedisOptions {
   dir?: string;
   /** Path of redis-server. */
   binary?: string;
+  /** A fixed port and password (to restart a server where it was); default: a free port, a random password. */
+  port?: number;
+  password?: string;
 }
 
 function freePort(): Promise<number> {
@@ -70,9 +73,9 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions = {}): Promi
   const ownDir = opts.dir === undefined;
   const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'xdp-ids-redis-'));
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const password = randomBytes(18).toString('base64url');
+  const password = opts.password ?? randomBytes(18).toString('base64url');
   for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
+    const port = opts.port ?? await freePort();
     const child = spawn(opts.binary ?? 'redis-server', ['-'], { stdio: ['pipe', 'pipe', 'pipe'] });
     // The config goes through stdin so the password never shows in `ps`.
     child.stdin!.end([
@@ -84,7 +87,7 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions = {}): Promi
     } catch (err) {
       child.kill('SIGKILL');
       // Another process may have taken the port between our probe and redis binding it.
-      if (attempt < 3 && /Address already in use/.test((err as Error).message)) continue;
+      if (attempt < 3 && opts.port === undefined && /Address already in use/.test((err as Error).message)) continue;
       if (ownDir) fs.rmSync(dir, { recursive: true, force: true });
       throw err;
     }

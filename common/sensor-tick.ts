@@ -81,6 +81,11 @@ export interface Trip {
   value: number;
   threshold: number;
   packet: HeaderSample;
+  /**
+   * The source's counts in the current window up to the trip (read from the kernel when the trip
+   * arrived), so a detector can evaluate its rules before the window ends.
+   */
+  sofar?: SourceWindow;
 }
 
 export interface Sample {

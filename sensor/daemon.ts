@@ -6,7 +6,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import type { Logger } from 'pino';
-import type { SensorSink, SensorTick, TripKind } from '../common/sensor-tick';
+import type { SensorSink, SensorTick, SourceWindow, TripKind } from '../common/sensor-tick';
+import { addressKey } from './addresses';
 import type { RingBuffer, XdpMode } from '../native/bpf';
 import { monoToWallMs, monotonicNs } from './clock';
 import { XdpIdsProgram, type MapSizes } from './kernel/program';
@@ -106,10 +107,18 @@ export class Sensor {
       const event = decodeEvent(record, monoToWallMs);
       if (!event) continue;
       const sent = event.type === 'trip'
-        ? this.sink.trip({ sensor: this.sensorId, kind: event.kind, src: event.packet.src, window: event.window, ...tripValues(event.kind, event.value, event.threshold), packet: event.packet })
+        ? this.sink.trip({
+          sensor: this.sensorId, kind: event.kind, src: event.packet.src, window: event.window, ...tripValues(event.kind, event.value, event.threshold),
+          packet: event.packet, sofar: this.sofar(event.packet.src, event.window),
+        })
         : this.sink.sample({ sensor: this.sensorId, reason: event.reason, packet: event.packet });
       Promise.resolve(sent).catch((err) => this.log.error({ err }, 'sink rejected an event'));
     }
+  }
+
+  private sofar(src: string, window: number): SourceWindow | undefined {
+    const value = this.program.lookupSource(src);
+    return value && this.sources.sinceLastDrain(addressKey(src), value, window, Date.now() - Number(monotonicNs()) / 1e6);
   }
 
   private scheduleTick(): void {

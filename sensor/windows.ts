@@ -99,26 +99,12 @@ export class SourceWindows {
       const base = slot * COUNTERS;
       const packets = readU64(values, voff + SRC_OFFSETS.packets);
       if (known && packets === this.previous[base]) continue;
-      const firstSeen = readU64(values, voff + SRC_OFFSETS.firstSeen);
-      const d = this.delta;
-      d[0] = packets - (known ? this.previous[base] : 0);
-      this.previous[base] = packets;
-      const bytes = readU64(values, voff + SRC_OFFSETS.bytes);
-      d[1] = bytes - (known ? this.previous[base + 1] : 0);
-      this.previous[base + 1] = bytes;
-      for (let f = 0; f < SRC_COUNTER_OFFSETS.length; f++) {
-        const now = values.readUInt32LE(voff + SRC_COUNTER_OFFSETS[f]);
-        d[2 + f] = (now - (known ? this.previous[base + 2 + f] : 0)) >>> 0;
-        this.previous[base + 2 + f] = now;
+      if (!(known || readU64(values, voff + SRC_OFFSETS.firstSeen) >= since)) {
+        this.readDeltas(values, voff, base, false, true);
+        continue;
       }
-      if (!(known || firstSeen >= since) || d[0] === 0) continue;
-      const winSlot = srcWindowSlot(values, voff, window);
-      // Fields are always added in this order, so every window shares one hidden class.
-      const w = countsFrom(d) as SourceWindow;
-      w.src = v4 ? `${keys[koff + 12]}.${keys[koff + 13]}.${keys[koff + 14]}.${keys[koff + 15]}` : keyToAddress(keys, koff);
-      w.distinctPorts = winSlot < 0 ? 0 : PORT_ESTIMATES[values.readUInt16LE(winSlot + SRC_OFFSETS.winPortBits)];
-      w.distinctHosts = winSlot < 0 ? 0 : HOST_ESTIMATES[values.readUInt16LE(winSlot + SRC_OFFSETS.winHostBits)];
-      w.firstSeenMs = firstSeen / 1e6 + wallMinusMonoMs;
+      const w = this.windowOf(keys, koff, values, voff, window, base, known, true, wallMinusMonoMs);
+      if (w.packets === 0) continue;
       windows.push(w);
     }
     if (knownSeen < before) {
@@ -130,6 +116,47 @@ export class SourceWindows {
       }
     }
     return { windows, idleKeys };
+  }
+
+  /**
+   * The counts of one source (a 16-byte key and its ids_src value) since the last drain, without
+   * moving the baseline: what a trip's source has done so far in the current window.
+   */
+  sinceLastDrain(key: Buffer, value: Buffer, window: number, wallMinusMonoMs: number): SourceWindow {
+    const v4 = isV4Mapped(key, 0);
+    const slot = this.slots.get(v4 ? key.readInt32BE(12) : key.toString('latin1', 0, ADDR_SIZE));
+    return this.windowOf(key, 0, value, 0, window, (slot ?? 0) * COUNTERS, slot !== undefined, false, wallMinusMonoMs);
+  }
+
+  /** Fills `delta` with the counts minus the baseline at `base` (if there is one), optionally moving the baseline there. */
+  private readDeltas(values: Buffer, voff: number, base: number, hasBase: boolean, update: boolean): Float64Array {
+    const d = this.delta;
+    const packets = readU64(values, voff + SRC_OFFSETS.packets);
+    const bytes = readU64(values, voff + SRC_OFFSETS.bytes);
+    d[0] = packets - (hasBase ? this.previous[base] : 0);
+    d[1] = bytes - (hasBase ? this.previous[base + 1] : 0);
+    if (update) {
+      this.previous[base] = packets;
+      this.previous[base + 1] = bytes;
+    }
+    for (let f = 0; f < SRC_COUNTER_OFFSETS.length; f++) {
+      const now = values.readUInt32LE(voff + SRC_COUNTER_OFFSETS[f]);
+      d[2 + f] = (now - (hasBase ? this.previous[base + 2 + f] : 0)) >>> 0;
+      if (update) this.previous[base + 2 + f] = now;
+    }
+    return d;
+  }
+
+  private windowOf(keys: Buffer, koff: number, values: Buffer, voff: number, window: number, base: number, hasBase: boolean, update: boolean, wallMinusMonoMs: number): SourceWindow {
+    const d = this.readDeltas(values, voff, base, hasBase, update);
+    const winSlot = srcWindowSlot(values, voff, window);
+    // Fields are always added in this order, so every window shares one hidden class.
+    const w = countsFrom(d) as SourceWindow;
+    w.src = isV4Mapped(keys, koff) ? `${keys[koff + 12]}.${keys[koff + 13]}.${keys[koff + 14]}.${keys[koff + 15]}` : keyToAddress(keys, koff);
+    w.distinctPorts = winSlot < 0 ? 0 : PORT_ESTIMATES[values.readUInt16LE(winSlot + SRC_OFFSETS.winPortBits)];
+    w.distinctHosts = winSlot < 0 ? 0 : HOST_ESTIMATES[values.readUInt16LE(winSlot + SRC_OFFSETS.winHostBits)];
+    w.firstSeenMs = readU64(values, voff + SRC_OFFSETS.firstSeen) / 1e6 + wallMinusMonoMs;
+    return w;
   }
 
   private reserve(slots: number): void {

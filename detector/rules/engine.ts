@@ -33,6 +33,7 @@ export interface Detection {
   ruleId: string;
   ruleVersion: string;
   title: string;
+  description: string;
   severity: Severity;
   mitre: readonly string[];
   tags: readonly string[];
@@ -57,6 +58,8 @@ export interface Detection {
   window: number;
   /** First detection of this episode (the condition had not been firing for this key). */
   onset: boolean;
+  /** Found from a fast-path trip before the window ended (RuleEngine.preview). */
+  early?: boolean;
 }
 
 export interface EngineOptions {
@@ -192,12 +195,35 @@ export class RuleEngine {
       this.addDestinations(tick.destinations, lanes.destination, p);
     }
     for (const lane of [...lanes.source, ...lanes.destination]) {
-      lane.evaluate((rule, key, vector, streakStart, onset) => detections.push(this.detection(tick, rule, key, vector, streakStart, onset)));
+      lane.evaluate((rule, key, vector, streakStart, onset) => detections.push(this.detection(tick.sensor, tick.window, tick.endMs, rule, key, vector, streakStart, onset)));
     }
     if (Math.floor(t / SWEEP_EVERY_TICKS) !== Math.floor(lanes.lastTick / SWEEP_EVERY_TICKS)) {
       for (const lane of [...lanes.source, ...lanes.destination]) lane.sweep();
     }
     lanes.lastTick = t;
+    return detections;
+  }
+
+  /**
+   * The episodes that source window `sofar` (counts of window `window` so far, e.g. from a trip)
+   * would start if the window ended now. Changes no state: the tick itself is processed as usual.
+   */
+  preview(sensor: string, window: number, sofar: SourceWindow, nowMs: number): Detection[] {
+    let lanes = this.sensors.get(sensor);
+    if (!lanes) {
+      lanes = SensorLanes.build(this.plan, this.maxKeys);
+      this.sensors.set(sensor, lanes);
+    }
+    if (window <= lanes.lastTick) return [];
+    const row = this.sourceRow;
+    for (const c of this.plan.sourceCounters) row[c.index] = c.read(sofar);
+    const v4 = parseIPv4(sofar.src);
+    const detections: Detection[] = [];
+    for (const lane of lanes.source) {
+      lane.preview(sofar.src, v4, row, window, (rule, key, vector, streakStart) => {
+        detections.push({ ...this.detection(sensor, window, nowMs, rule, key, vector, streakStart, true), early: true });
+      });
+    }
     return detections;
   }
 
@@ -232,17 +258,17 @@ export class RuleEngine {
     }
   }
 
-  private detection(tick: SensorTick, plan: RulePlan, key: string, vector: Float64Array, streakStart: number, onset: boolean): Detection {
+  private detection(sensor: string, window: number, endMs: number, plan: RulePlan, key: string, vector: Float64Array, streakStart: number, onset: boolean): Detection {
     const rule = plan.rule;
     const features: Record<string, number> = {};
     for (const f of rule.when.features) features[f.name] = featureValue(f, vector);
     const conditions = rule.when.comparisons.map((c) => ({ expression: c.text, value: c.left(vector), threshold: c.right(vector), holds: c.holds(vector) }));
     return {
-      ruleId: rule.id, ruleVersion: rule.version, title: rule.title, severity: rule.severity, mitre: rule.mitre, tags: rule.tags,
-      actions: rule.actions, sensor: tick.sensor, scope: rule.scope, groupBy: rule.grouping.text, key, when: rule.when.source,
+      ruleId: rule.id, ruleVersion: rule.version, title: rule.title, description: rule.description, severity: rule.severity, mitre: rule.mitre, tags: rule.tags,
+      actions: rule.actions, sensor, scope: rule.scope, groupBy: rule.grouping.text, key, when: rule.when.source,
       windowMs: rule.windowMs, forMs: rule.forMs, features, conditions,
-      firstWindowMs: tick.endMs - (tick.window - streakStart + plan.windowTicks) * this.windowMs, lastWindowMs: tick.endMs,
-      window: tick.window, onset,
+      firstWindowMs: endMs - (window - streakStart + plan.windowTicks) * this.windowMs, lastWindowMs: endMs,
+      window, onset,
     };
   }
 }

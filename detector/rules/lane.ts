@@ -76,6 +76,13 @@ class RuleState {
     this.lastFired[slot] = -Infinity;
   }
 
+  /** Whether holding at tick t would start a firing episode, without recording anything. */
+  wouldStart(slot: number, t: number): boolean {
+    const streakStart = slot >= 0 && this.lastHeld[slot] >= t - this.plan.windowTicks ? this.streakStart[slot] : t;
+    if (t - streakStart + 1 < this.plan.forTicks) return false;
+    return !(slot >= 0 && this.lastFired[slot] >= streakStart);
+  }
+
   /** Updates the streak at tick t; true (with the streak's start) when the rule fires. */
   evaluate(slot: number, t: number, holds: boolean): boolean {
     if (!holds) {
@@ -150,6 +157,31 @@ class WindowState {
     this.lastBucket[slot] = this.bucket;
   }
 
+  lastBucketOf(slot: number): number {
+    return this.lastBucket[slot];
+  }
+
+  /** Adds the ring's buckets from..to (inclusive) of `slot` into `out`, by position in plan.counters. */
+  addBuckets(slot: number, from: number, to: number, out: Float64Array): void {
+    const w = this.width;
+    for (let k = from; k <= to; k++) {
+      const off = (slot * this.plan.buckets + (k % this.plan.buckets)) * w;
+      for (let c = 0; c < w; c++) out[c] += this.ring[off + c];
+    }
+  }
+
+  /** Fires the rules that a partial window `row` at tick t would start, without changing state. */
+  preview(slot: number, t: number, key: string, row: Float64Array, fire: FireHandler): void {
+    const w = this.width;
+    const sums = new Float64Array(w);
+    sumsBefore(this, slot, t, sums);
+    const v = this.vector;
+    for (let c = 0; c < w; c++) v[this.counters[c]] = sums[c] + row[this.counters[c]];
+    for (const r of this.rules) {
+      if (r.plan.rule.when.holds(v) && r.wouldStart(slot, t)) fire(r.plan, key, v, t - r.plan.forTicks + 1, true);
+    }
+  }
+
   add(slot: number, row: Float64Array): void {
     const w = this.width;
     const off = (slot * this.plan.buckets + this.ringIndex) * w;
@@ -173,6 +205,15 @@ class WindowState {
       fire(r.plan, key, v, r.streakStart[slot], onset);
     }
   }
+}
+
+/** A window's sums for `slot` as they would be at tick t, before t is added (slot -1: no history). */
+function sumsBefore(w: WindowState, slot: number, t: number, out: Float64Array): void {
+  out.fill(0);
+  if (slot < 0) return;
+  const bucket = Math.floor(t / w.plan.bucketTicks);
+  const last = w.lastBucketOf(slot);
+  w.addBuckets(slot, Math.max(last - w.plan.buckets + 1, bucket - w.plan.buckets + 1), Math.min(last, bucket), out);
 }
 
 export interface LaneStats {
@@ -252,6 +293,18 @@ export class Lane {
       for (const w of this.windows) w.roll(slot);
     }
     for (const w of this.windows) w.add(slot, row);
+  }
+
+  /**
+   * What the rules would report for `address` if tick t (not yet added) ended with `row`: the
+   * episodes it would start. For fast-path trips, which arrive before their window ends.
+   */
+  preview(address: string, v4: number, row: Float64Array, t: number, fire: FireHandler): void {
+    if (this.plan.except && this.plan.except.has(address, v4)) return;
+    const key = this.exact ? address : groupKey(this.plan.grouping, address, v4);
+    if (key === undefined) return;
+    const slot = this.keys.get(key) ?? -1;
+    for (const w of this.windows) w.preview(slot, t, key, row, fire);
   }
 
   /** Evaluates the rules for every key that had traffic in this tick. */

@@ -1,0 +1,244 @@
+/**
+ * A detector process: consumes its share of the windows queue's partitions, runs the rules (hot
+ * reloaded) over every sensor tick, and turns detections into incidents (in Redis, shared with
+ * other detectors), alert events on the `alerts` queue, and block requests. Fast-path trips are
+ * evaluated at once against the source's counts so far, so a blatant scan opens its incident
+ * before its window ends.
+ */
+import os from 'node:os';
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { ALERT_EVENT_VERSION, ALERTS_QUEUE, type AlertEvent, type BlockOutcome, type Incident } from '../common/alert-events';
+import type { Blocker } from '../common/block-requests';
+import { ExceptionReporter } from '../common/exceptions';
+import { connectRedis } from '../common/redis';
+import type { SensorTick } from '../common/sensor-tick';
+import { PARTITIONS, partitionQueue, TickAssembler, validateJob, type WindowsJob } from '../common/windows-jobs';
+import { EvidenceBuffer } from './evidence';
+import { IncidentStore, inputOf, type Transition } from './incidents';
+import { PartitionOwner } from './partitions';
+import { groupKey, parseIPv4 } from './rules/addresses';
+import { RuleEngine, type Detection } from './rules/engine';
+import { formatProblem } from './rules/problems';
+import { RuleWatcher } from './rules/watcher';
+
+export interface DetectorOptions {
+  redisUrl: string;
+  rulePaths: string[];
+  log: Logger;
+  /** Unique per process; default host:pid. */
+  id?: string;
+  /** The sensors' window length. */
+  windowMs?: number;
+  resolveAfterMs?: number;
+  updateEveryMs?: number;
+  partitions?: number;
+  blocker?: Blocker;
+}
+
+export interface DetectorStats {
+  jobs: number;
+  ticks: number;
+  windows: number;
+  trips: number;
+  detections: number;
+  earlyDetections: number;
+  incidentsOpened: number;
+  alertsQueued: number;
+  badJobs: number;
+  partitions: number[];
+}
+
+/** Until a blocker is configured, block requests are log lines. */
+function loggingBlocker(log: Logger): Blocker {
+  return {
+    async request(req) {
+      log.warn({ target: req.target, ttlMs: req.ttlMs, rule: req.ruleId, incident: req.incidentId }, 'block requested (no blocker configured)');
+      return { status: 'pending', target: req.target, reason: 'no blocker configured' };
+    },
+  };
+}
+
+/** The address or prefix a block action covers: the detection's key widened to the action's scope. */
+export function blockTarget(d: Detection): string | undefined {
+  const scope = d.actions.block?.scope;
+  if (!scope) return undefined;
+  const address = d.key.split('/')[0];
+  const key = groupKey(scope, address, parseIPv4(address));
+  if (key === undefined) return undefined;
+  return key.includes('/') ? key : `${key}/${key.includes(':') ? 128 : 32}`;
+}
+
+export class Detector {
+  readonly id: string;
+  private readonly engine: RuleEngine;
+  private readonly watcher: RuleWatcher;
+  private readonly incidents: IncidentStore;
+  private readonly alerts: Queue<AlertEvent>;
+  private readonly exceptions: ExceptionReporter;
+  private readonly owner: PartitionOwner;
+  private readonly workers = new Map<number, { worker: Worker<WindowsJob>; connection: Redis }>();
+  private readonly assembler = new TickAssembler();
+  private readonly evidence = new EvidenceBuffer();
+  private readonly blocker: Blocker;
+  private resolver?: NodeJS.Timeout;
+  private readonly counts: Omit<DetectorStats, 'partitions'> = {
+    jobs: 0, ticks: 0, windows: 0, trips: 0, detections: 0, earlyDetections: 0, incidentsOpened: 0, alertsQueued: 0, badJobs: 0,
+  };
+
+  private constructor(private readonly opts: DetectorOptions, private readonly redis: Redis) {
+    this.id = opts.id ?? `${os.hostname()}:${process.pid}`;
+    this.watcher = new RuleWatcher(opts.rulePaths);
+    const loaded = this.watcher.start();
+    if (!loaded.ruleSet) {
+      this.watcher.close();
+      throw new Error(`the rules have errors:\n${loaded.problems.map(formatProblem).join('\n')}`);
+    }
+    this.engine = new RuleEngine(loaded.ruleSet, { windowMs: opts.windowMs });
+    this.incidents = new IncidentStore(redis, { resolveAfterMs: opts.resolveAfterMs, updateEveryMs: opts.updateEveryMs });
+    this.alerts = new Queue(ALERTS_QUEUE, { connection: redis });
+    this.exceptions = new ExceptionReporter(this.alerts, `detector@${this.id}`, opts.log);
+    this.blocker = opts.blocker ?? loggingBlocker(opts.log);
+    this.watcher.on('reloaded', ({ ruleSet, warnings }) => {
+      this.engine.setRules(ruleSet);
+      opts.log.info({ rules: ruleSet.rules.length, version: ruleSet.version, warnings: warnings.map(formatProblem) }, 'rules reloaded');
+    });
+    this.watcher.on('rejected', ({ problems, kept }) => {
+      void this.exceptions.report('rule-reload-failed', 'high', `rule files rejected; the last good set (${kept?.version ?? 'none'}) stays active:\n${problems.map(formatProblem).join('\n')}`,
+        { problems: problems.map(formatProblem), keptVersion: kept?.version });
+    });
+    this.owner = new PartitionOwner(redis, this.id, {
+      partitions: opts.partitions ?? PARTITIONS, log: opts.log,
+      acquire: async (p) => this.consume(p),
+      release: async (p) => {
+        const consumer = this.workers.get(p);
+        this.workers.delete(p);
+        await consumer?.worker.close();
+        consumer?.connection.disconnect();
+      },
+    });
+  }
+
+  static async start(opts: DetectorOptions): Promise<Detector> {
+    const redis = connectRedis(opts.redisUrl, { enableAutoPipelining: true });
+    let detector: Detector;
+    try {
+      detector = new Detector(opts, redis);
+    } catch (err) {
+      redis.disconnect();
+      throw err;
+    }
+    await detector.owner.start();
+    detector.scheduleResolver();
+    opts.log.info({ id: detector.id, partitions: detector.owner.partitions }, 'detector started');
+    return detector;
+  }
+
+  stats(): DetectorStats {
+    return { ...this.counts, partitions: this.owner.partitions };
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.resolver);
+    this.watcher.close();
+    await this.owner.stop();
+    await this.alerts.close();
+    this.redis.disconnect();
+  }
+
+  private consume(partition: number): void {
+    const connection = connectRedis(this.opts.redisUrl);
+    const worker = new Worker<WindowsJob>(partitionQueue(partition), (job) => this.process(job), { connection, concurrency: 1 });
+    worker.on('failed', (job, err) => this.opts.log.error({ err, job: job?.id }, 'windows job failed'));
+    worker.on('error', (err) => this.opts.log.warn({ err }, 'windows worker error'));
+    this.workers.set(partition, { worker, connection });
+  }
+
+  /** Whether a rule (as now loaded) wants alerts; the model's incidents always do. */
+  private wantsAlerts(ruleId: string): boolean {
+    return this.watcher.ruleSet?.rules.find((r) => r.id === ruleId)?.actions.alert ?? true;
+  }
+
+  private async process(job: Job<WindowsJob>): Promise<void> {
+    this.counts.jobs++;
+    let data: WindowsJob;
+    try {
+      data = validateJob(job.data);
+    } catch (err) {
+      // A job this detector cannot read is kept (failed) for inspection, never retried.
+      this.counts.badJobs++;
+      throw new UnrecoverableError((err as Error).message);
+    }
+    if (data.type === 'trip') {
+      this.counts.trips++;
+      this.evidence.add(data.trip.packet);
+      if (data.trip.sofar) {
+        const early = this.engine.preview(data.trip.sensor, data.trip.window, data.trip.sofar, Date.now());
+        this.counts.earlyDetections += early.length;
+        await this.handle(early);
+      }
+      return;
+    }
+    for (const { tick, samples, complete } of this.assembler.add(data)) {
+      if (!complete) this.opts.log.warn({ sensor: tick.sensor, window: tick.window }, 'tick parts missing; evaluating what arrived');
+      for (const s of samples) this.evidence.add(s);
+      await this.evaluate(tick);
+    }
+  }
+
+  private async evaluate(tick: SensorTick): Promise<void> {
+    this.counts.ticks++;
+    this.counts.windows += tick.sources.length + tick.destinations.length;
+    await this.handle(this.engine.process(tick));
+  }
+
+  private async handle(detections: Detection[]): Promise<void> {
+    this.counts.detections += detections.length;
+    await Promise.all(detections.map(async (d) => {
+      const transition = await this.incidents.record(inputOf(d), this.evidence.of(d.key));
+      if (!transition) return;
+      if (transition.phase === 'opened') {
+        this.counts.incidentsOpened++;
+        const target = blockTarget(d);
+        if (target) transition.incident = await this.block(d, transition.incident, target);
+      }
+      if (d.actions.alert) await this.announce(transition);
+    }));
+  }
+
+  private async block(d: Detection, incident: Incident, target: string): Promise<Incident> {
+    let outcome: BlockOutcome;
+    try {
+      outcome = await this.blocker.request({
+        target, ttlMs: d.actions.block!.ttlMs, origin: 'rule', ruleId: d.ruleId, incidentId: incident.id, title: d.title, severity: d.severity,
+        sensor: d.sensor, key: d.key, requestedMs: Date.now(),
+      });
+    } catch (err) {
+      this.opts.log.error({ err, target }, 'block request failed');
+      outcome = { status: 'refused', target, reason: `block request failed: ${(err as Error).message}` };
+    }
+    return (await this.incidents.setBlock(d.ruleId, d.key, outcome)) ?? { ...incident, block: outcome };
+  }
+
+  private async announce(t: Transition): Promise<void> {
+    const id = `${t.incident.id}|${t.phase}|${t.phase === 'updated' ? t.incident.detections : 0}`;
+    const event: AlertEvent = { v: ALERT_EVENT_VERSION, id, atMs: Date.now(), kind: 'incident', phase: t.phase, incident: t.incident };
+    await this.alerts.add(event.kind, event, { jobId: id, removeOnComplete: true, removeOnFail: 1000 });
+    this.counts.alertsQueued++;
+  }
+
+  private scheduleResolver(): void {
+    this.resolver = setTimeout(async () => {
+      try {
+        for (const t of await this.incidents.resolveDue()) {
+          this.opts.log.info({ incident: t.incident.id, rule: t.incident.ruleId, key: t.incident.key }, 'incident resolved');
+          if (this.wantsAlerts(t.incident.ruleId)) await this.announce(t);
+        }
+      } catch (err) {
+        this.opts.log.warn({ err }, 'resolving incidents failed');
+      }
+      this.scheduleResolver();
+    }, 1000);
+  }
+}

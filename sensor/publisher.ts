@@ -1,0 +1,161 @@
+/**
+ * The sensor's way out: every tick becomes jobs on its partition of the `windows` queue, trips go
+ * out at once, samples ride on the next tick. Redis being down never stops the sensor (the XDP
+ * program keeps counting and enforcing blocks): jobs wait in a bounded buffer, the oldest are
+ * dropped and counted when it is full, and the backlog is sent in order when Redis returns,
+ * followed by an exception event saying how long Redis was away and what was lost.
+ */
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { ALERTS_QUEUE, type AlertEvent } from '../common/alert-events';
+import { ExceptionReporter } from '../common/exceptions';
+import { connectRedis } from '../common/redis';
+import type { HeaderSample, Sample, SensorSink, SensorTick, Trip } from '../common/sensor-tick';
+import { encodeTick, JOB_FORMAT, MAX_SAMPLES_PER_JOB, partitionOf, partitionQueue, type WindowsJob } from '../common/windows-jobs';
+
+export interface PublisherOptions {
+  redisUrl: string;
+  sensorId: string;
+  log: Logger;
+  /** Jobs kept while Redis is unreachable (a tick of up to 10,000 sources is one job). */
+  maxBufferedJobs?: number;
+  /** Another sink that sees everything too (the live view). */
+  also?: SensorSink;
+}
+
+export interface PublisherStats {
+  published: number;
+  buffered: number;
+  /** Jobs dropped because the buffer was full, since start. */
+  dropped: number;
+  connected: boolean;
+}
+
+const BATCH = 50;
+const JOB_OPTIONS = { removeOnComplete: true, removeOnFail: 1000 } as const;
+
+function jobName(job: WindowsJob): string {
+  return job.type === 'tick' ? `${job.sensor}|${job.window}|${job.part}` : `${job.trip.sensor}|${job.trip.window}|${job.trip.kind}|${job.trip.src}`;
+}
+
+export class QueuePublisher implements SensorSink {
+  private readonly connection: Redis;
+  private readonly queue: Queue<WindowsJob>;
+  private readonly alerts: Queue<AlertEvent>;
+  private readonly exceptions: ExceptionReporter;
+  private readonly buffer: WindowsJob[] = [];
+  private samples: HeaderSample[] = [];
+  private readonly maxBuffered: number;
+  private flushing = false;
+  private closed = false;
+  private published = 0;
+  private dropped = 0;
+  private droppedThisOutage = 0;
+  private downSinceMs?: number;
+
+  constructor(private readonly opts: PublisherOptions) {
+    this.maxBuffered = opts.maxBufferedJobs ?? 600;
+    // Fail commands at once while disconnected: the buffer here is bounded, ioredis' is not.
+    this.connection = connectRedis(opts.redisUrl, { enableOfflineQueue: false });
+    this.connection.on('error', () => this.noteDown());
+    this.connection.on('close', () => this.noteDown());
+    this.connection.on('ready', () => void this.flush());
+    this.queue = new Queue(partitionQueue(partitionOf(opts.sensorId)), { connection: this.connection });
+    this.alerts = new Queue(ALERTS_QUEUE, { connection: this.connection });
+    this.exceptions = new ExceptionReporter(this.alerts, `sensor@${opts.sensorId}`, opts.log);
+  }
+
+  get partitionQueue(): string {
+    return this.queue.name;
+  }
+
+  tick(tick: SensorTick): void {
+    const samples = this.samples;
+    this.samples = [];
+    this.enqueue(encodeTick(tick, samples));
+    void this.opts.also?.tick(tick);
+  }
+
+  trip(trip: Trip): void {
+    this.enqueue([{ f: JOB_FORMAT, type: 'trip', trip }]);
+    void this.opts.also?.trip(trip);
+  }
+
+  sample(sample: Sample): void {
+    this.samples.push(sample.packet);
+    if (this.samples.length > MAX_SAMPLES_PER_JOB) this.samples.shift();
+    void this.opts.also?.sample(sample);
+  }
+
+  stats(): PublisherStats {
+    return { published: this.published, buffered: this.buffer.length, dropped: this.dropped, connected: this.connection.status === 'ready' };
+  }
+
+  /** Sends what is buffered (waiting up to `timeoutMs` for Redis), then closes the connections. */
+  async close(timeoutMs = 2000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.buffer.length > 0 && Date.now() < deadline) {
+      await this.flush();
+      if (this.buffer.length > 0) await new Promise((r) => setTimeout(r, 50));
+    }
+    this.closed = true;
+    if (this.buffer.length > 0) this.opts.log.warn({ jobs: this.buffer.length }, 'windows not sent before exit');
+    await Promise.allSettled([this.queue.close(), this.alerts.close()]);
+    this.connection.disconnect();
+  }
+
+  private enqueue(jobs: WindowsJob[]): void {
+    this.buffer.push(...jobs);
+    const excess = this.buffer.length - this.maxBuffered;
+    if (excess > 0) {
+      this.buffer.splice(0, excess);
+      this.dropped += excess;
+      this.droppedThisOutage += excess;
+    }
+    void this.flush();
+  }
+
+  private noteDown(): void {
+    if (this.downSinceMs !== undefined) return;
+    this.downSinceMs = Date.now();
+    this.opts.log.error({ buffered: this.buffer.length }, 'Redis unreachable: buffering windows');
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing || this.closed) return;
+    this.flushing = true;
+    try {
+      while (this.buffer.length > 0 && this.connection.status === 'ready') {
+        const batch = this.buffer.slice(0, BATCH);
+        try {
+          await this.queue.addBulk(batch.map((data) => ({ name: data.type, data, opts: { ...JOB_OPTIONS, jobId: jobName(data) } })));
+        } catch (err) {
+          this.noteDown();
+          this.opts.log.debug({ err }, 'publishing failed; will retry when Redis is back');
+          break;
+        }
+        // The buffer may have lost its oldest jobs to overflow while we waited: remove only what was sent.
+        for (const job of batch) {
+          const i = this.buffer.indexOf(job);
+          if (i >= 0) this.buffer.splice(i, 1);
+        }
+        this.published += batch.length;
+      }
+      if (this.buffer.length === 0 && this.downSinceMs !== undefined) this.recovered();
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private recovered(): void {
+    const downForMs = Date.now() - this.downSinceMs!;
+    const dropped = this.droppedThisOutage;
+    this.downSinceMs = undefined;
+    this.droppedThisOutage = 0;
+    this.opts.log.info({ downForMs, dropped }, 'Redis reachable again: backlog sent');
+    void this.exceptions.report(dropped > 0 ? 'windows-dropped' : 'redis-unreachable', dropped > 0 ? 'high' : 'medium',
+      `Redis was unreachable for ${(downForMs / 1000).toFixed(1)} s; ${dropped} window jobs were dropped (buffer of ${this.maxBuffered})`,
+      { downForMs, droppedJobs: dropped, bufferJobs: this.maxBuffered });
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * The pipeline on a real redis-server: sensor ticks and trips through the partitioned windows
+ * queue, detectors with the default rule pack, incidents in Redis, events on the alerts queue.
+ */
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { AlertEvent, IncidentEvent } from '../../common/alert-events';
+import { connectRedis } from '../../common/redis';
+import type { SensorTick, SourceWindow } from '../../common/sensor-tick';
+import { JOB_FORMAT, PARTITIONS, partitionOf, partitionQueue } from '../../common/windows-jobs';
+import { ownerOf } from '../../detector/partitions';
+import { Detector } from '../../detector/service';
+import { QueuePublisher } from '../../sensor/publisher';
+import { quietLogger } from '../support/quiet-logger';
+import { testRedis, type TestRedis } from '../support/redis';
+
+const RULES = ['rules'];
+const SCANNER = '198.18.0.66';
+
+function source(src: string, counts: Partial<SourceWindow>): SourceWindow {
+  return {
+    src, packets: 0, bytes: 0, syn: 0, synAck: 0, ackOnly: 0, rst: 0, fin: 0, nullScan: 0, finOnly: 0, xmas: 0, synFin: 0, udp: 0, icmp: 0,
+    fragments: 0, malformed: 0, distinctPorts: 0, distinctHosts: 0, firstSeenMs: 0, ...counts,
+  };
+}
+
+const scan = (src = SCANNER): SourceWindow => source(src, { packets: 400, bytes: 24_000, syn: 400, rst: 0, distinctPorts: 380, distinctHosts: 1 });
+const browsing = (i: number): SourceWindow => source(`198.18.1.${i}`, { packets: 40, bytes: 30_000, syn: 2, ackOnly: 30, fin: 2, distinctPorts: 1, distinctHosts: 1 });
+
+function tick(sensor: string, window: number, sources: SourceWindow[]): SensorTick {
+  const endMs = Date.now();
+  return {
+    sensor, iface: 'lab0', window, startMs: endMs - 1000, endMs, sources, destinations: [],
+    untracked: { packets: 0, bytes: 0, syn: 0, synAck: 0, ackOnly: 0, rst: 0, fin: 0, nullScan: 0, finOnly: 0, xmas: 0, synFin: 0, udp: 0, icmp: 0, fragments: 0, malformed: 0 },
+    globals: {}, trackedSources: sources.length,
+  };
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('windows → detectors → incidents → alerts, on a real Redis', () => {
+  let redis: TestRedis;
+  let client: Redis;
+  let alerts: Queue<AlertEvent>;
+  const running: { stop(): Promise<void> }[] = [];
+
+  const incidentEvents = async (): Promise<IncidentEvent[]> => (await alerts.getJobs(['waiting', 'active', 'completed', 'delayed']))
+    .map((j) => j.data).filter((e): e is IncidentEvent => e.kind === 'incident');
+
+  async function detector(id: string, extra: Partial<Parameters<typeof Detector.start>[0]> = {}): Promise<Detector> {
+    const d = await Detector.start({ redisUrl: redis.url, rulePaths: RULES, log: quietLogger, id, resolveAfterMs: 1500, ...extra });
+    running.push(d);
+    return d;
+  }
+
+  function publisher(sensorId: string, maxBufferedJobs?: number): QueuePublisher {
+    const p = new QueuePublisher({ redisUrl: redis.url, sensorId, log: quietLogger, maxBufferedJobs });
+    running.push({ stop: () => p.close() });
+    return p;
+  }
+
+  beforeAll(async () => {
+    redis = await testRedis();
+    client = connectRedis(redis.url);
+    alerts = new Queue<AlertEvent>('alerts', { connection: client });
+  });
+
+  afterEach(async () => {
+    for (const r of running.splice(0).reverse()) await r.stop();
+    await client.flushall();
+  });
+
+  afterAll(async () => {
+    await alerts.close();
+    client.disconnect();
+    await redis.stop();
+  });
+
+  test('a scan opens exactly one incident, announced once with its block request, and resolves when quiet', async () => {
+    await detector('d1');
+    const pub = publisher('sensor-a');
+    const benign = Array.from({ length: 50 }, (_, i) => browsing(i + 1));
+    for (let w = 100; w < 104; w++) pub.tick(tick('sensor-a', w, [scan(), ...benign]));
+    const opened = await until('the opened event', async () => (await incidentEvents()).find((e) => e.phase === 'opened' && e.incident.ruleId === 'scan-tcp-vertical'));
+    expect(opened.incident.key).toBe(SCANNER);
+    expect(opened.incident.sensors).toEqual(['sensor-a']);
+    expect(opened.incident.conditions.map((c) => c.expression)).toContain('syn >= 30');
+    expect(opened.incident.block).toMatchObject({ status: 'pending', target: `${SCANNER}/32` });
+    const resolved = await until('the resolved event', async () => (await incidentEvents()).find((e) => e.phase === 'resolved' && e.incident.id === opened.incident.id));
+    expect(resolved.incident.detections).toBe(4);
+    expect(resolved.incident.peak.syn).toBe(1600);
+    const forScanner = (await incidentEvents()).filter((e) => e.incident.key === SCANNER && e.incident.ruleId === opened.incident.ruleId);
+    expect(forScanner.map((e) => e.phase).sort()).toEqual(['opened', 'resolved']);
+    expect((await incidentEvents()).filter((e) => e.incident.key.startsWith('198.18.1.'))).toEqual([]);
+  });
+
+  test('two detectors fed by two sensors that see the same attacker open one incident between them', async () => {
+    const [d1, d2] = [await detector('d1'), await detector('d2')];
+    await until('partitions split between the detectors', () =>
+      d1.stats().partitions.length + d2.stats().partitions.length === PARTITIONS && d1.stats().partitions.length > 0 && d2.stats().partitions.length > 0);
+    // Two sensors whose partitions belong to different detectors.
+    const names = Array.from({ length: 64 }, (_, i) => `sensor-${i}`);
+    const a = names.find((n) => ownerOf(partitionOf(n), ['d1', 'd2']) === 'd1')!;
+    const b = names.find((n) => ownerOf(partitionOf(n), ['d1', 'd2']) === 'd2')!;
+    const [pa, pb] = [publisher(a), publisher(b)];
+    for (let w = 200; w < 203; w++) {
+      pa.tick(tick(a, w, [scan()]));
+      pb.tick(tick(b, w, [scan()]));
+    }
+    await until('both detectors to see the scan', () => d1.stats().detections >= 3 && d2.stats().detections >= 3);
+    const opened = (await incidentEvents()).filter((e) => e.phase === 'opened').map((e) => e.incident.ruleId).sort();
+    expect(opened).toEqual([...new Set(opened)]);
+    expect(opened).toContain('scan-tcp-vertical');
+    expect(d1.stats().incidentsOpened + d2.stats().incidentsOpened).toBe(opened.length);
+    const incident = (await incidentEvents()).find((e) => e.incident.ruleId === 'scan-tcp-vertical')!.incident;
+    await until('both sensors on the incident', async () => (await client.smembers(`xdp-ids:inc:{scan-tcp-vertical|${SCANNER}}:sensors`)).length === 2 || undefined);
+    expect(incident.key).toBe(SCANNER);
+  });
+
+  test('a fast-path trip opens the incident before its window ends', async () => {
+    const d = await detector('d1');
+    const pub = publisher('sensor-t');
+    const packet = {
+      tsMs: Date.now(), src: SCANNER, dst: '198.18.0.1', srcMac: '02:00:00:00:00:42', dstMac: '02:00:00:00:00:01', etherType: 0x800, vlans: [],
+      ipVersion: 4 as const, protocol: 6, length: 60, ttl: 44, dscp: 0, ecn: 0, ipId: 1, flowLabel: 0, fragment: { df: false, mf: false, nonFirst: false },
+      srcPort: 40000, dstPort: 443, tcpFlags: 'S', seq: 1, ack: 0, tcpWindow: 1024, icmpType: 0, icmpCode: 0,
+    };
+    pub.trip({ sensor: 'sensor-t', kind: 'ports', src: SCANNER, window: 300, value: 100, threshold: 100, packet, sofar: source(SCANNER, { packets: 120, syn: 120, distinctPorts: 110 }) });
+    const opened = await until('the opened event', async () => (await incidentEvents()).find((e) => e.phase === 'opened' && e.incident.ruleId === 'scan-tcp-vertical'));
+    expect(opened.incident.evidence).toEqual([packet]);
+    expect(d.stats()).toMatchObject({ ticks: 0, trips: 1, earlyDetections: expect.any(Number) });
+  });
+
+  test('Redis down: the sensor keeps its newest windows within the bound, counts the dropped, and catches up', async () => {
+    const pub = publisher('sensor-r', 5);
+    const queue = new Queue(partitionQueue(partitionOf('sensor-r')), { connection: client });
+    pub.tick(tick('sensor-r', 400, [scan()]));
+    await until('the first tick in Redis', async () => (await queue.getWaitingCount()) === 1 || undefined);
+    await redis.kill();
+    await until('the publisher to notice', () => !pub.stats().connected);
+    for (let w = 401; w <= 408; w++) pub.tick(tick('sensor-r', w, [scan()]));
+    expect(pub.stats()).toMatchObject({ buffered: 5, dropped: 3 });
+    await redis.start();
+    await until('the backlog sent', () => pub.stats().buffered === 0 && pub.stats().connected);
+    const windows = (await queue.getWaiting()).map((j) => (j.data as { window: number }).window).sort((x, y) => x - y);
+    expect(windows).toEqual([400, 404, 405, 406, 407, 408]);
+    const exception = await until('the exception event', async () => (await alerts.getJobs(['waiting'])).map((j) => j.data).find((e) => e.kind === 'exception'));
+    expect(exception).toMatchObject({ code: 'windows-dropped', details: { droppedJobs: 3 } });
+    await queue.close();
+  });
+
+  test('a malformed job fails alone, with the reason, and the partition goes on', async () => {
+    const d = await detector('d1');
+    const queue = new Queue(partitionQueue(partitionOf('sensor-m')), { connection: client });
+    await queue.add('tick', { f: 99, type: 'tick' } as never, { jobId: 'bad-1' });
+    await queue.add('tick', { f: JOB_FORMAT, type: 'tick', sensor: 'sensor-m', window: 1, startMs: 0, endMs: 1, part: 0, parts: 1, src: ['x'], s: [1], dst: [], d: [] } as never, { jobId: 'bad-2' });
+    const pub = publisher('sensor-m');
+    pub.tick(tick('sensor-m', 500, [scan()]));
+    await until('the good tick processed', () => d.stats().ticks === 1);
+    const failed = await queue.getFailed();
+    expect(failed.map((j) => [j.id, j.failedReason]).sort()).toEqual([
+      ['bad-1', 'malformed windows job: format 99 (this detector reads format 1)'],
+      ['bad-2', 'malformed windows job: source columns of different lengths'],
+    ]);
+    expect(d.stats().badJobs).toBe(2);
+    await queue.close();
+  });
+});
