@@ -6,17 +6,14 @@ import { BpfObject } from '../native/bpf';
 import { Sensor } from '../sensor/daemon';
 import { PIN_ROOT } from '../sensor/kernel/program';
 import { TopView } from '../sensor/top-view';
+import { QueuePublisher } from '../sensor/publisher';
+import { redisUrlFrom } from '../common/redis';
 import { registerRulesCommands } from '../detector/rules/cli';
+import { positiveInt } from './arguments';
+import { registerServiceCommands } from './service';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-
-function positiveInt(name: string, max: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!/^\d+$/.test(value) || n < 1 || n > max) throw new InvalidArgumentError(`${name} must be an integer from 1 to ${max}`);
-    return n;
-  };
-}
 
 const program = new Command('xdp-ids')
   .description('Network intrusion and anomaly detection at XDP')
@@ -31,6 +28,8 @@ program.command('sensor')
   .option('--trip-syn <n>', 'SYNs per source per window that reach user space at once', positiveInt('--trip-syn', 1e9), 200)
   .option('--trip-ports <n>', 'distinct ports per source per window that trip', positiveInt('--trip-ports', 1400), 100)
   .option('--keep-attached', 'leave the program attached (and enforcing blocks) on exit')
+  .option('--redis <url>', 'publish windows to the detectors through this Redis (default: $XDP_IDS_REDIS_URL; none: only the live view)')
+  .option('--sensor-id <id>', 'name of this sensor in incidents (default: hostname/interface)')
   .action(async (opts) => {
     const log = createLogger('sensor');
     let demo: DemoLab | undefined;
@@ -39,18 +38,24 @@ program.command('sensor')
       demo = await startDemoLab();
     }
     const iface: string = opts.iface ?? demo!.iface;
+    const sensorId: string = opts.sensorId ?? `${os.hostname()}/${iface}`;
+    const view = new TopView(process.stdout, `xdp-ids sensor on ${iface}${demo ? ' (demo lab)' : ''}`);
+    const redisUrl = redisUrlFrom(opts.redis);
+    const publisher = redisUrl ? new QueuePublisher({ redisUrl, sensorId, log, also: view }) : undefined;
     let sensor: Sensor;
     try {
       sensor = Sensor.start({
-        iface, mode: opts.mode, windowMs: opts.windowMs, sizes: { sources: opts.maxSources },
+        iface, sensorId, mode: opts.mode, windowMs: opts.windowMs, sizes: { sources: opts.maxSources },
         trip: { syn: opts.tripSyn, ports: opts.tripPorts },
-      }, new TopView(process.stdout, `xdp-ids sensor on ${iface}${demo ? ' (demo lab)' : ''}`), log);
+      }, publisher ?? view, log);
     } catch (err) {
+      await publisher?.close();
       await demo?.stop();
       throw err;
     }
     const shutdown = async (): Promise<void> => {
       sensor.stop({ detach: !opts.keepAttached });
+      await publisher?.close();
       if (demo) {
         await demo.stop();
         fs.rmSync(path.join(PIN_ROOT, iface), { recursive: true, force: true });
@@ -73,6 +78,7 @@ program.command('detach')
   });
 
 registerRulesCommands(program);
+registerServiceCommands(program);
 
 program.parseAsync().catch((err: Error) => {
   process.stderr.write(`xdp-ids: ${err.message}\n`);

@@ -118,6 +118,11 @@ export function connectRedis(url: string, opts: RedisOptions = {}): Redis {
   });
 }
 
+/** The Redis URL from `--redis` or the environment. */
+export function redisUrlFrom(option: string | undefined): string | undefined {
+  return option ?? (process.env.XDP_IDS_REDIS_URL || undefined);
+}
+
 /** A URL with its password hidden, for logs. */
 export function redactUrl(url: string): string {
   return url.replace(/\/\/([^@/]*)@/, '//***@');

@@ -117,7 +117,7 @@ export class PartitionOwner {
         if (!renewed) await this.let(p);
       } else if (mine && (await this.redis.set(this.leaseKey(p), this.member, 'PX', this.leaseMs, 'NX')) === 'OK') {
         this.owned.add(p);
-        this.opts.log.info({ partition: p }, 'consuming partition');
+        this.opts.log.debug({ partition: p }, 'consuming partition');
         await this.opts.acquire(p);
       }
     }
@@ -127,6 +127,6 @@ export class PartitionOwner {
     this.owned.delete(p);
     await this.opts.release(p);
     await (this.redis as unknown as Scripts).leaseGiveUp(this.leaseKey(p), this.member).catch(() => undefined);
-    this.opts.log.info({ partition: p }, 'released partition');
+    this.opts.log.debug({ partition: p }, 'released partition');
   }
 }

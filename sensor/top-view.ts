@@ -1,8 +1,10 @@
 /** A live "top sources" view of the sensor's ticks for a terminal (or one line per tick when piped). */
+import type { IncidentEvent } from '../common/alert-events';
 import type { Sample, SensorSink, SensorTick, SourceWindow, Trip } from '../common/sensor-tick';
 
 const ROWS = 15;
 const RECENT_TRIPS = 6;
+const RECENT_INCIDENTS = 8;
 
 function human(n: number): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(1)}G`;
@@ -31,8 +33,15 @@ const COLUMNS: [string, number, (s: SourceWindow) => string][] = [
   ['hosts', 6, (s) => human(s.distinctHosts)],
 ];
 
+function incidentLine(e: IncidentEvent): string {
+  const i = e.incident;
+  const action = i.block ? ` ${i.block.status} ${i.block.target}` : '';
+  return `${new Date(e.atMs).toISOString()} ${e.phase.padEnd(8)} ${i.severity.padEnd(8)} ${i.ruleId} ${i.key} (${i.detections} detections)${action}`;
+}
+
 export class TopView implements SensorSink {
   private readonly trips: Trip[] = [];
+  private readonly incidents: IncidentEvent[] = [];
 
   constructor(private readonly out: NodeJS.WriteStream, private readonly header: string) {}
 
@@ -57,8 +66,22 @@ export class TopView implements SensorSink {
       'recent fast-path trips:',
       ...this.trips.map((tr) => `  ${new Date(tr.packet.tsMs).toISOString()} ${tr.src} ${tr.kind} ${tr.value} >= ${tr.threshold}` +
         ` (${tr.packet.protocol === 6 ? `tcp ${tr.packet.tcpFlags} -> ${tr.packet.dst}:${tr.packet.dstPort}` : `proto ${tr.packet.protocol} -> ${tr.packet.dst}`} ttl ${tr.packet.ttl})`),
+      ...(this.showsIncidents ? ['', 'recent incidents:', ...this.incidents.map((e) => `  ${incidentLine(e)}`)] : []),
     ];
     this.out.write(`\x1b[H\x1b[2J${lines.join('\n')}\n`);
+  }
+
+  private showsIncidents = false;
+
+  /** Shows the detector's incident transitions too (when the whole service runs in one process). */
+  incident(e: IncidentEvent): void {
+    this.showsIncidents = true;
+    if (!this.out.isTTY) {
+      this.out.write(`incident ${incidentLine(e)}\n`);
+      return;
+    }
+    this.incidents.unshift(e);
+    this.incidents.length = Math.min(this.incidents.length, RECENT_INCIDENTS);
   }
 
   trip(t: Trip): void {

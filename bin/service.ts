@@ -1,0 +1,89 @@
+/**
+ * The commands that run the pipeline: `detector` (one detector process on a Redis) and `run`
+ * (the whole service in one process: Redis of its own unless given one, the sensor, a detector,
+ * and a live view; on a demo lab of network namespaces when no interface is given).
+ */
+import os from 'node:os';
+import { Command, Option } from 'commander';
+import type { Logger } from 'pino';
+import { createLogger } from '../common/log';
+import { redactUrl, redisUrlFrom, startEmbeddedRedis, type EmbeddedRedis } from '../common/redis';
+import { defaultRulesDir } from '../detector/rules/loader';
+import { Detector } from '../detector/service';
+import { startDemoLab, type DemoLab } from '../lab/demo';
+import { Sensor } from '../sensor/daemon';
+import { QueuePublisher } from '../sensor/publisher';
+import { TopView } from '../sensor/top-view';
+import { positiveInt } from './arguments';
+
+function onExit(log: Logger, stop: () => Promise<void>): void {
+  const handler = (): void => {
+    stop().then(() => process.exit(0), (err) => {
+      log.error({ err }, 'shutdown failed');
+      process.exit(1);
+    });
+  };
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
+}
+
+export function registerServiceCommands(program: Command): void {
+  program.command('detector')
+    .description('run a detector process: rules over the windows queue, incidents in Redis, events on the alerts queue (start as many as you like on one Redis)')
+    .option('--redis <url>', 'Redis URL (default: $XDP_IDS_REDIS_URL)')
+    .option('--rules <paths...>', 'rule files or directories', [defaultRulesDir()])
+    .option('--window-ms <ms>', "the sensors' window length", positiveInt('--window-ms', 60_000), 1000)
+    .option('--resolve-after <s>', 'seconds of quiet after which an incident resolves (at least the rule window)', positiveInt('--resolve-after', 86_400), 60)
+    .action(async (opts) => {
+      const log = createLogger('detector');
+      const redisUrl = redisUrlFrom(opts.redis);
+      if (!redisUrl) throw new Error('no Redis: give --redis URL or set XDP_IDS_REDIS_URL (or use `xdp-ids run`, which starts its own)');
+      const detector = await Detector.start({ redisUrl, rulePaths: opts.rules, log, windowMs: opts.windowMs, resolveAfterMs: opts.resolveAfter * 1000 });
+      onExit(log, () => detector.stop());
+    });
+
+  program.command('run')
+    .description('run the whole service in one process: the sensor, a detector and a live view, on its own Redis unless --redis is given; with no --iface, on a demo lab of network namespaces with real attack and benign traffic')
+    .option('-i, --iface <name>', 'interface to protect')
+    .addOption(new Option('--mode <mode>', 'XDP attach mode').choices(['auto', 'native', 'generic']).default('auto'))
+    .option('--redis <url>', 'Redis URL (default: $XDP_IDS_REDIS_URL, else a private redis-server)')
+    .option('--rules <paths...>', 'rule files or directories', [defaultRulesDir()])
+    .option('--window-ms <ms>', 'window length', positiveInt('--window-ms', 60_000), 1000)
+    .option('--keep-attached', 'leave the XDP program attached (and enforcing blocks) on exit')
+    .action(async (opts) => {
+      const log = createLogger('xdp-ids');
+      const stops: (() => Promise<void> | void)[] = [];
+      const stopAll = async (): Promise<void> => {
+        for (const stop of stops.splice(0).reverse()) await stop();
+      };
+      try {
+        let redisUrl = redisUrlFrom(opts.redis);
+        if (!redisUrl) {
+          const embedded: EmbeddedRedis = await startEmbeddedRedis();
+          stops.push(() => embedded.stop());
+          redisUrl = embedded.url;
+          log.info({ dir: embedded.dir }, 'started a private redis-server');
+        }
+        log.info({ redis: redactUrl(redisUrl) }, 'using Redis');
+        let demo: DemoLab | undefined;
+        if (!opts.iface) {
+          log.info('no --iface: starting the demo lab (network namespaces, real nmap/hping3/curl/iperf3 traffic)');
+          demo = await startDemoLab();
+          stops.push(() => demo!.stop());
+        }
+        const iface: string = opts.iface ?? demo!.iface;
+        const view = new TopView(process.stdout, `xdp-ids on ${iface}${demo ? ' (demo lab)' : ''}`);
+        const detector = await Detector.start({ redisUrl, rulePaths: opts.rules, log: log.child({ part: 'detector' }), windowMs: opts.windowMs, onIncident: (e) => view.incident(e) });
+        stops.push(() => detector.stop());
+        const sensorId = `${os.hostname()}/${iface}`;
+        const publisher = new QueuePublisher({ redisUrl, sensorId, log: log.child({ part: 'publisher' }), also: view });
+        stops.push(() => publisher.close());
+        const sensor = Sensor.start({ iface, sensorId, mode: opts.mode, windowMs: opts.windowMs, pin: demo ? false : undefined }, publisher, log.child({ part: 'sensor' }));
+        stops.push(() => sensor.stop({ detach: !opts.keepAttached }));
+      } catch (err) {
+        await stopAll();
+        throw err;
+      }
+      onExit(log, stopAll);
+    });
+}
