@@ -97,7 +97,7 @@ describe('rule engine', () => {
     engine.process(tick(41, [sourceWindow(A, { syn: 20 })], [], 'sensor-a'));
     const [d] = engine.process(tick(42, [sourceWindow(A, { syn: 20, ackOnly: 2 })], [], 'sensor-a'));
     expect(d).toEqual<Detection>({
-      ruleId: 'test-rule', ruleVersion: set.rules[0].version, title: 'Test rule', severity: 'medium', mitre: ['T1046'], tags: ['scan'],
+      ruleId: 'test-rule', ruleVersion: set.rules[0].version, title: 'Test rule', description: set.rules[0].description, severity: 'medium', mitre: ['T1046'], tags: ['scan'],
       actions: { alert: true, block: { ttlMs: 600_000, scope: expect.objectContaining({ text: 'src' }) } },
       sensor: 'sensor-a', scope: 'source', groupBy: 'src', key: A, when: 'syn >= 30 && ack_per_syn < 0.5', windowMs: 2000, forMs: 0,
       features: { syn: 40, ack_per_syn: 0.05 },
@@ -166,5 +166,27 @@ describe('rule engine', () => {
     const engine = engineFor({ window: '5s', when: 'syn >= 20' });
     engine.process(tick(100, [sourceWindow(A, { syn: 10 })]));
     expect(engine.process(tick(3, [sourceWindow(A, { syn: 10 })]))).toEqual([]);
+  });
+});
+
+describe('preview (fast-path trips)', () => {
+  test("adds the window so far to the key's history, fires only what would start, and changes nothing", () => {
+    const engine = engineFor({ window: '3s', when: 'syn >= 30' });
+    engine.process(tick(10, [sourceWindow(A, { syn: 20 })]));
+    expect(engine.preview('test', 11, sourceWindow(A, { syn: 5 }), 11_500)).toEqual([]);
+    const [early] = engine.preview('test', 11, sourceWindow(A, { syn: 12 }), 11_500);
+    expect(early).toMatchObject({ key: A, onset: true, early: true, features: { syn: 32 } });
+    // The tick itself still reports the onset: the preview recorded nothing.
+    expect(engine.process(tick(11, [sourceWindow(A, { syn: 12 })])).map((d) => d.onset)).toEqual([true]);
+    expect(engine.preview('test', 12, sourceWindow(A, { syn: 1 }), 12_500)).toEqual([]);
+  });
+
+  test('leaves out buckets that slide out of the window, and windows already processed', () => {
+    const engine = engineFor({ window: '2s', when: 'syn >= 30' });
+    engine.process(tick(20, [sourceWindow(A, { syn: 25 })]));
+    engine.process(tick(21, [sourceWindow(A, { syn: 1 })]));
+    expect(engine.preview('test', 22, sourceWindow(A, { syn: 10 }), 22_500)).toEqual([]);
+    expect(engine.preview('test', 21, sourceWindow(A, { syn: 100 }), 22_500)).toEqual([]);
+    expect(engine.preview('another-sensor', 5, sourceWindow(A, { syn: 30 }), 5_500)).toHaveLength(1);
   });
 });
