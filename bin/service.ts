@@ -1,7 +1,8 @@
 /**
  * The commands that run the pipeline: `detector` (one detector process on a Redis) and `run`
- * (the whole service in one process: Redis of its own unless given one, the sensor, a detector,
- * and a live view; on a demo lab of network namespaces when no interface is given).
+ * (the whole service in one process: Redis of its own unless given one, the sensor with its block
+ * enforcer, a detector that blocks through the ledger, and a live view; on a demo lab of network
+ * namespaces when no interface is given).
  */
 import os from 'node:os';
 import { Command, Option } from 'commander';
@@ -14,6 +15,12 @@ import { startDemoLab, type DemoLab } from '../lab/demo';
 import { Sensor } from '../sensor/daemon';
 import { QueuePublisher } from '../sensor/publisher';
 import { TopView } from '../sensor/top-view';
+import { LedgerBlocker } from '../blocking/blocker';
+import { startEnforcer } from '../blocking/enforcer';
+import { BlockLedger } from '../blocking/ledger';
+import { AlertQueueNotices } from '../blocking/notices';
+import { connectRedis } from '../common/redis';
+import type { Blocker } from '../common/block-requests';
 import { positiveInt } from './arguments';
 
 function onExit(log: Logger, stop: () => Promise<void>): void {
@@ -27,6 +34,14 @@ function onExit(log: Logger, stop: () => Promise<void>): void {
   process.once('SIGTERM', handler);
 }
 
+/** The blocker detectors use: decisions into the Redis block ledger, which every sensor enforces. */
+function ledgerBlocker(redisUrl: string, component: string, dryRun: boolean, log: Logger): { blocker: Blocker; close(): Promise<void> } {
+  const redis = connectRedis(redisUrl);
+  const notices = new AlertQueueNotices(redis);
+  const blocker = new LedgerBlocker(new BlockLedger(redis), { component, dryRun }, notices, log);
+  return { blocker, async close() { await notices.close(); redis.disconnect(); } };
+}
+
 export function registerServiceCommands(program: Command): void {
   program.command('detector')
     .description('run a detector process: rules over the windows queue, incidents in Redis, events on the alerts queue (start as many as you like on one Redis)')
@@ -34,12 +49,17 @@ export function registerServiceCommands(program: Command): void {
     .option('--rules <paths...>', 'rule files or directories', [defaultRulesDir()])
     .option('--window-ms <ms>', "the sensors' window length", positiveInt('--window-ms', 60_000), 1000)
     .option('--resolve-after <s>', 'seconds of quiet after which an incident resolves (at least the rule window)', positiveInt('--resolve-after', 86_400), 60)
+    .option('--dry-run', 'record block decisions as "would block" instead of blocking')
     .action(async (opts) => {
       const log = createLogger('detector');
       const redisUrl = redisUrlFrom(opts.redis);
       if (!redisUrl) throw new Error('no Redis: give --redis URL or set XDP_IDS_REDIS_URL (or use `xdp-ids run`, which starts its own)');
-      const detector = await Detector.start({ redisUrl, rulePaths: opts.rules, log, windowMs: opts.windowMs, resolveAfterMs: opts.resolveAfter * 1000 });
-      onExit(log, () => detector.stop());
+      const blocking = ledgerBlocker(redisUrl, `detector@${os.hostname()}:${process.pid}`, Boolean(opts.dryRun), log);
+      const detector = await Detector.start({ redisUrl, rulePaths: opts.rules, log, windowMs: opts.windowMs, resolveAfterMs: opts.resolveAfter * 1000, blocker: blocking.blocker });
+      onExit(log, async () => {
+        await detector.stop();
+        await blocking.close();
+      });
     });
 
   program.command('run')
@@ -50,6 +70,7 @@ export function registerServiceCommands(program: Command): void {
     .option('--rules <paths...>', 'rule files or directories', [defaultRulesDir()])
     .option('--window-ms <ms>', 'window length', positiveInt('--window-ms', 60_000), 1000)
     .option('--keep-attached', 'leave the XDP program attached (and enforcing blocks) on exit')
+    .option('--dry-run', 'record block decisions as "would block" instead of blocking')
     .action(async (opts) => {
       const log = createLogger('xdp-ids');
       const stops: (() => Promise<void> | void)[] = [];
@@ -73,13 +94,19 @@ export function registerServiceCommands(program: Command): void {
         }
         const iface: string = opts.iface ?? demo!.iface;
         const view = new TopView(process.stdout, `xdp-ids on ${iface}${demo ? ' (demo lab)' : ''}`);
-        const detector = await Detector.start({ redisUrl, rulePaths: opts.rules, log: log.child({ part: 'detector' }), windowMs: opts.windowMs, onIncident: (e) => view.incident(e) });
+        const blocking = ledgerBlocker(redisUrl, `detector@${os.hostname()}`, Boolean(opts.dryRun), log.child({ part: 'blocker' }));
+        stops.push(() => blocking.close());
+        const detector = await Detector.start({
+          redisUrl, rulePaths: opts.rules, log: log.child({ part: 'detector' }), windowMs: opts.windowMs, blocker: blocking.blocker, onIncident: (e) => view.incident(e),
+        });
         stops.push(() => detector.stop());
         const sensorId = `${os.hostname()}/${iface}`;
         const publisher = new QueuePublisher({ redisUrl, sensorId, log: log.child({ part: 'publisher' }), also: view });
         stops.push(() => publisher.close());
         const sensor = Sensor.start({ iface, sensorId, mode: opts.mode, windowMs: opts.windowMs, pin: demo ? false : undefined }, publisher, log.child({ part: 'sensor' }));
         stops.push(() => sensor.stop({ detach: !opts.keepAttached }));
+        const enforcer = await startEnforcer({ program: sensor.program, redisUrl, sensorId, log: log.child({ part: 'enforcer' }) });
+        stops.push(() => enforcer.stop());
       } catch (err) {
         await stopAll();
         throw err;

@@ -11,6 +11,8 @@ import { redisUrlFrom } from '../common/redis';
 import { registerRulesCommands } from '../detector/rules/cli';
 import { positiveInt } from './arguments';
 import { registerServiceCommands } from './service';
+import { registerBlockingCommands } from '../blocking/cli';
+import { startEnforcer } from '../blocking/enforcer';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,7 +30,7 @@ program.command('sensor')
   .option('--trip-syn <n>', 'SYNs per source per window that reach user space at once', positiveInt('--trip-syn', 1e9), 200)
   .option('--trip-ports <n>', 'distinct ports per source per window that trip', positiveInt('--trip-ports', 1400), 100)
   .option('--keep-attached', 'leave the program attached (and enforcing blocks) on exit')
-  .option('--redis <url>', 'publish windows to the detectors through this Redis (default: $XDP_IDS_REDIS_URL; none: only the live view)')
+  .option('--redis <url>', 'publish windows to the detectors and enforce the block ledger of this Redis (default: $XDP_IDS_REDIS_URL; none: only the live view)')
   .option('--sensor-id <id>', 'name of this sensor in incidents (default: hostname/interface)')
   .action(async (opts) => {
     const log = createLogger('sensor');
@@ -53,7 +55,10 @@ program.command('sensor')
       await demo?.stop();
       throw err;
     }
+    // With a Redis, the sensor also enforces the fleet's block ledger.
+    const enforcer = redisUrl ? await startEnforcer({ program: sensor.program, redisUrl, sensorId, log }) : undefined;
     const shutdown = async (): Promise<void> => {
+      await enforcer?.stop();
       sensor.stop({ detach: !opts.keepAttached });
       await publisher?.close();
       if (demo) {
@@ -79,6 +84,7 @@ program.command('detach')
 
 registerRulesCommands(program);
 registerServiceCommands(program);
+registerBlockingCommands(program);
 
 program.parseAsync().catch((err: Error) => {
   process.stderr.write(`xdp-ids: ${err.message}\n`);

@@ -8,6 +8,9 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AlertEvent, IncidentEvent } from '../../common/alert-events';
 import { connectRedis } from '../../common/redis';
+import { LedgerBlocker } from '../../blocking/blocker';
+import { startEnforcer, type Enforcer } from '../../blocking/enforcer';
+import { BlockLedger } from '../../blocking/ledger';
 import { Detector } from '../../detector/service';
 import { NetnsLab, type LabHost } from '../../lab/netns';
 import { IPERF_PORT, startLabServices, type LabServices } from '../../lab/services';
@@ -31,6 +34,7 @@ describe('sensor → Redis → detector on a veth lab with real traffic', () => 
   let detector: Detector;
   let publisher: QueuePublisher;
   let sensor: Sensor;
+  let enforcer: Enforcer;
   const seen: IncidentEvent[] = [];
 
   beforeAll(async () => {
@@ -41,12 +45,15 @@ describe('sensor → Redis → detector on a veth lab with real traffic', () => 
     attacker = lab.addHost('atk', 66);
     web = lab.addHost('web', 10);
     services = await startLabServices(lab);
-    detector = await Detector.start({ redisUrl: redis.url, rulePaths: ['rules'], log: quietLogger, id: 'live', onIncident: (e) => seen.push(e) });
+    const blocker = new LedgerBlocker(new BlockLedger(client), { component: 'test' }, undefined, quietLogger);
+    detector = await Detector.start({ redisUrl: redis.url, rulePaths: ['rules'], log: quietLogger, id: 'live', blocker, onIncident: (e) => seen.push(e) });
     publisher = new QueuePublisher({ redisUrl: redis.url, sensorId: 'live-sensor', log: quietLogger });
     sensor = Sensor.start({ iface: lab.iface, sensorId: 'live-sensor', windowMs: 1000, pin: false }, publisher, quietLogger);
+    enforcer = await startEnforcer({ program: sensor.program, redisUrl: redis.url, sensorId: 'live-sensor', log: quietLogger });
   });
 
   afterAll(async () => {
+    await enforcer?.stop();
     sensor?.stop();
     await publisher?.close();
     await detector?.stop();
@@ -77,7 +84,7 @@ describe('sensor → Redis → detector on a veth lab with real traffic', () => 
     expect(seen).toEqual([]);
   });
 
-  test('nmap -sS opens exactly one vertical scan incident, quickly', async () => {
+  test('nmap -sS opens exactly one vertical scan incident, quickly, and the scanner is then dropped at XDP', async () => {
     const started = Date.now();
     await nmap(lab, attacker, '-sS', lab.hostV4, { ports: '1-1000', timing: 'T4', maxSeconds: 15 });
     const deadline = Date.now() + 10_000;
@@ -87,7 +94,12 @@ describe('sensor → Redis → detector on a veth lab with real traffic', () => 
     expect(vertical.map((e) => e.phase)).toEqual(['opened']);
     const incident = vertical[0].incident;
     expect(incident.key).toBe(attacker.v4);
-    expect(incident.block).toMatchObject({ target: `${attacker.v4}/32` });
+    expect(incident.block).toMatchObject({ status: 'blocked', target: `${attacker.v4}/32`, undo: `xdp-ids block del ${attacker.v4}/32` });
+    expect(incident.block!.expiresMs).toBeGreaterThan(Date.now() + 9 * 60_000);
+    const kernelBlock = sensor.program.listBlocks().find((b) => b.prefix === `${attacker.v4}/32`);
+    expect(kernelBlock).toBeDefined();
+    await expect(lab.run(attacker, ['ping', '-c', '3', '-i', '0.2', '-W', '1', lab.hostV4], 10_000)).rejects.toThrow();
+    expect(sensor.program.listBlocks().find((b) => b.prefix === `${attacker.v4}/32`)!.drops).toBeGreaterThanOrEqual(kernelBlock!.drops + 3);
     expect(incident.evidence.some((p) => p.src === attacker.v4 && p.tcpFlags === 'S')).toBe(true);
     const opened = (await alerts.getJobs(['waiting'])).map((j) => j.data).filter((e): e is IncidentEvent => e.kind === 'incident' && e.phase === 'opened' && e.incident.ruleId === 'scan-tcp-vertical');
     expect(opened).toHaveLength(1);
