@@ -116,10 +116,13 @@ describe('windows → detectors → incidents → alerts, on a real Redis', () =
       pb.tick(tick(b, w, [scan()]));
     }
     await until('both detectors to see the scan', () => d1.stats().detections >= 3 && d2.stats().detections >= 3);
-    const opened = (await incidentEvents()).filter((e) => e.phase === 'opened').map((e) => e.incident.ruleId).sort();
+    const openedBy = () => d1.stats().incidentsOpened + d2.stats().incidentsOpened;
+    const opened = await until('every opening announced', async () => {
+      const rules = (await incidentEvents()).filter((e) => e.phase === 'opened').map((e) => e.incident.ruleId).sort();
+      return rules.length === openedBy() ? rules : undefined;
+    });
     expect(opened).toEqual([...new Set(opened)]);
     expect(opened).toContain('scan-tcp-vertical');
-    expect(d1.stats().incidentsOpened + d2.stats().incidentsOpened).toBe(opened.length);
     const incident = (await incidentEvents()).find((e) => e.incident.ruleId === 'scan-tcp-vertical')!.incident;
     await until('both sensors on the incident', async () => (await client.smembers(`xdp-ids:inc:{scan-tcp-vertical|${SCANNER}}:sensors`)).length === 2 || undefined);
     expect(incident.key).toBe(SCANNER);
