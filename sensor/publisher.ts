@@ -117,7 +117,7 @@ export class QueuePublisher implements SensorSink {
   }
 
   private noteDown(): void {
-    if (this.downSinceMs !== undefined) return;
+    if (this.closed || this.downSinceMs !== undefined) return;
     this.downSinceMs = Date.now();
     this.opts.log.error({ buffered: this.buffer.length }, 'Redis unreachable: buffering windows');
   }
