@@ -1,0 +1,122 @@
+/**
+ * `xdp-ids alerter` runs the alerter; `xdp-ids alerts dlq|silence|receiver|config ...` are the
+ * operator commands (alerts/operations.ts). The Redis URL comes from --redis or XDP_IDS_REDIS_URL.
+ */
+import os from 'node:os';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import type { Redis } from 'ioredis';
+import { createLogger } from '../common/log';
+import { connectRedis, redactUrl } from '../common/redis';
+import { parseDuration } from '../detector/rules/durations';
+import { loadConfig } from './config';
+import * as ops from './operations';
+import { startAlerter } from './service';
+
+const DEFAULT_CONFIG = 'alerts.yaml';
+
+function redisUrl(opts: { redis?: string }): string {
+  const url = opts.redis ?? process.env.XDP_IDS_REDIS_URL;
+  if (!url) throw new InvalidArgumentError('no Redis: give --redis URL or set XDP_IDS_REDIS_URL');
+  return url;
+}
+
+function duration(text: string): number {
+  const ms = parseDuration(text);
+  if (ms === undefined || ms === 0) throw new InvalidArgumentError(`not a duration: ${text} (e.g. 30m, 2h, 1d)`);
+  return ms;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** Runs one operation on a short-lived connection that fails fast when Redis is down. */
+async function withRedis(cmd: Command, fn: (redis: Redis) => Promise<string>): Promise<void> {
+  const url = redisUrl(cmd.optsWithGlobals());
+  const redis = connectRedis(url, { maxRetriesPerRequest: 1, retryStrategy: () => null });
+  let connectionError: Error | undefined;
+  redis.on('error', (err: Error) => {
+    connectionError = err;
+  });
+  try {
+    const out = await fn(redis);
+    cmd.configureOutput().writeOut!(out);
+  } catch (err) {
+    const message = connectionError ? `cannot reach Redis at ${redactUrl(url)}: ${connectionError.message}` : (err as Error).message;
+    throw new CommanderError(1, 'xdp-ids.alerts.failed', message);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export function registerAlertsCommands(program: Command): Command {
+  program.command('alerter')
+    .description('run the alerter: group, deduplicate and deliver alerts from the Redis `alerts` queue to email and webhooks')
+    .option('-c, --config <file>', 'alerts config (see alerts/alerts.example.yaml)', DEFAULT_CONFIG)
+    .option('--redis <url>', 'Redis URL (default: $XDP_IDS_REDIS_URL)')
+    .action(async (opts: { config: string; redis?: string }) => {
+      const log = createLogger('alerter');
+      const alerter = await startAlerter({ redisUrl: redisUrl(opts), configPath: opts.config, log });
+      const shutdown = (): void => {
+        alerter.stop().then(() => process.exit(0), (err: Error) => {
+          log.error({ err: err.message }, 'alerter did not stop cleanly');
+          process.exit(1);
+        });
+      };
+      process.once('SIGINT', shutdown);
+      process.once('SIGTERM', shutdown);
+    });
+
+  const alerts = program.command('alerts').description('operate the alerter: dead letters, silences, receivers, config')
+    .option('--redis <url>', 'Redis URL (default: $XDP_IDS_REDIS_URL)');
+
+  const dlq = alerts.command('dlq').description('messages that could not be delivered, and events that could not be read');
+  dlq.command('list').description('list dead letters, oldest first').action(function (this: Command) {
+    return withRedis(this, ops.dlqList);
+  });
+  dlq.command('show').description('print one dead letter with its full message and error').argument('<id>')
+    .action(function (this: Command, id: string) {
+      return withRedis(this, (r) => ops.dlqShow(r, id));
+    });
+  dlq.command('replay').description('queue dead letters again (by id, or --all) and remove them from the list').argument('[ids...]')
+    .option('--all', 'replay every dead letter')
+    .action(function (this: Command, ids: string[], opts: { all?: boolean }) {
+      return withRedis(this, (r) => ops.dlqReplay(r, ids, opts.all === true));
+    });
+
+  const silence = alerts.command('silence').description('mute alerts that match, for a while');
+  silence.command('add').description('add a silence; prints its id')
+    .requiredOption('-m, --match <matcher>', 'label=value, label!=value, label=~regex or label!~regex (repeatable; labels: kind, phase, severity, rule, tag, source, target, code, component, incident...)', collect, [])
+    .requiredOption('-d, --duration <duration>', 'how long, e.g. 2h', duration)
+    .option('--comment <text>', 'why', '')
+    .option('--author <name>', 'who', os.userInfo().username)
+    .action(function (this: Command, opts: { match: string[]; duration: number; comment: string; author: string }) {
+      return withRedis(this, (r) => ops.silenceAdd(r, { matchers: opts.match, durationMs: opts.duration, comment: opts.comment, author: opts.author }));
+    });
+  silence.command('list').description('list active and future silences').action(function (this: Command) {
+    return withRedis(this, (r) => ops.silenceList(r));
+  });
+  silence.command('del').description('delete a silence').argument('<id>').action(function (this: Command, id: string) {
+    return withRedis(this, (r) => ops.silenceDelete(r, id));
+  });
+
+  const receiver = alerts.command('receiver').description('receivers disabled after answering 410 Gone');
+  receiver.command('list').description('list disabled receivers').action(function (this: Command) {
+    return withRedis(this, ops.receiverList);
+  });
+  receiver.command('enable').description('send to a disabled receiver again').argument('<name>').action(function (this: Command, name: string) {
+    return withRedis(this, (r) => ops.receiverEnable(r, name));
+  });
+
+  alerts.command('check-config').description('validate an alerts config; errors as file:line:column: path: message')
+    .option('-c, --config <file>', 'alerts config', DEFAULT_CONFIG)
+    .action(function (this: Command, opts: { config: string }) {
+      try {
+        const config = loadConfig(opts.config);
+        this.configureOutput().writeOut?.(`${opts.config}: OK (${config.receivers.size} receivers, ${config.routes.length} routes, ${config.inhibitRules.length} inhibit rules)\n`);
+      } catch (err) {
+        throw new CommanderError(1, 'xdp-ids.alerts.config', (err as Error).message);
+      }
+    });
+  return alerts;
+}

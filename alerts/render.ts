@@ -1,0 +1,73 @@
+/**
+ * Turns a notification into what a receiver sends: an email (subject, text, HTML) or a webhook
+ * body. Templates are Handlebars files under alerts/templates (or a subject from the config):
+ * data, with only the built-in block helpers, so a template can place and loop over fields but
+ * not run code. HTML is escaped by Handlebars; text parts are not escaped, and line breaks are
+ * removed from the subject so a value cannot add mail headers.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Handlebars from 'handlebars';
+import type { Notification } from './grouping';
+import { webhookPayload } from './payload';
+import { notificationView } from './view';
+
+export interface RenderedEmail {
+  subject: string;
+  text: string;
+  html: string;
+}
+
+type Template = (view: object) => string;
+
+const handlebars = Handlebars.create();
+
+function compile(source: string, kind: 'text' | 'html'): Template {
+  return handlebars.compile(source, { noEscape: kind === 'text', knownHelpersOnly: true, strict: false });
+}
+
+function templatesDir(): string {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`cannot find the repository root above ${__dirname}`);
+    dir = parent;
+  }
+  return path.join(dir, 'alerts', 'templates');
+}
+
+function load(name: string, kind: 'text' | 'html'): Template {
+  return compile(fs.readFileSync(path.join(templatesDir(), name), 'utf8'), kind);
+}
+
+let builtIn: { subject: Template; text: Template; html: Template } | undefined;
+const subjects = new Map<string, Template>();
+
+/** Checks a subject template from the config; throws with Handlebars' message when it does not parse. */
+export function compileSubject(source: string): Template {
+  let t = subjects.get(source);
+  if (!t) {
+    t = compile(source, 'text');
+    t({});
+    subjects.set(source, t);
+  }
+  return t;
+}
+
+export function renderEmail(n: Notification, subjectTemplate?: string): RenderedEmail {
+  builtIn ??= { subject: load('subject.hbs', 'text'), text: load('email.txt.hbs', 'text'), html: load('email.html.hbs', 'html') };
+  const view = notificationView(n);
+  const subject = (subjectTemplate ? compileSubject(subjectTemplate) : builtIn.subject)(view).replace(/[\r\n]+/g, ' ').trim();
+  return { subject, text: builtIn.text(view), html: builtIn.html(view) };
+}
+
+/** Slack and Teams incoming webhooks take `{text}` in their markup, in which only &, < and > are special. */
+function slackBody(n: Notification): object {
+  const { subject, text } = renderEmail(n);
+  const escape = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return { text: `*${escape(subject)}*\n\`\`\`${escape(text)}\`\`\`` };
+}
+
+export function renderWebhookBody(n: Notification, format: 'json' | 'slack'): string {
+  return JSON.stringify(format === 'slack' ? slackBody(n) : webhookPayload(n));
+}

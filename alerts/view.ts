@@ -1,0 +1,91 @@
+/**
+ * What templates see: a notification flattened into plain strings, numbers and lists, so that a
+ * template only places and loops, never computes. The first item's fields are also at the top
+ * level for subject lines.
+ */
+import type { AlertEvent, Incident } from '../common/alert-events';
+import type { HeaderSample } from '../common/sensor-tick';
+import type { NoticeItem, Notification } from './grouping';
+
+const PROTOCOLS: Record<number, string> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 58: 'ICMPv6' };
+const PHASE_LABEL = { opened: 'OPENED', repeat: 'ONGOING', resolved: 'RESOLVED' } as const;
+const MAX_SAMPLES = 10;
+
+function iso(ms: number | undefined): string {
+  return ms === undefined ? '' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function sinceText(fromMs: number, toMs: number): string {
+  const s = Math.max(0, Math.round((toMs - fromMs) / 1000));
+  return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m${s % 60 ? `${s % 60}s` : ''}` : `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+}
+
+function distinct(values: string[], max: number): string {
+  const unique = [...new Set(values)];
+  return unique.length <= max ? unique.join(', ') : `${unique.slice(0, max).join(', ')} +${unique.length - max} more`;
+}
+
+function sampleView(s: HeaderSample) {
+  return {
+    time: iso(s.tsMs), src: s.src, srcPort: s.srcPort || '', dst: s.dst, dstPort: s.dstPort || '',
+    protocol: PROTOCOLS[s.protocol] ?? String(s.protocol), flags: s.tcpFlags || (s.icmpType ? `type ${s.icmpType}/${s.icmpCode}` : ''),
+    ttl: s.ttl, window: s.protocol === 6 ? s.tcpWindow : '', dscp: s.dscp, length: s.length,
+  };
+}
+
+function actionOf(i: Incident): string {
+  const b = i.block;
+  if (!b) return 'alert only';
+  switch (b.status) {
+    case 'blocked': return `blocked ${b.target} until ${iso(b.expiresMs)}`;
+    case 'extended': return `block of ${b.target} extended until ${iso(b.expiresMs)}`;
+    case 'would-block': return `would block ${b.target} (dry run)`;
+    case 'refused': return `block of ${b.target} refused${b.reason ? `: ${b.reason}` : ''}`;
+    case 'pending': return `block of ${b.target} pending`;
+  }
+}
+
+function incidentView(i: Incident) {
+  const sources = i.scope === 'source' ? i.key : distinct(i.evidence.map((s) => s.src), 3) || 'many';
+  const targets = i.scope === 'destination' ? i.key : distinct(i.evidence.map((s) => s.dst), 3) || 'this host';
+  return {
+    title: i.title, severity: i.severity, SEVERITY: i.severity.toUpperCase(), source: sources, target: targets, action: actionOf(i),
+    description: i.description, ruleId: i.ruleId, ruleVersion: i.ruleVersion, incidentId: i.id, key: i.key, groupBy: i.groupBy,
+    sensors: i.sensors.join(', '), mitre: i.mitre.join(', '), tags: i.tags.join(', '),
+    when: i.when, window: `${i.windowMs / 1000}s`, since: iso(i.firstWindowMs), opened: iso(i.openedMs), lastSeen: iso(i.lastSeenMs),
+    resolvedAt: iso(i.resolvedMs), duration: sinceText(i.firstWindowMs, i.resolvedMs ?? i.lastSeenMs), detections: i.detections,
+    conditions: i.conditions.map((c) => ({ ...c, verdict: c.holds ? 'tripped' : 'not met' })),
+    features: Object.keys({ ...i.features, ...i.peak }).sort().map((name) => ({ name, value: i.features[name] ?? '', peak: i.peak[name] ?? '' })),
+    samples: i.evidence.slice(-MAX_SAMPLES).map(sampleView),
+    block: i.block ? { ...i.block, until: iso(i.block.expiresMs) } : undefined,
+    explanation: i.explanation?.map((e) => ({ ...e, percent: `${Math.round(e.share * 100)}%` })),
+  };
+}
+
+function otherView(event: Exclude<AlertEvent, { kind: 'incident' }>) {
+  if (event.kind === 'block') {
+    return {
+      title: `Block ${event.phase}: ${event.target}`, severity: event.phase === 'refused' ? 'medium' : 'info', source: event.target, target: 'this host',
+      action: `${event.phase}${event.expiresMs ? ` until ${iso(event.expiresMs)}` : ''}`, description: event.reason ?? '', ruleId: event.ruleId ?? '',
+      incidentId: event.incidentId ?? '', origin: event.origin,
+    };
+  }
+  return {
+    title: `${event.code} on ${event.component}`, severity: event.severity, source: event.component, target: 'xdp-ids', action: 'none (system exception)',
+    description: event.message, code: event.code, details: event.details ? JSON.stringify(event.details, null, 2) : '',
+  };
+}
+
+function itemView(item: NoticeItem) {
+  const e = item.event;
+  const body = e.kind === 'incident' ? incidentView(e.incident) : otherView(e);
+  return {
+    ...body, SEVERITY: body.severity.toUpperCase(), phase: PHASE_LABEL[item.phase], kind: e.kind, eventId: e.id, at: iso(e.atMs),
+    changes: item.changes, isIncident: e.kind === 'incident', isException: e.kind === 'exception', resolved: item.phase === 'resolved',
+  };
+}
+
+export function notificationView(n: Notification) {
+  const items = n.items.map(itemView);
+  return { ...items[0], items, count: items.length, more: items.length - 1, notificationId: n.id, route: n.route, created: iso(n.createdMs) };
+}

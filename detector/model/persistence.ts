@@ -1,0 +1,90 @@
+/**
+ * k of the last n windows: a source is anomalous only when at least k of its last n windows
+ * scored over the threshold, so one odd window (a retransmission burst, a window boundary that
+ * split a connection) does not alert. A window the caller calls certain (far over the
+ * threshold) is anomalous on its own: a scan that fits in one window must not slip through.
+ * Windows in which a source sent nothing count as normal.
+ * State per source: a bit per window, bounded by KeyedSlots.
+ */
+import { KeyedSlots } from './slots';
+
+export interface PersistenceResult {
+  /** This window is over the threshold and so are at least k-1 of the n-1 before it, or it is certain. */
+  anomalous: boolean;
+  /** First anomalous window of an episode (the source was not anomalous at its last window). */
+  onset: boolean;
+  /** Windows over the threshold among the last n. */
+  over: number;
+  /** Wall-clock ms when the episode's earliest over-threshold window started. */
+  firstWindowMs: number;
+}
+
+export function checkKOfN(k: number, n: number): void {
+  if (!Number.isInteger(n) || n < 1 || n > 32) throw new RangeError(`n must be an integer from 1 to 32: ${n}`);
+  if (!Number.isInteger(k) || k < 1 || k > n) throw new RangeError(`k must be an integer from 1 to n (${n}): ${k}`);
+}
+
+export class KOfN {
+  private readonly slots: KeyedSlots;
+  private readonly full: number;
+  private mask = new Uint32Array(0);
+  private lastWindow = new Float64Array(0);
+  private episodeStartMs = new Float64Array(0);
+  private firing = new Uint8Array(0);
+
+  constructor(readonly k: number, readonly n: number, maxKeys = 1_000_000) {
+    checkKOfN(k, n);
+    this.full = n === 32 ? 0xffffffff : (1 << n) - 1;
+    this.slots = new KeyedSlots(maxKeys, n, (capacity) => {
+      this.mask = grow(this.mask, new Uint32Array(capacity));
+      this.lastWindow = grow(this.lastWindow, new Float64Array(capacity));
+      this.episodeStartMs = grow(this.episodeStartMs, new Float64Array(capacity));
+      this.firing = grow(this.firing, new Uint8Array(capacity));
+    });
+  }
+
+  /**
+   * Records one window of a key. `window` is the sensor's window id (consecutive ids are
+   * consecutive windows); `startMs`/`lengthMs` date the window.
+   */
+  update(key: string, window: number, over: boolean, startMs: number, lengthMs: number, certain = false): PersistenceResult {
+    const { slot, fresh } = this.slots.slot(key, window);
+    let mask = 0;
+    if (!fresh) {
+      const gap = window - this.lastWindow[slot];
+      mask = gap >= this.n ? 0 : gap > 0 ? (this.mask[slot] << gap) & this.full : this.mask[slot];
+    } else {
+      this.firing[slot] = 0;
+    }
+    if (over) mask = (mask | 1) >>> 0;
+    this.mask[slot] = mask;
+    this.lastWindow[slot] = Math.max(window, fresh ? window : this.lastWindow[slot]);
+    const count = popcount(mask);
+    const anomalous = over && (count >= this.k || certain);
+    const onset = anomalous && this.firing[slot] === 0;
+    if (onset) this.episodeStartMs[slot] = startMs - (31 - Math.clz32(mask)) * lengthMs;
+    if (anomalous) this.firing[slot] = 1;
+    else if (count < this.k) this.firing[slot] = 0;
+    return { anomalous, onset, over: count, firstWindowMs: this.episodeStartMs[slot] };
+  }
+
+  /** Forgets keys with no window for n windows (all their bits have shifted out). */
+  sweep(window: number): void {
+    this.slots.sweep(window);
+  }
+
+  get size(): number {
+    return this.slots.size;
+  }
+}
+
+function grow<T extends Uint32Array | Float64Array | Uint8Array>(old: T, next: T): T {
+  next.set(old as never);
+  return next;
+}
+
+function popcount(x: number): number {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return (((x + (x >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+}

@@ -1,0 +1,158 @@
+/**
+ * Turns SensorTicks into model feature rows (schema.ts), keeping each source's decayed history.
+ * Training and scoring both run ticks through this class in order, so a model sees at run time
+ * exactly the features it was trained on.
+ */
+import type { SensorTick, SourceWindow } from '../../common/sensor-tick';
+import { LAYOUTS, featureValue } from '../features';
+import { HALF_LIVES_S, MODEL_FEATURES } from './schema';
+import { KeyedSlots } from './slots';
+
+const LAYOUT = LAYOUTS.source;
+const V = LAYOUT.vectorLength;
+const H = HALF_LIVES_S.length;
+export const FEATURE_COUNT = MODEL_FEATURES.length;
+const WINDOW_FEATURES = MODEL_FEATURES.flatMap((f, i) => (f.history < 0 ? [i] : []));
+const HISTORY_FEATURES_BY_HALF_LIFE = HALF_LIVES_S.map((_, h) => MODEL_FEATURES.flatMap((f, i) => (f.history === h ? [i] : [])));
+/** A history decayed over ten half-lives holds under 0.1 % of what it had: forget it. */
+const FORGET_AFTER_MS = 10 * Math.max(...HALF_LIVES_S) * 1000;
+
+/** A window the extractor could not use, and why. */
+export class InvalidWindowError extends Error {
+  constructor(readonly sensor: string, readonly src: string | undefined, problem: string) {
+    super(`sensor ${sensor}${src === undefined ? '' : ` source ${src}`}: ${problem}`);
+    this.name = 'InvalidWindowError';
+  }
+}
+
+/** Why a tick's timing cannot be used, or undefined. */
+export function tickProblem(tick: SensorTick): string | undefined {
+  if (!Number.isFinite(tick.startMs) || !Number.isFinite(tick.endMs)) return `window ${tick.window}: startMs/endMs must be finite numbers`;
+  if (!(tick.endMs > tick.startMs)) return `window ${tick.window}: endMs ${tick.endMs} is not after startMs ${tick.startMs}`;
+  if (!Array.isArray(tick.sources)) return `window ${tick.window}: sources is not a list`;
+  return undefined;
+}
+
+/** Why a source window's counts cannot be used (NaN, Inf, negative, missing), or undefined. */
+export function windowProblem(w: SourceWindow): string | undefined {
+  for (const c of LAYOUT.counters) {
+    const v = c.read(w) as unknown;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) return `${c.name} must be a finite count >= 0, got ${String(v)}`;
+  }
+  return undefined;
+}
+
+/** Reads a window's counters into `v`; false when one is not a finite count >= 0. */
+function readCounts(w: SourceWindow, v: Float64Array): boolean {
+  for (const c of LAYOUT.counters) {
+    const x = c.read(w);
+    if (!(x >= 0 && x < Infinity)) return false;
+    v[c.index] = x;
+  }
+  return true;
+}
+
+/** Rows of one tick, valid until the next extract(). */
+export interface ExtractedRows {
+  count: number;
+  /** count × FEATURE_COUNT transformed features, row-major. */
+  rows: Float32Array;
+  /** The same features before the transform (what explanations show). */
+  raw: Float64Array;
+  /** The source windows the rows belong to. */
+  sources: SourceWindow[];
+  /** Windows left out, one error each. */
+  invalid: InvalidWindowError[];
+}
+
+export interface ExtractorOptions {
+  /** Sources whose history is kept, per sensor. */
+  maxSources?: number;
+}
+
+interface SensorHistory {
+  slots: KeyedSlots;
+  /** Per slot and half-life: the decayed counter vector (counters, then seconds). */
+  decayed: Float64Array;
+  lastMs: Float64Array;
+}
+
+export class FeatureExtractor {
+  private readonly sensors = new Map<string, SensorHistory>();
+  private rows = new Float32Array(0);
+  private raw = new Float64Array(0);
+  private readonly vector = new Float64Array(V);
+  private readonly scratch = new Float64Array(V);
+
+  constructor(private readonly opts: ExtractorOptions = {}) {}
+
+  /** Throws InvalidWindowError for a tick whose timing is unusable; bad source windows are reported in `invalid`. */
+  extract(tick: SensorTick): ExtractedRows {
+    const problem = tickProblem(tick);
+    if (problem) throw new InvalidWindowError(String(tick.sensor), undefined, problem);
+    const history = this.historyOf(tick.sensor);
+    const n = tick.sources.length;
+    if (this.rows.length < n * FEATURE_COUNT) {
+      this.rows = new Float32Array(n * FEATURE_COUNT * 2);
+      this.raw = new Float64Array(n * FEATURE_COUNT * 2);
+    }
+    const seconds = (tick.endMs - tick.startMs) / 1000;
+    const sources: SourceWindow[] = [];
+    const invalid: InvalidWindowError[] = [];
+    const decay = HALF_LIVES_S.map((h) => h * 1000);
+    const v = this.vector;
+    for (const w of tick.sources) {
+      if (!readCounts(w, v)) {
+        invalid.push(new InvalidWindowError(tick.sensor, String(w?.src), windowProblem(w)!));
+        continue;
+      }
+      const row = sources.length * FEATURE_COUNT;
+      sources.push(w);
+      v[LAYOUT.secondsIndex] = seconds;
+      const { slot, fresh } = history.slots.slot(w.src, tick.endMs);
+      const base = slot * H * V;
+      const dt = fresh ? 0 : Math.max(0, tick.endMs - history.lastMs[slot]);
+      history.lastMs[slot] = tick.endMs;
+      for (let h = 0; h < H; h++) {
+        const factor = fresh ? 0 : Math.pow(2, -dt / decay[h]);
+        const at = base + h * V;
+        for (let i = 0; i < V; i++) history.decayed[at + i] = history.decayed[at + i] * factor + v[i];
+      }
+      for (const f of WINDOW_FEATURES) this.put(row, f, featureValue(MODEL_FEATURES[f].ruleFeature, v));
+      for (let h = 0; h < H; h++) {
+        const at = base + h * V;
+        for (let i = 0; i < V; i++) this.scratch[i] = history.decayed[at + i];
+        for (const f of HISTORY_FEATURES_BY_HALF_LIFE[h]) this.put(row, f, featureValue(MODEL_FEATURES[f].ruleFeature, this.scratch));
+      }
+    }
+    return { count: sources.length, rows: this.rows.subarray(0, sources.length * FEATURE_COUNT), raw: this.raw.subarray(0, sources.length * FEATURE_COUNT), sources, invalid };
+  }
+
+  private put(row: number, f: number, value: number): void {
+    this.raw[row + f] = value;
+    this.rows[row + f] = Math.log1p(value);
+  }
+
+  /** Forgets sources idle long enough that their history is negligible. */
+  sweep(nowMs: number): void {
+    for (const h of this.sensors.values()) h.slots.sweep(nowMs);
+  }
+
+  private historyOf(sensor: string): SensorHistory {
+    let h = this.sensors.get(sensor);
+    if (!h) {
+      const created: SensorHistory = { decayed: new Float64Array(0), lastMs: new Float64Array(0), slots: undefined as unknown as KeyedSlots };
+      created.slots = new KeyedSlots(this.opts.maxSources ?? 1_000_000, FORGET_AFTER_MS, (capacity) => {
+        const decayed = new Float64Array(capacity * H * V);
+        decayed.set(created.decayed);
+        created.decayed = decayed;
+        const lastMs = new Float64Array(capacity);
+        lastMs.set(created.lastMs);
+        created.lastMs = lastMs;
+      });
+      this.sensors.set(sensor, created);
+      h = created;
+    }
+    return h;
+  }
+}

@@ -1,0 +1,98 @@
+import { parseConfig } from '../../alerts/config';
+import { BACKOFF_TYPE, backoffStrategy } from '../../alerts/deliveries';
+import { matchingRoutes } from '../../alerts/ingest';
+import { eventLabels } from '../../alerts/labels';
+import { matchesAll, parseMatcher } from '../../alerts/matchers';
+import { renderEmail, renderWebhookBody } from '../../alerts/render';
+import { RetryableError } from '../../alerts/send-errors';
+import { retryAfterMs } from '../../alerts/webhook';
+import { incident, incidentEvent } from '../support/alert-fixtures';
+
+const labels = { severity: ['high'], tag: ['scan', 'tcp'], source: ['198.18.0.66'] };
+
+test.each([
+  ['severity=high', true], ['severity!=high', false], ['severity=~hi.*', true], ['severity=~hi', false], ['severity!~low|info', true],
+  ['tag=scan', true], ['tag=tcp', true], ['tag!=scan', false], ['tag=~sc.*', true], ['missing=', true], ['missing!=""', false], ['source="198.18.0.66"', true],
+])('%s on %j is %s', (text, expected) => {
+  expect(matchesAll([parseMatcher(text)], labels)).toBe(expected);
+});
+
+test('routes: the first match wins unless it says continue', () => {
+  const config = parseConfig(`
+receivers: [{ name: a, webhook: { url: 'http://x.test', secret_env: S } }]
+routes:
+  - { name: ops, matchers: [kind=exception], receivers: [a] }
+  - { name: digest, matchers: ['severity=~info|low'], receivers: [a], continue: true }
+  - { name: scans, matchers: [tag=scan], receivers: [a] }
+  - { name: rest, receivers: [a] }
+`, 'alerts.yaml', { S: 'x' });
+  const names = (sev: 'low' | 'high', tags: string[]): string[] => matchingRoutes(config, eventLabels(incidentEvent('opened', incident({ severity: sev, tags })))).map((r) => r.name);
+  expect(names('low', ['scan'])).toEqual(['digest', 'scans']);
+  expect(names('high', ['scan'])).toEqual(['scans']);
+  expect(names('high', ['flood'])).toEqual(['rest']);
+});
+
+test('a block target and an incident key are the same source label', () => {
+  expect(eventLabels(incidentEvent('opened', incident({ key: '198.18.0.66' }))).source).toEqual(['198.18.0.66']);
+  expect(eventLabels({ v: 1, id: 'b', atMs: 0, kind: 'block', phase: 'blocked', target: '198.18.0.66/32', origin: 'rule' }).source).toEqual(['198.18.0.66']);
+  expect(eventLabels({ v: 1, id: 'b', atMs: 0, kind: 'block', phase: 'blocked', target: 'fd00:18::/64', origin: 'rule' }).source).toEqual(['fd00:18::/64']);
+});
+
+test('backoff doubles with ±50% jitter up to the cap, and Retry-After wins', () => {
+  const strategy = backoffStrategy(1000, 10_000);
+  for (let i = 0; i < 50; i++) {
+    const first = strategy(1, BACKOFF_TYPE, new RetryableError('x'));
+    const third = strategy(3, BACKOFF_TYPE, new RetryableError('x'));
+    const tenth = strategy(10, BACKOFF_TYPE, new RetryableError('x'));
+    expect(first).toBeGreaterThanOrEqual(500);
+    expect(first).toBeLessThanOrEqual(1500);
+    expect(third).toBeGreaterThanOrEqual(2000);
+    expect(third).toBeLessThanOrEqual(6000);
+    expect(tenth).toBeLessThanOrEqual(15_000);
+  }
+  expect(strategy(1, BACKOFF_TYPE, new RetryableError('429', 7000))).toBe(7000);
+  expect(strategy(1, BACKOFF_TYPE, new RetryableError('429', 70_000))).toBe(10_000);
+});
+
+test('Retry-After in seconds or as an HTTP date', () => {
+  const now = Date.UTC(2025, 0, 1, 0, 0, 0);
+  expect(retryAfterMs('120', now)).toBe(120_000);
+  expect(retryAfterMs('Wed, 01 Jan 2025 00:00:30 GMT', now)).toBe(30_000);
+  expect(retryAfterMs('soon', now)).toBeUndefined();
+  expect(retryAfterMs(null, now)).toBeUndefined();
+});
+
+describe('rendering', () => {
+  const hostile = incident({
+    title: '<img src=x onerror=alert(1)>', description: '"quoted" & <b>bold</b>', ruleId: 'r\r\nBcc: evil@example.test',
+    evidence: [{ ...incident().evidence[0], tcpFlags: '<script>' }],
+    explanation: [{ feature: 'syn', value: 900, share: 0.81 }, { feature: 'rst', value: 3, share: 0.1 }],
+  });
+  const notification = { id: 'n1', route: 'soc', groupLabels: {}, createdMs: 0, items: [{ phase: 'opened' as const, event: incidentEvent('opened', hostile), changes: [] }] };
+
+  test('HTML escapes every value; the subject has no line breaks', () => {
+    const email = renderEmail(notification, '{{title}} {{ruleId}}');
+    expect(email.html).not.toMatch(/<img|<script>|<b>/);
+    expect(email.html).toContain('&lt;img src&#x3D;x onerror&#x3D;alert(1)&gt;');
+    expect(email.html).toContain('&quot;quoted&quot; &amp; &lt;b&gt;bold&lt;/b&gt;');
+    expect(email.html).toContain('<td>&lt;script&gt;</td>');
+    expect(email.subject).toBe('<img src=x onerror=alert(1)> r Bcc: evil@example.test');
+  });
+
+  test('model detections list their top features', () => {
+    const email = renderEmail(notification);
+    expect(email.text).toContain('syn = 900 (81% of the anomaly score)');
+    expect(email.html).toContain('<td>syn</td><td align="right">900</td><td align="right">81%</td>');
+  });
+
+  test('the Slack body escapes &, < and >', () => {
+    const body = JSON.parse(renderWebhookBody(notification, 'slack')) as { text: string };
+    expect(body.text).toContain('&lt;img src=x onerror=alert(1)&gt;');
+    expect(body.text).not.toContain('<img');
+  });
+
+  test('a template can neither call helpers that are not built in nor reach prototypes', () => {
+    expect(() => renderEmail(notification, '{{exec "id"}}')).toThrow(/exec/);
+    expect(renderEmail(notification, '[{{lookup title "constructor"}}]').subject).toBe('[]');
+  });
+});
