@@ -64,13 +64,21 @@ const WebhookShape = z.strictObject({
   timeout: duration.default(10_000),
 });
 
+const MailboxShape = z.strictObject({
+  /** An mbox file the emails are appended to (read with `mutt -f`); created when missing. */
+  path: z.string().min(1),
+  from: z.string().min(3).default('xdp-ids <xdp-ids@localhost>'),
+  to: z.array(z.string().min(3)).min(1).default(['soc@localhost']),
+});
+
 const ReceiverShape = z.strictObject({
   name: z.string().regex(NAME, { error: 'a receiver name is 1 to 64 lower-case letters, digits, ".", "_" or "-"' }),
   email: EmailShape.optional(),
   webhook: WebhookShape.optional(),
+  mailbox: MailboxShape.optional(),
   /** Delivery attempts before the message is dead-lettered. */
   attempts: z.int().min(1).max(100).default(8),
-}).refine((r) => (r.email === undefined) !== (r.webhook === undefined), { error: 'a receiver has exactly one of `email` or `webhook`' });
+}).refine((r) => [r.email, r.webhook, r.mailbox].filter((x) => x !== undefined).length === 1, { error: 'a receiver has exactly one of `email`, `webhook` or `mailbox`' });
 
 const TIMING = {
   group_by: z.array(z.string().regex(/^[a-z_][a-z0-9_]*$/)).optional(),
@@ -139,7 +147,16 @@ export interface WebhookReceiver {
   timeoutMs: number;
 }
 
-export type Receiver = EmailReceiver | WebhookReceiver;
+export interface MailboxReceiver {
+  name: string;
+  type: 'mailbox';
+  attempts: number;
+  path: string;
+  from: string;
+  to: string[];
+}
+
+export type Receiver = EmailReceiver | WebhookReceiver | MailboxReceiver;
 
 export interface Route {
   name: string;
@@ -238,6 +255,8 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       receivers.set(r.name, {
         name: r.name, type: 'webhook', attempts: r.attempts, url: w.url, secret: secretOf('secret_env', w.secret_env), format: w.format, timeoutMs: w.timeout,
       });
+    } else if (r.mailbox) {
+      receivers.set(r.name, { name: r.name, type: 'mailbox', attempts: r.attempts, path: r.mailbox.path, from: r.mailbox.from, to: r.mailbox.to });
     }
   });
   const base = { ...DEFAULT_TIMING, ...timing(doc.defaults) };
@@ -253,6 +272,16 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     inhibitRules: doc.inhibit_rules.map((r) => ({ source: r.source, target: r.target, equal: r.equal, durationMs: r.duration })),
     delivery: { backoffMs: doc.delivery.backoff, maxBackoffMs: doc.delivery.max_backoff, concurrency: doc.delivery.concurrency, backlogAlert: doc.delivery.backlog_alert },
   };
+}
+
+/** What `xdp-ids run` uses without an alerts config: every alert, one message per incident, as an email into an mbox file. */
+export function mailboxConfig(file: string): AlertsConfig {
+  const yaml = `
+defaults: { group_wait: 2s, group_interval: 30s }
+receivers: [{ name: local-mailbox, mailbox: { path: ${JSON.stringify(file)} } }]
+routes: [{ receivers: [local-mailbox] }]
+`;
+  return parseConfig(yaml, '(built-in mailbox config)');
 }
 
 function timing(t: { group_by?: string[]; group_wait?: number; group_interval?: number; repeat_interval?: number; send_resolved?: boolean }): Partial<typeof DEFAULT_TIMING> {

@@ -17,6 +17,7 @@ import { addDeadLetter } from './dead-letters';
 import { sendEmail } from './email';
 import type { Notification } from './grouping';
 import { ITEM_STATE_TTL_MS, keys } from './keys';
+import { appendToMailbox } from './mailbox';
 import { renderEmail, renderWebhookBody } from './render';
 import { PermanentError, ReceiverGoneError, RetryableError } from './send-errors';
 import { sendWebhook } from './webhook';
@@ -73,6 +74,8 @@ export class DeliveryProcessor {
     try {
       if (receiver.type === 'email') {
         await sendEmail(this.transports.get(name)!, receiver, renderEmail(notification, receiver.subject), `<${deliveryId}@xdp-ids>`);
+      } else if (receiver.type === 'mailbox') {
+        await appendToMailbox(receiver, renderEmail(notification), `<${deliveryId}@xdp-ids>`);
       } else {
         await sendWebhook(receiver, renderWebhookBody(notification, receiver.format), deliveryId);
       }

@@ -1,4 +1,4 @@
-import { ConfigError, parseConfig } from '../../alerts/config';
+import { ConfigError, mailboxConfig, parseConfig } from '../../alerts/config';
 
 const ENV = { SMTP_PW: 'pw', HOOK_SECRET: 's3cret' };
 
@@ -37,6 +37,14 @@ test('a valid config gets defaults, secrets from the environment and parsed matc
   expect(c.routes[1]).toMatchObject({ name: 'route-1', groupBy: ['incident'], sendResolved: false, matchers: [{ label: 'severity', op: '=~', value: 'high|critical' }] });
 });
 
+test('a mailbox receiver needs only a path, and the built-in mailbox config sends everything there', () => {
+  const c = parseConfig(`${VALID}\n  - receivers: [box]\n`.replace('receivers:\n', 'receivers:\n  - name: box\n    mailbox: { path: /var/mail/ids.mbox }\n'), 'alerts.yaml', ENV);
+  expect(c.receivers.get('box')).toEqual({ name: 'box', type: 'mailbox', attempts: 8, path: '/var/mail/ids.mbox', from: 'xdp-ids <xdp-ids@localhost>', to: ['soc@localhost'] });
+  const local = mailboxConfig('/tmp/a "quoted" dir/alerts.mbox');
+  expect(local.receivers.get('local-mailbox')).toMatchObject({ type: 'mailbox', path: '/tmp/a "quoted" dir/alerts.mbox' });
+  expect(local.routes).toMatchObject([{ matchers: [], receivers: ['local-mailbox'], groupBy: ['incident'] }]);
+});
+
 test.each([
   ['a missing secret', VALID, { SMTP_PW: 'pw' }, /^alerts\.yaml:6:64: receivers\[1\]\.webhook\.secret_env: environment variable HOOK_SECRET is not set$/],
   ['an unknown receiver in a route', VALID.replace('receivers: [mail, hook]', 'receivers: [mail, pager]'), ENV, /^alerts\.yaml:14:\d+: routes\[1\]\.receivers\[1\]: no receiver is named "pager"$/],
@@ -45,7 +53,7 @@ test.each([
   ['a bad regex', VALID.replace('high|critical', 'high|(critical'), ENV, /routes\[1\]\.matchers\[0\]: bad regular expression/],
   ['an unknown field', VALID.replace('send_resolved: false', 'send_resolve: false'), ENV, /routes\[1\]: Unrecognized key: "send_resolve"/],
   ['a password in the file', VALID.replace('password_env: SMTP_PW', 'password: hunter2'), ENV, /receivers\[0\]\.email: Unrecognized key: "password"/],
-  ['a receiver with two kinds', VALID.replace("  - name: hook\n    webhook:", "  - name: hook\n    email: { host: h, from: a@b.c, to: [x@y.z] }\n    webhook:"), ENV, /receivers\[1\]: a receiver has exactly one of `email` or `webhook`/],
+  ['a receiver with two kinds', VALID.replace("  - name: hook\n    webhook:", "  - name: hook\n    email: { host: h, from: a@b.c, to: [x@y.z] }\n    webhook:"), ENV, /receivers\[1\]: a receiver has exactly one of `email`, `webhook` or `mailbox`/],
   ['a non-http webhook', VALID.replace('https://siem', 'ftp://siem'), ENV, /receivers\[1\]\.webhook\.url: a webhook url is an http/],
   ['a subject template that does not parse', VALID.replace('to: [soc@example.test] }', "to: [soc@example.test], subject: '{{#if title}}x' }"), ENV, /receivers\[0\]\.email\.subject: bad template: /],
   ['broken YAML', 'receivers: [', ENV, /^alerts\.yaml:1:\d+: YAML: /],
