@@ -76,7 +76,9 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions = {}): Promi
   const password = opts.password ?? randomBytes(18).toString('base64url');
   for (let attempt = 0; ; attempt++) {
     const port = opts.port ?? await freePort();
-    const child = spawn(opts.binary ?? 'redis-server', ['-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Its own process group: a Ctrl-C in the terminal reaches the whole foreground group, and Redis
+    // must outlive the service's shutdown, which still writes to it; stop() ends it, or exit does.
+    const child = spawn(opts.binary ?? 'redis-server', ['-'], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     // The config goes through stdin so the password never shows in `ps`.
     child.stdin!.end([
       `port ${port}`, 'bind 127.0.0.1', 'protected-mode yes', `requirepass ${password}`, `dir ${dir}`,
@@ -94,11 +96,16 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions = {}): Promi
     child.stdout!.resume();
     child.stderr!.resume();
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const killOnExit = (): void => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+    };
+    process.once('exit', killOnExit);
     return {
       url: `redis://:${password}@127.0.0.1:${port}`,
       dir,
       async stop() {
-        if (child.exitCode === null) child.kill('SIGTERM');
+        process.off('exit', killOnExit);
+        killOnExit();
         await exited;
         if (ownDir) fs.rmSync(dir, { recursive: true, force: true });
       },
