@@ -5,12 +5,17 @@
  * namespaces when no interface is given).
  */
 import os from 'node:os';
+import path from 'node:path';
 import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
 import { createLogger } from '../common/log';
 import { redactUrl, redisUrlFrom, startEmbeddedRedis, type EmbeddedRedis } from '../common/redis';
 import { defaultRulesDir } from '../detector/rules/loader';
-import { Detector } from '../detector/service';
+import { Detector, type DetectorOptions } from '../detector/service';
+import { defaultModelDir } from '../detector/model/cli';
+import { parseGrouping, type Grouping } from '../detector/rules/addresses';
+import { mailboxConfig } from '../alerts/config';
+import { startAlerter, startAlerterWith } from '../alerts/service';
 import { startDemoLab, type DemoLab } from '../lab/demo';
 import { Sensor } from '../sensor/daemon';
 import { QueuePublisher } from '../sensor/publisher';
@@ -23,8 +28,31 @@ import { connectRedis } from '../common/redis';
 import type { Blocker } from '../common/block-requests';
 import { positiveInt } from './arguments';
 
+/** The detector options both commands share: rules, window, the anomaly model, dry run. */
+function detectorOptions(cmd: Command): Command {
+  return cmd
+    .option('--rules <paths...>', 'rule files or directories', [defaultRulesDir()])
+    .option('--window-ms <ms>', "the sensors' window length", positiveInt('--window-ms', 60_000), 1000)
+    .option('--model-dir <dir>', 'run the newest anomaly model of this directory next to the rules (hot swapped)', defaultModelDir())
+    .option('--no-model', 'rules only')
+    .option('--model-block-ttl <s>', 'also block sources the model finds anomalous, for this many seconds (default: alert only)', positiveInt('--model-block-ttl', 30 * 86_400))
+    .option('--dry-run', 'record block decisions as "would block" instead of blocking');
+}
+
+function modelOf(opts: { model: boolean; modelDir: string; modelBlockTtl?: number }): DetectorOptions['model'] {
+  if (!opts.model) return undefined;
+  return { dir: opts.modelDir, ...(opts.modelBlockTtl ? { block: { ttlMs: opts.modelBlockTtl * 1000, scope: parseGrouping('src') as Grouping } } : {}) };
+}
+
+/** Past this, shutdown gives up waiting (e.g. on an external Redis that went away) and exits anyway. */
+const SHUTDOWN_LIMIT_MS = 20_000;
+
 function onExit(log: Logger, stop: () => Promise<void>): void {
   const handler = (): void => {
+    setTimeout(() => {
+      log.error({ limitMs: SHUTDOWN_LIMIT_MS }, 'shutdown is taking too long; exiting');
+      process.exit(1);
+    }, SHUTDOWN_LIMIT_MS).unref();
     stop().then(() => process.exit(0), (err) => {
       log.error({ err }, 'shutdown failed');
       process.exit(1);
@@ -43,34 +71,32 @@ function ledgerBlocker(redisUrl: string, component: string, dryRun: boolean, log
 }
 
 export function registerServiceCommands(program: Command): void {
-  program.command('detector')
-    .description('run a detector process: rules over the windows queue, incidents in Redis, events on the alerts queue (start as many as you like on one Redis)')
+  detectorOptions(program.command('detector')
+    .description('run a detector process: rules and the anomaly model over the windows queue, incidents in Redis, events on the alerts queue (start as many as you like on one Redis)')
     .option('--redis <url>', 'Redis URL (default: $XDP_IDS_REDIS_URL)')
-    .option('--rules <paths...>', 'rule files or directories', [defaultRulesDir()])
-    .option('--window-ms <ms>', "the sensors' window length", positiveInt('--window-ms', 60_000), 1000)
-    .option('--resolve-after <s>', 'seconds of quiet after which an incident resolves (at least the rule window)', positiveInt('--resolve-after', 86_400), 60)
-    .option('--dry-run', 'record block decisions as "would block" instead of blocking')
+    .option('--resolve-after <s>', 'seconds of quiet after which an incident resolves (at least the rule window)', positiveInt('--resolve-after', 86_400), 60))
     .action(async (opts) => {
       const log = createLogger('detector');
       const redisUrl = redisUrlFrom(opts.redis);
       if (!redisUrl) throw new Error('no Redis: give --redis URL or set XDP_IDS_REDIS_URL (or use `xdp-ids run`, which starts its own)');
       const blocking = ledgerBlocker(redisUrl, `detector@${os.hostname()}:${process.pid}`, Boolean(opts.dryRun), log);
-      const detector = await Detector.start({ redisUrl, rulePaths: opts.rules, log, windowMs: opts.windowMs, resolveAfterMs: opts.resolveAfter * 1000, blocker: blocking.blocker });
+      const detector = await Detector.start({
+        redisUrl, rulePaths: opts.rules, log, windowMs: opts.windowMs, resolveAfterMs: opts.resolveAfter * 1000, blocker: blocking.blocker, model: modelOf(opts),
+      });
       onExit(log, async () => {
         await detector.stop();
         await blocking.close();
       });
     });
 
-  program.command('run')
-    .description('run the whole service in one process: the sensor, a detector and a live view, on its own Redis unless --redis is given; with no --iface, on a demo lab of network namespaces with real attack and benign traffic')
+  detectorOptions(program.command('run')
+    .description('run the whole service in one process: the sensor with its block enforcer, a detector, the alerter and a live view, on its own Redis unless --redis is given; with no --iface, on a demo lab of network namespaces with real attack and benign traffic')
     .option('-i, --iface <name>', 'interface to protect')
     .addOption(new Option('--mode <mode>', 'XDP attach mode').choices(['auto', 'native', 'generic']).default('auto'))
     .option('--redis <url>', 'Redis URL (default: $XDP_IDS_REDIS_URL, else a private redis-server)')
-    .option('--rules <paths...>', 'rule files or directories', [defaultRulesDir()])
-    .option('--window-ms <ms>', 'window length', positiveInt('--window-ms', 60_000), 1000)
-    .option('--keep-attached', 'leave the XDP program attached (and enforcing blocks) on exit')
-    .option('--dry-run', 'record block decisions as "would block" instead of blocking')
+    .option('--alerts <file>', 'alerts config (alerts/alerts.example.yaml); default: every alert as an email into --mailbox')
+    .option('--mailbox <file>', 'mbox file for alerts when no --alerts is given (read it with mutt -f)', 'xdp-ids-alerts.mbox')
+    .option('--keep-attached', 'leave the XDP program attached (and enforcing blocks) on exit'))
     .action(async (opts) => {
       const log = createLogger('xdp-ids');
       const stops: (() => Promise<void> | void)[] = [];
@@ -96,8 +122,14 @@ export function registerServiceCommands(program: Command): void {
         const view = new TopView(process.stdout, `xdp-ids on ${iface}${demo ? ' (demo lab)' : ''}`);
         const blocking = ledgerBlocker(redisUrl, `detector@${os.hostname()}`, Boolean(opts.dryRun), log.child({ part: 'blocker' }));
         stops.push(() => blocking.close());
+        const alerter = opts.alerts
+          ? await startAlerter({ redisUrl, configPath: opts.alerts, log: log.child({ part: 'alerter' }) })
+          : await startAlerterWith(mailboxConfig(path.resolve(opts.mailbox)), { redisUrl, log: log.child({ part: 'alerter' }) });
+        stops.push(() => alerter.stop());
+        if (!opts.alerts) log.info({ mailbox: path.resolve(opts.mailbox) }, 'alerts go to a local mailbox (give --alerts for email and webhooks)');
         const detector = await Detector.start({
-          redisUrl, rulePaths: opts.rules, log: log.child({ part: 'detector' }), windowMs: opts.windowMs, blocker: blocking.blocker, onIncident: (e) => view.incident(e),
+          redisUrl, rulePaths: opts.rules, log: log.child({ part: 'detector' }), windowMs: opts.windowMs, blocker: blocking.blocker, model: modelOf(opts),
+          onIncident: (e) => view.incident(e),
         });
         stops.push(() => detector.stop());
         const sensorId = `${os.hostname()}/${iface}`;

@@ -13,6 +13,8 @@ import { positiveInt } from './arguments';
 import { registerServiceCommands } from './service';
 import { registerBlockingCommands } from '../blocking/cli';
 import { startEnforcer } from '../blocking/enforcer';
+import { registerAlertsCommands } from '../alerts/cli';
+import { registerModelCommands } from '../detector/model/cli';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -85,6 +87,8 @@ program.command('detach')
 registerRulesCommands(program);
 registerServiceCommands(program);
 registerBlockingCommands(program);
+registerAlertsCommands(program);
+registerModelCommands(program);
 
 program.parseAsync().catch((err: Error) => {
   process.stderr.write(`xdp-ids: ${err.message}\n`);

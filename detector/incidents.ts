@@ -86,7 +86,7 @@ export function inputOf(d: Detection): IncidentInput {
   return {
     ruleId: d.ruleId, ruleVersion: d.ruleVersion, title: d.title, description: d.description, severity: d.severity, mitre: [...d.mitre], tags: [...d.tags],
     scope: d.scope, groupBy: d.groupBy, key: d.key, when: d.when, windowMs: d.windowMs, firstWindowMs: d.firstWindowMs,
-    features: d.features, conditions: d.conditions, sensor: d.sensor,
+    features: d.features, conditions: d.conditions, sensor: d.sensor, ...(d.explanation ? { explanation: d.explanation } : {}),
   };
 }
 

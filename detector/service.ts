@@ -17,6 +17,8 @@ import type { SensorTick } from '../common/sensor-tick';
 import { PARTITIONS, partitionQueue, TickAssembler, validateJob, type WindowsJob } from '../common/windows-jobs';
 import { EvidenceBuffer } from './evidence';
 import { IncidentStore, inputOf, type Transition } from './incidents';
+import { ModelLane, type ModelLaneOptions } from './model-lane';
+import { MODEL_RULE_ID } from './model/scorer';
 import { PartitionOwner } from './partitions';
 import { groupKey, parseIPv4 } from './rules/addresses';
 import { RuleEngine, type Detection } from './rules/engine';
@@ -35,6 +37,8 @@ export interface DetectorOptions {
   updateEveryMs?: number;
   partitions?: number;
   blocker?: Blocker;
+  /** Run the anomaly model of this directory next to the rules (`xdp-ids model train --out DIR`). */
+  model?: Omit<ModelLaneOptions, 'log' | 'onNotice'>;
   /** Sees every incident event this detector queues. */
   onIncident?: (event: IncidentEvent) => void;
 }
@@ -84,6 +88,7 @@ export class Detector {
   private readonly assembler = new TickAssembler();
   private readonly evidence = new EvidenceBuffer();
   private readonly blocker: Blocker;
+  private model?: ModelLane;
   private resolver?: NodeJS.Timeout;
   private readonly counts: Omit<DetectorStats, 'partitions'> = {
     jobs: 0, ticks: 0, windows: 0, trips: 0, detections: 0, earlyDetections: 0, incidentsOpened: 0, alertsQueued: 0, badJobs: 0,
@@ -131,9 +136,15 @@ export class Detector {
       redis.disconnect();
       throw err;
     }
+    if (opts.model) {
+      detector.model = await ModelLane.start({
+        ...opts.model, log: opts.log,
+        onNotice: (n) => void detector.exceptions.report(n.code, 'medium', n.message, { dir: n.dir }),
+      });
+    }
     await detector.owner.start();
     detector.scheduleResolver();
-    opts.log.info({ id: detector.id, partitions: detector.owner.partitions }, 'detector started');
+    opts.log.info({ id: detector.id, partitions: detector.owner.partitions, model: detector.model?.modelId ?? null }, 'detector started');
     return detector;
   }
 
@@ -144,6 +155,7 @@ export class Detector {
   async stop(): Promise<void> {
     clearTimeout(this.resolver);
     this.watcher.close();
+    this.model?.close();
     await this.owner.stop();
     await this.alerts.close();
     this.redis.disconnect();
@@ -192,7 +204,7 @@ export class Detector {
   private async evaluate(tick: SensorTick): Promise<void> {
     this.counts.ticks++;
     this.counts.windows += tick.sources.length + tick.destinations.length;
-    await this.handle(this.engine.process(tick));
+    await this.handle([...this.engine.process(tick), ...(this.model?.detect(tick) ?? [])]);
   }
 
   private async handle(detections: Detection[]): Promise<void> {
@@ -213,7 +225,7 @@ export class Detector {
     let outcome: BlockOutcome;
     try {
       outcome = await this.blocker.request({
-        target, ttlMs: d.actions.block!.ttlMs, origin: 'rule', ruleId: d.ruleId, incidentId: incident.id, title: d.title, severity: d.severity,
+        target, ttlMs: d.actions.block!.ttlMs, origin: d.ruleId === MODEL_RULE_ID ? 'model' : 'rule', ruleId: d.ruleId, incidentId: incident.id, title: d.title, severity: d.severity,
         sensor: d.sensor, key: d.key, requestedMs: Date.now(),
       });
     } catch (err) {

@@ -13,6 +13,7 @@
  *  - A firing rule reports a Detection at every evaluation while it holds; `onset` marks the
  *    first of an episode.
  */
+import type { FeatureContribution } from '../../common/alert-events';
 import type { DestinationWindow, SensorTick, SourceWindow } from '../../common/sensor-tick';
 import { featureValue, LAYOUTS, type AnyLayout, type CounterFeature, type Scope } from '../features';
 import { parseIPv4 } from './addresses';
@@ -60,6 +61,8 @@ export interface Detection {
   onset: boolean;
   /** Found from a fast-path trip before the window ended (RuleEngine.preview). */
   early?: boolean;
+  /** Model detections only: the features that make up most of the anomaly score. */
+  explanation?: FeatureContribution[];
 }
 
 export interface EngineOptions {
