@@ -43,7 +43,7 @@ export interface LedgerEntry {
   createdMs: number;
   updatedMs: number;
   expiresMs: number;
-  /** How many times this target was blocked within the strike memory (escalates the TTL). */
+  /** New blocks of this target within the strike memory (escalates the TTL); re-bans of an active block do not count. */
   strikes: number;
   rev: number;
 }
@@ -102,7 +102,9 @@ if not existing then
     return {'tripped', tostring(untilMs), active, recent}
   end
 end
-local strikes = redis.call('INCR', KEYS[3])
+-- Only a new block is a strike: a re-ban while blocked (a second rule on the same attack) extends at the current step.
+local strikes
+if existing then strikes = tonumber(redis.call('GET', KEYS[3]) or '1') else strikes = redis.call('INCR', KEYS[3]) end
 redis.call('PEXPIRE', KEYS[3], ARGV[6])
 local ttl = tonumber(ARGV[4])
 local ladder = cjson.decode(ARGV[5])

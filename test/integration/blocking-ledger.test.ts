@@ -57,6 +57,13 @@ describe('block ledger on a real Redis', () => {
     return new LedgerBlocker(ledger, { component: 'test', hostAllow: [], ...config }, notices, quietLogger);
   }
 
+  /** Lets a block run out now (a manual unblock would also forgive its strikes). */
+  async function expireNow(target: string): Promise<void> {
+    const key = `xdp-ids:block:${target}`;
+    const entry = JSON.parse((await redis.get(key))!) as { expiresMs: number };
+    await redis.set(key, JSON.stringify({ ...entry, expiresMs: Date.now() - 1 }));
+  }
+
   async function queued(): Promise<AlertEvent[]> {
     return (await alerts.getJobs(['waiting'])).map((j) => j.data as AlertEvent);
   }
@@ -73,15 +80,23 @@ describe('block ledger on a real Redis', () => {
     expect(first.expiresMs! - Date.now()).toBeLessThanOrEqual(10 * MIN);
     const entry = await ledger.get('198.18.2.66/32');
     expect(entry).toMatchObject({ origin: 'rule', ruleId: 'syn-flood', incidentId: 'inc-198.18.2.66', scope: 'all', strikes: 1 });
+    // A second rule on the same attack: extended, but not a second strike.
     const second = await b.request(request('198.18.2.66', { ttlMs: MIN }));
     expect(second.status).toBe('extended');
-    expect(second.expiresMs! - Date.now()).toBeGreaterThan(59 * MIN);
-    expect((await ledger.get('198.18.2.66/32'))!.createdMs).toBe(entry!.createdMs);
+    expect(second.expiresMs!).toBeGreaterThanOrEqual(first.expiresMs!);
+    expect(second.expiresMs! - Date.now()).toBeLessThanOrEqual(10 * MIN);
+    expect((await ledger.get('198.18.2.66/32'))).toMatchObject({ createdMs: entry!.createdMs, strikes: 1 });
+    // Back after the block ended: a repeat offender climbs the ladder.
+    await expireNow('198.18.2.66/32');
     const third = await b.request(request('198.18.2.66', { ttlMs: MIN }));
-    expect(third.expiresMs! - Date.now()).toBeGreaterThan(23 * 60 * MIN);
+    expect(third.status).toBe('blocked');
+    expect(third.expiresMs! - Date.now()).toBeGreaterThan(59 * MIN);
+    await expireNow('198.18.2.66/32');
+    const fourth = await b.request(request('198.18.2.66', { ttlMs: MIN }));
+    expect(fourth.expiresMs! - Date.now()).toBeGreaterThan(23 * 60 * MIN);
     await new Promise((r) => setTimeout(r, 100));
-    expect(changes.map((m) => JSON.parse(m).op)).toEqual(['block', 'block', 'block']);
-    expect(JSON.parse(changes[2]).expiresMs).toBe(third.expiresMs);
+    expect(changes.map((m) => JSON.parse(m).op)).toEqual(['block', 'block', 'block', 'block']);
+    expect(JSON.parse(changes[3]).expiresMs).toBe(fourth.expiresMs);
     sub.disconnect();
   });
 
