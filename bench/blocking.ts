@@ -6,9 +6,10 @@
  *   the Redis broadcast and the enforcer), against the baseline of XdpIdsProgram.addBlock called
  *   directly, measured the same way in the same run; and decision → first dropped packet while
  *   the attacker sends a SYN every 500 µs.
- * - first attack packet → first drop at XDP, for nmap -sS and an hping3 SYN flood: the sensor's
- *   fast-path SYN/port trip stands in for the detector's blocking rule (the detector's own share
- *   is measured by bench:detector). The first packet's time is the kernel's first-seen stamp of
+ * - first attack packet → first drop at XDP, for nmap -sS and an hping3 SYN flood, through the
+ *   whole chain: sensor trip → windows queue → detector (default rules, preview of the window so
+ *   far) → incident → ledger → broadcast → enforcer → XDP map. Each run attacks from a new lab
+ *   host, so each is a new incident. The first packet's time is the kernel's first-seen stamp of
  *   the attacker's source entry; the first drop is seen by polling the entry's drop counter
  *   every millisecond.
  *
@@ -17,12 +18,14 @@
 import os from 'node:os';
 import type { ChildProcess } from 'node:child_process';
 import { connectRedis, startEmbeddedRedis } from '../common/redis';
-import type { Trip } from '../common/sensor-tick';
 import { hostAllowRules } from '../blocking/allowlist';
 import { LedgerBlocker } from '../blocking/blocker';
 import { startEnforcer } from '../blocking/enforcer';
 import { BlockLedger } from '../blocking/ledger';
+import { Detector } from '../detector/service';
+import { defaultRulesDir } from '../detector/rules/loader';
 import { NetnsLab } from '../lab/netns';
+import { QueuePublisher } from '../sensor/publisher';
 import { addressKey } from '../sensor/addresses';
 import { Sensor } from '../sensor/daemon';
 import type { XdpIdsProgram } from '../sensor/kernel/program';
@@ -33,15 +36,6 @@ const runsArg = process.argv.indexOf('--runs');
 const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 10;
 const ATTACK_RUNS = Math.max(3, Math.ceil(RUNS / 2));
 const PREFIX = (address: string): string => `${address}/32`;
-
-class TripSink extends CollectingSink {
-  onTrip?: (t: Trip) => void;
-
-  trip(t: Trip): void {
-    super.trip(t);
-    this.onTrip?.(t);
-  }
-}
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -76,13 +70,17 @@ async function main(): Promise<void> {
   const redis = connectRedis(server.url);
   const children = new Set<ChildProcess>();
   let sensor: Sensor | undefined;
+  let publisher: QueuePublisher | undefined;
+  let detector: Detector | undefined;
   let enforcer: Awaited<ReturnType<typeof startEnforcer>> | undefined;
   try {
     const attacker = lab.addHost('atk', 66);
     const target = PREFIX(attacker.v4);
     await lab.run(attacker, ['ping', '-c', '1', '-W', '2', lab.hostV4], 10_000);
-    const sink = new TripSink();
-    sensor = Sensor.start({ iface: lab.iface, pin: false, windowMs: 500, trip: { syn: 50, ports: 40 } }, sink, quietLogger);
+    const attackers = Array.from({ length: 2 * ATTACK_RUNS }, (_, i) => lab.addHost(`a${i}`, 70 + i));
+    const sink = new CollectingSink();
+    publisher = new QueuePublisher({ redisUrl: server.url, sensorId: lab.name, log: quietLogger, also: sink });
+    sensor = Sensor.start({ iface: lab.iface, sensorId: lab.name, pin: false, windowMs: 500, trip: { syn: 50, ports: 40 } }, publisher, quietLogger);
     const program = sensor.program;
     enforcer = await startEnforcer({ program, redisUrl: server.url, sensorId: lab.name, log: quietLogger });
     const ledger = new BlockLedger(redis);
@@ -132,34 +130,32 @@ async function main(): Promise<void> {
       flood.kill('SIGKILL');
     }
 
+    await clear();
+    detector = await Detector.start({
+      redisUrl: server.url, rulePaths: [defaultRulesDir()], log: quietLogger, windowMs: 500, blocker: new LedgerBlocker(ledger, { component: 'bench-detector', hostAllow: hostAllowRules() }, undefined, quietLogger),
+    });
     const attackToDrop: Record<'nmap' | 'hping3', number[]> = { nmap: [], hping3: [] };
     const tools: Record<'nmap' | 'hping3', string[]> = {
       nmap: ['nmap', '-n', '-Pn', '-sS', '-p', '1-1000', '--max-retries', '0', '-T4', '--host-timeout', '10s', lab.hostV4],
       hping3: ['hping3', '-q', '-S', '-p', '80', '-c', '3000', '-i', 'u500', lab.hostV4],
     };
+    let next = 0;
     for (const tool of ['nmap', 'hping3'] as const) {
       for (let i = 0; i < ATTACK_RUNS; i++) {
-        await clear();
+        const host = attackers[next++];
         await sink.nextTicks(1);
         const ticksBefore = sink.ticks.length;
-        let requested = false;
-        sink.onTrip = (t) => {
-          if (t.src !== attacker.v4 || requested) return;
-          requested = true;
-          request().catch((err: Error) => console.error(`block request failed: ${err.message}`));
-        };
-        const child = lab.spawn(attacker, tools[tool]);
+        const child = lab.spawn(host, tools[tool]);
         children.add(child);
-        await pollUntil(() => (entry(program, target)?.drops ?? 0) > 0, 10_000, `the first drop of ${tool}`);
+        await pollUntil(() => (entry(program, PREFIX(host.v4))?.drops ?? 0) > 0, 10_000, `the first drop of ${tool}`);
         const droppedMs = Date.now();
         child.kill('SIGKILL');
-        sink.onTrip = undefined;
         await sink.nextTicks(2);
-        const firstSeen = Math.min(...sink.ticks.slice(ticksBefore).flatMap((t) => t.sources).filter((s) => s.src === attacker.v4).map((s) => s.firstSeenMs));
+        const firstSeen = Math.min(...sink.ticks.slice(ticksBefore).flatMap((t) => t.sources).filter((s) => s.src === host.v4).map((s) => s.firstSeenMs));
         attackToDrop[tool].push(droppedMs - firstSeen);
+        await ledger.unblock(PREFIX(host.v4));
       }
     }
-    await clear();
 
     const base = summary(baseline);
     const d2k = summary(decisionToKernel);
@@ -171,6 +167,7 @@ async function main(): Promise<void> {
     console.log(`direct XdpIdsProgram.addBlock (baseline)     p50 ${base.p50} ms  p95 ${base.p95} ms`);
     console.log(`decision → kernel (ledger + broadcast)        p50 ${d2k.p50} ms  p95 ${d2k.p95} ms  (${(d2k.p50 / base.p50).toFixed(1)}× the baseline at p50; target ≤ 100 ms)`);
     console.log(`decision → first drop (SYN every 500 µs)      p50 ${d2d.p50} ms  p95 ${d2d.p95} ms`);
+    console.log(`through sensor trip → queue → detector rules → incident → ledger → enforcer:`);
     console.log(`first packet → first drop, nmap -sS           p50 ${nmap.p50} ms  p95 ${nmap.p95} ms`);
     console.log(`first packet → first drop, hping3 SYN flood   p50 ${hping.p50} ms  p95 ${hping.p95} ms  (target ≤ 1,000 ms)`);
     console.log(JSON.stringify({
@@ -183,8 +180,10 @@ async function main(): Promise<void> {
     }));
   } finally {
     for (const child of children) child.kill('SIGKILL');
+    await detector?.stop();
     await enforcer?.stop();
     sensor?.stop();
+    await publisher?.close();
     lab.destroy();
     redis.disconnect();
     await server.stop();
