@@ -120,6 +120,19 @@ struct {
 	__type(value, struct ids_bucket);
 } ids_buckets SEC(".maps");
 
+/* The coarse clock as this CPU last read it, and the jiffies value it was read at. */
+struct ids_clock {
+	__u64 jiffies;
+	__u64 now_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ids_clock);
+} ids_clock SEC(".maps");
+
 /* Newly inserted sources since the last new-source sample, per CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -8,8 +8,8 @@
  * Conventions
  *  - Addresses are 16 bytes in network order. IPv4 sources (and IPv4-mapped IPv6 sources,
  *    ::ffff:a.b.c.d) are stored in the IPv4-mapped form, so one map serves both families.
- *  - Times are CLOCK_MONOTONIC_COARSE nanoseconds (bpf_ktime_get_coarse_ns(): jiffy resolution,
- *    a few ns to read instead of ~37); a window id is time_ns / config.window_ns. User space
+ *  - Times are CLOCK_MONOTONIC_COARSE nanoseconds (bpf_ktime_get_coarse_ns(), jiffy resolution,
+ *    read once per jiffy and CPU); a window id is time_ns / config.window_ns. User space
  *    reads CLOCK_MONOTONIC (process.hrtime), which the coarse clock trails by at most a jiffy.
  *  - Counters in src_stats/dst_stats are cumulative since the entry was created; user space
  *    takes deltas between ticks (32-bit fields wrap; deltas are taken modulo 2^32).
@@ -186,6 +186,7 @@ struct ids_globals {
 /* Configuration (ids_config[0]); user space may rewrite it at any time, no reload needed. */
 #define IDS_CFG_BLOCKS 0x1 /* block lists are non-empty: look them up */
 #define IDS_CFG_WATCH 0x2 /* ids_watch is non-empty: look sources up in it */
+#define IDS_CFG_ALLOWS 0x4 /* allow lists are non-empty: a blocked source looks them up */
 
 struct ids_config {
 	__u64 window_ns; /* window length; 0 means 1 s */

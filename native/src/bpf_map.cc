@@ -50,32 +50,64 @@ std::string TypeName(uint32_t type) {
   return s != nullptr ? s : "unknown(" + std::to_string(type) + ")";
 }
 
-// Growable pair of raw arrays handed to JS as external Buffers without a final copy.
+// Growable pair of raw arrays handed to JS as external Buffers without a final copy; or the
+// caller's own pair of Buffers while they are large enough. Fresh memory costs a page fault per
+// 4 KiB written: a fifth of the time to read 100,000 sources.
 class KvOut {
  public:
   KvOut(size_t key_size, size_t value_size) : ks_(key_size), vs_(value_size) {}
   ~KvOut() {
-    free(keys_);
-    free(values_);
+    if (into_keys_.IsEmpty()) {
+      free(keys_);
+      free(values_);
+    }
   }
   KvOut(const KvOut&) = delete;
   KvOut& operator=(const KvOut&) = delete;
 
+  void ReadInto(Napi::Value keys_js, Bytes keys, Napi::Value values_js, Bytes values) {
+    into_keys_ = keys_js;
+    into_values_ = values_js;
+    keys_ = const_cast<uint8_t*>(keys.data);  // lent to us for writing
+    values_ = const_cast<uint8_t*>(values.data);
+    cap_ = std::min(keys.len / ks_, values.len / vs_);
+  }
+
   void Reserve(size_t n) {
     if (n <= cap_) return;
     size_t cap = std::max(n, cap_ * 2);
-    Grow(&keys_, cap * ks_);
-    Grow(&values_, cap * vs_);
+    if (!into_keys_.IsEmpty()) {  // the caller's Buffers are full: go on in our own memory
+      uint8_t* keys = nullptr;
+      uint8_t* values = nullptr;
+      Grow(&keys, cap * ks_);
+      Grow(&values, cap * vs_);
+      memcpy(keys, keys_, count * ks_);
+      memcpy(values, values_, count * vs_);
+      keys_ = keys;
+      values_ = values;
+      into_keys_ = into_values_ = Napi::Value();
+    } else {
+      Grow(&keys_, cap * ks_);
+      Grow(&values_, cap * vs_);
+    }
     cap_ = cap;
   }
+  size_t Room() const { return cap_ - count; }
   uint8_t* KeyAt(size_t i) { return keys_ + i * ks_; }
   uint8_t* ValueAt(size_t i) { return values_ + i * vs_; }
   size_t count = 0;
 
+  // keys and values hold at least `count` entries: exactly that many unless they are the
+  // caller's Buffers.
   Napi::Object ToJs(Napi::Env env) {
     Napi::Object out = Napi::Object::New(env);
-    out.Set("keys", Take(env, &keys_, count * ks_));
-    out.Set("values", Take(env, &values_, count * vs_));
+    if (!into_keys_.IsEmpty()) {
+      out.Set("keys", into_keys_);
+      out.Set("values", into_values_);
+    } else {
+      out.Set("keys", Take(env, &keys_, count * ks_));
+      out.Set("values", Take(env, &values_, count * vs_));
+    }
     out.Set("count", Napi::Number::New(env, static_cast<double>(count)));
     return out;
   }
@@ -100,6 +132,7 @@ class KvOut {
   size_t cap_ = 0;
   uint8_t* keys_ = nullptr;
   uint8_t* values_ = nullptr;
+  Napi::Value into_keys_, into_values_;
 };
 
 // Entries in a flat keys buffer: the explicit count argument (the buffer must be long
@@ -315,6 +348,9 @@ Napi::Value BpfMap::BatchRead(const Napi::CallbackInfo& info, bool andDelete) {
   }
 
   KvOut out(key_size_, value_buf_size_);
+  if (!ArgIsMissing(info, 1)) {
+    out.ReadInto(info[1], ArgBytes(info, 1, "keys"), info[2], ArgBytes(info, 2, "values"));
+  }
   if (max_count == 0) return out.ToJs(env);
 
   std::vector<uint8_t> token_in(std::max<size_t>(key_size_, 8));
@@ -326,6 +362,9 @@ Napi::Value BpfMap::BatchRead(const Napi::CallbackInfo& info, bool andDelete) {
 
   while (out.count < max_count) {
     uint32_t want = static_cast<uint32_t>(std::min<size_t>(chunk, max_count - out.count));
+    // Fill the caller's buffers to the brim before spilling over into our own memory.
+    bool by_room = out.Room() > 0 && out.Room() < want;
+    if (by_room) want = static_cast<uint32_t>(out.Room());
     out.Reserve(out.count + want);
     uint32_t got = want;
     void* in = first ? nullptr : token_in.data();
@@ -338,6 +377,10 @@ Napi::Value BpfMap::BatchRead(const Napi::CallbackInfo& info, bool andDelete) {
     if (err != 0 && err != ENOENT) {
       if (err == ENOSPC && got == 0) {
         // One hash bucket holds more entries than fit in this call.
+        if (by_room) {
+          out.Reserve(out.count + chunk);
+          continue;
+        }
         if (want < chunk || chunk >= kBatchChunkMax) break;
         chunk *= 2;
         continue;

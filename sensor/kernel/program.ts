@@ -75,6 +75,8 @@ export class XdpIdsProgram {
   private readonly cpus = numPossibleCpus();
   private attachedIfindex?: number;
   private config: KernelConfig = DEFAULT_KERNEL_CONFIG;
+  /** Where readSources() reads every tick: memory already faulted in, not fresh pages each time. */
+  private sourceBuffers?: { keys: Buffer; values: Buffer };
 
   private constructor(private readonly object: BpfObject, readonly pinDir?: string) {}
 
@@ -124,15 +126,18 @@ export class XdpIdsProgram {
     return this.config;
   }
 
-  /** The kernel skips the block and watch lookups while those lists are empty. */
+  /** The kernel skips the block, allow and watch lookups while those lists are empty. */
   private writeConfig(): void {
-    const blocks = ['ids_block_v4', 'ids_block_v6'].some((name) => this.map(name).getNextKey(undefined) !== undefined);
-    const watch = this.map('ids_watch').getNextKey(undefined) !== undefined;
-    this.map('ids_config').update(Buffer.alloc(4), encodeConfig(this.config, { blocks, watch }), 'any');
+    const nonEmpty = (...names: string[]): boolean => names.some((name) => this.map(name).getNextKey(undefined) !== undefined);
+    const lists = { blocks: nonEmpty('ids_block_v4', 'ids_block_v6'), allows: nonEmpty('ids_allow_v4', 'ids_allow_v6'), watch: nonEmpty('ids_watch') };
+    this.map('ids_config').update(Buffer.alloc(4), encodeConfig(this.config, lists), 'any');
   }
 
+  /** The batch views buffers that the next readSources() overwrites. */
   readSources(): SourceBatch {
-    return this.map('ids_src').lookupBatch();
+    const map = this.map('ids_src');
+    this.sourceBuffers ??= { keys: Buffer.allocUnsafeSlow(map.maxEntries * map.keySize), values: Buffer.allocUnsafeSlow(map.maxEntries * map.valueBufferSize) };
+    return map.lookupBatch({ into: this.sourceBuffers });
   }
 
   deleteSources(keys: Buffer[]): void {
@@ -187,12 +192,15 @@ export class XdpIdsProgram {
   addAllow(cidr: string): Prefix {
     const prefix = parsePrefix(cidr);
     this.map(prefix.family === 4 ? 'ids_allow_v4' : 'ids_allow_v6').update(lpmKey(prefix), Buffer.alloc(STRUCTS.ids_allow.size), 'any');
+    this.writeConfig();
     return prefix;
   }
 
   deleteAllow(cidr: string): boolean {
     const prefix = parsePrefix(cidr);
-    return this.map(prefix.family === 4 ? 'ids_allow_v4' : 'ids_allow_v6').delete(lpmKey(prefix));
+    const deleted = this.map(prefix.family === 4 ? 'ids_allow_v4' : 'ids_allow_v6').delete(lpmKey(prefix));
+    this.writeConfig();
+    return deleted;
   }
 
   listAllows(): AllowEntry[] {

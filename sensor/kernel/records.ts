@@ -126,7 +126,7 @@ export interface KernelConfig {
   sampleNewEvery: number;
 }
 
-export function encodeConfig(cfg: KernelConfig, lists: { blocks: boolean; watch: boolean }): Buffer {
+export function encodeConfig(cfg: KernelConfig, lists: { blocks: boolean; allows: boolean; watch: boolean }): Buffer {
   const buf = Buffer.alloc(STRUCTS.ids_config.size);
   buf.writeBigUInt64LE(cfg.windowNs, CFG.window_ns.offset);
   buf.writeUInt32LE(cfg.tripSyn, CFG.trip_syn.offset);
@@ -138,7 +138,8 @@ export function encodeConfig(cfg: KernelConfig, lists: { blocks: boolean; watch:
   buf.writeUInt32LE(cfg.insertRate, CFG.insert_rate.offset);
   buf.writeUInt32LE(cfg.insertBurst, CFG.insert_burst.offset);
   buf.writeUInt32LE(cfg.sampleNewEvery, CFG.sample_new_every.offset);
-  buf.writeUInt32LE((lists.blocks ? DEFINES.IDS_CFG_BLOCKS : 0) | (lists.watch ? DEFINES.IDS_CFG_WATCH : 0), CFG.flags.offset);
+  const flags = (lists.blocks ? DEFINES.IDS_CFG_BLOCKS : 0) | (lists.allows ? DEFINES.IDS_CFG_ALLOWS : 0) | (lists.watch ? DEFINES.IDS_CFG_WATCH : 0);
+  buf.writeUInt32LE(flags, CFG.flags.offset);
   return buf;
 }
 

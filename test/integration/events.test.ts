@@ -4,7 +4,8 @@
  */
 import { XdpIdsProgram, DEFAULT_KERNEL_CONFIG } from '../../sensor/kernel/program';
 import { decodeEvent, type KernelConfig, type KernelEvent } from '../../sensor/kernel/records';
-import { monoToWallMs } from '../../sensor/clock';
+import { monoToWallMs, monotonicNs } from '../../sensor/clock';
+import { STRUCTS } from '../../sensor/kernel/layout.generated';
 import { tcp4, udp6 } from '../support/packets';
 import type { RingBuffer } from '../../native/bpf';
 
@@ -98,6 +99,26 @@ describe('ring buffer events from the XDP program', () => {
     await settle(events, 3);
     expect(events.length).toBe(3);
     expect(program.readGlobals().events_limited).toBe(47);
+  });
+
+  test('stamps follow CLOCK_MONOTONIC across ticks: never ahead, about a tick behind at most', () => {
+    const { program, ring } = setup({});
+    open = { program, ring };
+    const lastSeen = STRUCTS.ids_src_stats.fields.last_seen_ns.offset;
+    let ahead = 0;
+    let worstLagNs = 0n;
+    for (const end = Date.now() + 100; Date.now() < end;) {
+      const before = monotonicNs();
+      program.testRun(tcp4({ src: '198.18.4.1', dst: '198.19.0.1', flags: 'S' }));
+      const after = monotonicNs();
+      const stamp = program.lookupSource('198.18.4.1')!.readBigUInt64LE(lastSeen);
+      if (stamp > after) ahead++;
+      if (before - stamp > worstLagNs) worstLagNs = before - stamp;
+    }
+    expect(ahead).toBe(0);
+    // The coarse clock trails by up to a tick (10 ms at HZ=100); a cached stamp that stopped
+    // following it would trail by the whole loop.
+    expect(Number(worstLagNs) / 1e6).toBeLessThan(25);
   });
 
   test('the insert throttle tracks only its budget of new sources and counts the rest as untracked', async () => {

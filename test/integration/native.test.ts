@@ -391,6 +391,18 @@ describe('map operations', () => {
     expect(limited.count).toBeLessThanOrEqual(10_000);
     expect(limited.count).toBeGreaterThan(9_000);
 
+    // Read into the caller's buffers when they are large enough, spill over when they are not.
+    const into = { keys: Buffer.alloc((n + 5) * 16), values: Buffer.alloc((n + 5) * 176) };
+    const reused = m.lookupBatch({ into });
+    expect(reused.keys.buffer).toBe(into.keys.buffer);
+    expect(reused.keys.length).toBe(n * 16);
+    expect(reused.values.equals(batch.values)).toBe(true);
+    const small = { keys: Buffer.alloc(1000 * 16), values: Buffer.alloc(1000 * 176) };
+    const spilled = m.lookupBatch({ into: small });
+    expect(spilled.keys.buffer).not.toBe(small.keys.buffer);
+    expect(spilled.count).toBe(n);
+    expect(spilled.values.equals(batch.values)).toBe(true);
+
     const drained = m.lookupAndDeleteBatch();
     expect(drained.count).toBe(n);
     expect(m.lookupBatch().count).toBe(0);

@@ -67,6 +67,16 @@ describe('SourceWindows', () => {
     expect(drain(w, [{ src: '198.18.0.2', packets: 6, portBits: 60, window: 6 }]).windows[0].distinctPorts).toBe(0);
   });
 
+  test('sources that change places between batches keep their own baselines', () => {
+    const w = new SourceWindows();
+    drain(w, [{ src: '198.18.0.1', packets: 10 }, { src: 'fd00::2', packets: 20 }, { src: '198.18.0.3', packets: 30 }]);
+    expect(drain(w, [{ src: 'fd00::2', packets: 25 }, { src: '198.18.0.1', packets: 13 }, { src: '198.18.0.3', packets: 37 }]).windows)
+      .toMatchObject([{ src: 'fd00::2', packets: 5 }, { src: '198.18.0.1', packets: 3 }, { src: '198.18.0.3', packets: 7 }]);
+    expect(drain(w, [{ src: 'fd00::2', packets: 26 }, { src: '198.18.0.4', packets: 2 }, { src: '198.18.0.3', packets: 38 }]).windows)
+      .toMatchObject([{ src: 'fd00::2', packets: 1 }, { src: '198.18.0.4', packets: 2 }, { src: '198.18.0.3', packets: 1 }]);
+    expect(drain(w, [{ src: '198.18.0.1', packets: 14 }]).windows).toMatchObject([{ src: '198.18.0.1', packets: 14 }]);
+  });
+
   test('a source that disappears and comes back starts from zero', () => {
     const w = new SourceWindows();
     drain(w, [{ src: '198.18.0.1', packets: 50 }]);
