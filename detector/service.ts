@@ -56,6 +56,9 @@ export interface DetectorStats {
   partitions: number[];
 }
 
+/** Early detections remembered for deduplication; past this the memory starts over (a few repeats at worst). */
+const EARLY_SEEN_MAX = 10_000;
+
 /** Until a blocker is configured, block requests are log lines. */
 function loggingBlocker(log: Logger): Blocker {
   return {
@@ -87,6 +90,7 @@ export class Detector {
   private readonly workers = new Map<number, { worker: Worker<WindowsJob>; connection: Redis }>();
   private readonly assembler = new TickAssembler();
   private readonly evidence = new EvidenceBuffer();
+  private readonly earlySeen = new Set<string>();
   private readonly blocker: Blocker;
   private model?: ModelLane;
   private resolver?: NodeJS.Timeout;
@@ -188,7 +192,7 @@ export class Detector {
       this.counts.trips++;
       this.evidence.add(data.trip.packet);
       if (data.trip.sofar) {
-        const early = this.engine.preview(data.trip.sensor, data.trip.window, data.trip.sofar, Date.now());
+        const early = this.engine.preview(data.trip.sensor, data.trip.window, data.trip.sofar, Date.now()).filter((d) => this.firstEarly(d));
         this.counts.earlyDetections += early.length;
         await this.handle(early);
       }
@@ -199,6 +203,18 @@ export class Detector {
       for (const s of samples) this.evidence.add(s);
       await this.evaluate(tick);
     }
+  }
+
+  /**
+   * A sensor follows a tripped source with more trips while its counts grow; a rule that already
+   * held early in a window is one detection, not one per follow-up.
+   */
+  private firstEarly(d: Detection): boolean {
+    const id = `${d.ruleId}|${d.sensor}|${d.key}|${d.window}`;
+    if (this.earlySeen.has(id)) return false;
+    if (this.earlySeen.size >= EARLY_SEEN_MAX) this.earlySeen.clear();
+    this.earlySeen.add(id);
+    return true;
   }
 
   private async evaluate(tick: SensorTick): Promise<void> {

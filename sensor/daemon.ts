@@ -1,12 +1,14 @@
 /**
  * The sensor daemon: attaches the XDP program to one interface, and at every window boundary
  * turns the kernel's counters into a SensorTick; trips and samples are forwarded as soon as the
- * ring buffer delivers them.
+ * ring buffer delivers them. A tripped source is followed until its window ends: its counts so
+ * far go out again every FOLLOW_MS while they grow, so a flood whose rule needs more than the
+ * trip's count (e.g. 900 SYNs in 3 s) is judged when it gets there, not at the window's end.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import type { Logger } from 'pino';
-import type { SensorSink, SensorTick, SourceWindow, TripKind } from '../common/sensor-tick';
+import type { SensorSink, SensorTick, SourceWindow, Trip, TripKind } from '../common/sensor-tick';
 import { addressKey } from './addresses';
 import type { RingBuffer, XdpMode } from '../native/bpf';
 import { monoToWallMs, monotonicNs } from './clock';
@@ -36,6 +38,10 @@ export interface SensorOptions {
 const GRACE_MS = 10;
 const COARSE_CLOCK_SLACK_NS = 10_000_000n;
 
+const FOLLOW_MS = 100;
+/** Bounds the follow-up reads (one map lookup each) under a flood of tripping sources. */
+const MAX_FOLLOWED = 256;
+
 /** The kernel counts fan-out in sketch bits; people and rules think in distinct ports and hosts. */
 function tripValues(kind: TripKind, value: number, threshold: number): { value: number; threshold: number } {
   if (kind === 'syn') return { value, threshold };
@@ -64,6 +70,9 @@ export class Sensor {
   private timer?: NodeJS.Timeout;
   private ring?: RingBuffer;
   private stopped = false;
+  /** Tripped sources of the current window, with the packets their last report had. */
+  private readonly followed = new Map<string, { trip: Trip; packets: number }>();
+  private follower?: NodeJS.Timeout;
 
   private constructor(readonly program: XdpIdsProgram, private readonly opts: SensorOptions, mode: XdpMode,
     private readonly sink: SensorSink, private readonly log: Logger) {
@@ -106,13 +115,46 @@ export class Sensor {
     for (const record of records) {
       const event = decodeEvent(record, monoToWallMs);
       if (!event) continue;
-      const sent = event.type === 'trip'
-        ? this.sink.trip({
+      if (event.type === 'trip') {
+        const trip: Trip = {
           sensor: this.sensorId, kind: event.kind, src: event.packet.src, window: event.window, ...tripValues(event.kind, event.value, event.threshold),
           packet: event.packet, sofar: this.sofar(event.packet.src, event.window),
-        })
-        : this.sink.sample({ sensor: this.sensorId, reason: event.reason, packet: event.packet });
-      Promise.resolve(sent).catch((err) => this.log.error({ err }, 'sink rejected an event'));
+        };
+        this.send(trip);
+        this.follow(trip);
+      } else {
+        Promise.resolve(this.sink.sample({ sensor: this.sensorId, reason: event.reason, packet: event.packet })).catch((err) => this.log.error({ err }, 'sink rejected an event'));
+      }
+    }
+  }
+
+  private send(trip: Trip): void {
+    Promise.resolve(this.sink.trip(trip)).catch((err) => this.log.error({ err }, 'sink rejected an event'));
+  }
+
+  private follow(trip: Trip): void {
+    if (!trip.sofar || this.followed.has(trip.src) || this.followed.size >= MAX_FOLLOWED) return;
+    this.followed.set(trip.src, { trip, packets: trip.sofar.packets });
+    this.follower ??= setInterval(() => this.followUp(), FOLLOW_MS);
+    this.follower.unref?.();
+  }
+
+  private followUp(): void {
+    const window = Number((monotonicNs() / this.windowNs) & 0xffffffffn);
+    for (const [src, f] of this.followed) {
+      const sofar = f.trip.window === window ? this.sofar(src, window) : undefined;
+      if (!sofar) {
+        this.followed.delete(src);
+        continue;
+      }
+      // A blocked source stops growing (XDP drops it before counting): nothing more to say.
+      if (sofar.packets <= f.packets) continue;
+      f.packets = sofar.packets;
+      this.send({ ...f.trip, sofar });
+    }
+    if (this.followed.size === 0) {
+      clearInterval(this.follower);
+      this.follower = undefined;
     }
   }
 
@@ -167,6 +209,7 @@ export class Sensor {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.timer);
+    clearInterval(this.follower);
     this.ring?.close();
     if (opts.detach !== false) this.program.detach();
     this.program.close();
