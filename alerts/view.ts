@@ -71,7 +71,7 @@ function otherView(event: Exclude<AlertEvent, { kind: 'incident' }>) {
     };
   }
   return {
-    title: `${event.code} on ${event.component}`, severity: event.severity, source: event.component, target: 'xdp-ids', action: 'none (system exception)',
+    title: event.code, severity: event.severity, source: event.component, target: 'xdp-ids', action: 'system exception',
     description: event.message, code: event.code, details: event.details ? JSON.stringify(event.details, null, 2) : '',
   };
 }

@@ -254,7 +254,7 @@ test('exception events go to the ops route, grouped by code', async () => {
   await smtp.waitFor(1);
   await settled();
   expect(smtp.messages).toHaveLength(1);
-  expect(smtp.messages[0].subject).toBe('[HIGH] OPENED: sensor-silent on sensor@a/eth0 — sensor@a/eth0 → xdp-ids — none (system exception) (+1 more)');
+  expect(smtp.messages[0].subject).toBe('[HIGH] OPENED: sensor-silent — sensor@a/eth0 → xdp-ids — system exception (+1 more)');
   expect(smtp.messages[0].text).toContain('sensor@b/eth0 sent no windows for 30s');
   expect(hook.requests).toHaveLength(0);
 });
@@ -266,7 +266,7 @@ test('an alerter that starts on a backlog reports it to the ops route', async ()
   await settled();
   const backlog = smtp.messages.filter((m) => m.subject!.includes('queue-backlog'));
   expect(backlog).toHaveLength(1);
-  expect(backlog[0].subject).toMatch(/^\[MEDIUM\] OPENED: queue-backlog on alerter@/);
+  expect(backlog[0].subject).toMatch(/^\[MEDIUM\] OPENED: queue-backlog — alerter@/);
   expect(backlog[0].text).toContain('5 jobs waiting in the alerts queue (alert above 3)');
   expect(smtp.messages).toHaveLength(6);
 });

@@ -119,7 +119,7 @@ test('a 410 dead-letters the message; after `receiver enable`, `dlq replay --all
   await send(incidentEvent('opened', incident({ id: 'inc-replayed' })));
   await hook.waitFor((r) => r.length >= 1);
   await smtp.waitFor(1);
-  expect(smtp.messages[0].subject).toContain('receiver-disabled on alerter@');
+  expect(smtp.messages[0].subject).toContain('receiver-disabled — alerter@');
   expect(await cli('receiver', 'list')).toMatch(/^hook +\S+ +HTTP 410 Gone/m);
   const [letter] = await listDeadLetters(redis);
   expect(await cli('dlq', 'list')).toMatch(new RegExp(`^${letter.id} +delivery +hook .* HTTP 410 Gone`, 'm'));
