@@ -26,7 +26,7 @@ import { BlockLedger } from '../blocking/ledger';
 import { AlertQueueNotices } from '../blocking/notices';
 import { connectRedis } from '../common/redis';
 import type { Blocker } from '../common/block-requests';
-import { positiveInt } from './arguments';
+import { positiveInt, sshPorts } from './arguments';
 
 /** The detector options both commands share: rules, window, the anomaly model, dry run. */
 function detectorOptions(cmd: Command): Command {
@@ -96,6 +96,7 @@ export function registerServiceCommands(program: Command): void {
     .option('--redis <url>', 'Redis URL (default: $XDP_IDS_REDIS_URL, else a private redis-server)')
     .option('--alerts <file>', 'alerts config (alerts/alerts.example.yaml); default: every alert as an email into --mailbox')
     .option('--mailbox <file>', 'mbox file for alerts when no --alerts is given (read it with mutt -f)', 'xdp-ids-alerts.mbox')
+    .option('--allow-ssh-peers [ports]', 'never block the peers of established SSH sessions (port 22, or these comma-separated ports)', sshPorts)
     .option('--keep-attached', 'leave the XDP program attached (and enforcing blocks) on exit'))
     .action(async (opts) => {
       const log = createLogger('xdp-ids');
@@ -137,7 +138,7 @@ export function registerServiceCommands(program: Command): void {
         stops.push(() => publisher.close());
         const sensor = Sensor.start({ iface, sensorId, mode: opts.mode, windowMs: opts.windowMs, pin: demo ? false : undefined }, publisher, log.child({ part: 'sensor' }));
         stops.push(() => sensor.stop({ detach: !opts.keepAttached }));
-        const enforcer = await startEnforcer({ program: sensor.program, redisUrl, sensorId, log: log.child({ part: 'enforcer' }) });
+        const enforcer = await startEnforcer({ program: sensor.program, redisUrl, sensorId, log: log.child({ part: 'enforcer' }), allow: { sshPeers: opts.allowSshPeers } });
         stops.push(() => enforcer.stop());
       } catch (err) {
         await stopAll();

@@ -9,7 +9,7 @@ import { TopView } from '../sensor/top-view';
 import { QueuePublisher } from '../sensor/publisher';
 import { redisUrlFrom } from '../common/redis';
 import { registerRulesCommands } from '../detector/rules/cli';
-import { positiveInt } from './arguments';
+import { positiveInt, sshPorts } from './arguments';
 import { registerServiceCommands } from './service';
 import { registerBlockingCommands } from '../blocking/cli';
 import { startEnforcer } from '../blocking/enforcer';
@@ -34,6 +34,7 @@ program.command('sensor')
   .option('--keep-attached', 'leave the program attached (and enforcing blocks) on exit')
   .option('--redis <url>', 'publish windows to the detectors and enforce the block ledger of this Redis (default: $XDP_IDS_REDIS_URL; none: only the live view)')
   .option('--sensor-id <id>', 'name of this sensor in incidents (default: hostname/interface)')
+  .option('--allow-ssh-peers [ports]', 'never block the peers of established SSH sessions (port 22, or these comma-separated ports)', sshPorts)
   .action(async (opts) => {
     const log = createLogger('sensor');
     let demo: DemoLab | undefined;
@@ -58,7 +59,7 @@ program.command('sensor')
       throw err;
     }
     // With a Redis, the sensor also enforces the fleet's block ledger.
-    const enforcer = redisUrl ? await startEnforcer({ program: sensor.program, redisUrl, sensorId, log }) : undefined;
+    const enforcer = redisUrl ? await startEnforcer({ program: sensor.program, redisUrl, sensorId, log, allow: { sshPeers: opts.allowSshPeers } }) : undefined;
     const shutdown = async (): Promise<void> => {
       await enforcer?.stop();
       sensor.stop({ detach: !opts.keepAttached });

@@ -3,6 +3,7 @@
  * each with its own XDP program and enforcer) on one ledger. The attacker's traffic is real
  * (hping3, ping) and every drop is read from the kernel's per-entry counters.
  */
+import net from 'node:net';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ALERTS_QUEUE, type AlertEvent } from '../../common/alert-events';
@@ -133,6 +134,29 @@ describe('automatic blocking with two sensors on one Redis', () => {
       const allows = program.listAllows().map((a) => a.prefix);
       expect(allows).toEqual(expect.arrayContaining(['127.0.0.0/8', `${labs[i].hostV4}/32`]));
       expect(allows).not.toContain(ATTACKER_PREFIX);
+    }
+  });
+
+  test('with --allow-ssh-peers, the peer of an admin session is allowed while it is connected, and refused as a block target', async () => {
+    const admin = labs[0].addHost('adm', 30);
+    const sshd = net.createServer((socket) => socket.on('error', () => undefined)).listen(2222, labs[0].hostV4);
+    await new Promise((r) => sshd.once('listening', r));
+    await enforcers[0]!.stop();
+    enforcers[0] = await startEnforcer({ program: programs()[0], redisUrl: server.url, sensorId: labs[0].name, log: quietLogger, reconcileMs: 300, allow: { sshPeers: [2222] } });
+    const session = labs[0].spawn(admin, ['bash', '-c', `exec 3<>/dev/tcp/${labs[0].hostV4}/2222; sleep 20`]);
+    try {
+      const allowed = (): boolean => programs()[0].listAllows().some((a) => a.prefix === `${admin.v4}/32`);
+      await until('the admin peer in the kernel allowlist', allowed, 5000);
+      const outcome = await blocker.request(ruleRequest(admin.v4, 60_000));
+      expect(outcome).toMatchObject({ status: 'refused', target: `${admin.v4}/32` });
+      expect(outcome.reason).toMatch(/active SSH session/);
+      session.kill('SIGKILL');
+      await until('the allow entry gone once the session ended', () => !allowed(), 5000);
+    } finally {
+      session.kill('SIGKILL');
+      sshd.close();
+      await enforcers[0]!.stop();
+      enforcers[0] = await startEnforcerFor(0);
     }
   });
 
