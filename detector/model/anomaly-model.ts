@@ -53,14 +53,15 @@ export const MODEL_FORMAT = 'xdp-ids-anomaly-model/1';
 
 export class AnomalyModel {
   private readonly mean: Float64Array;
-  private readonly scale: Float64Array;
-  private readonly z = new Float64Array(FEATURE_COUNT);
+  private readonly inverseScale: Float64Array;
+  /** Normalised rows of the last call (grown as ticks grow, never shrunk). */
+  private z = new Float64Array(FEATURE_COUNT * 64);
 
   /** `id` names the model (its directory), for logs and detections. */
   constructor(readonly id: string, readonly meta: ModelMeta, readonly network: DenseNetwork) {
     if (network.inputs !== FEATURE_COUNT || network.outputs !== FEATURE_COUNT) throw new Error(`model ${id}: the network maps ${network.inputs} to ${network.outputs} features, the schema has ${FEATURE_COUNT}`);
     this.mean = Float64Array.from(meta.normalisation.mean);
-    this.scale = Float64Array.from(meta.normalisation.scale);
+    this.inverseScale = Float64Array.from(meta.normalisation.scale, (s) => 1 / s);
   }
 
   get threshold(): number {
@@ -72,6 +73,20 @@ export class AnomalyModel {
     return this.reconstruct(rows, i, undefined);
   }
 
+  /** Reconstruction errors of the first `count` rows into `scores`: one pass of the network over them all. */
+  scoreAll(rows: Float32Array, count: number, scores: Float32Array): void {
+    const z = this.normaliseRows(rows, 0, count);
+    const out = this.network.forward(z, 0, count);
+    for (let r = 0; r < count; r++) {
+      let sum = 0;
+      for (let f = r * FEATURE_COUNT, end = f + FEATURE_COUNT; f < end; f++) {
+        const d = z[f] - out[f];
+        sum += d * d;
+      }
+      scores[r] = sum / FEATURE_COUNT;
+    }
+  }
+
   /** Like score(), also writing each feature's squared error into `errors`. */
   featureErrors(rows: Float32Array, i: number, errors: Float64Array): number {
     return this.reconstruct(rows, i, errors);
@@ -79,9 +94,17 @@ export class AnomalyModel {
 
   /** Normalised features of row `i`, the network's input (a view valid until the next call). */
   normalise(rows: Float32Array, i: number): Float64Array {
-    const at = i * FEATURE_COUNT;
-    for (let f = 0; f < FEATURE_COUNT; f++) this.z[f] = (rows[at + f] - this.mean[f]) / this.scale[f];
-    return this.z;
+    return this.normaliseRows(rows, i, 1);
+  }
+
+  private normaliseRows(rows: Float32Array, first: number, count: number): Float64Array {
+    if (this.z.length < count * FEATURE_COUNT) this.z = new Float64Array(count * FEATURE_COUNT * 2);
+    const z = this.z;
+    const { mean, inverseScale } = this;
+    for (let r = 0, at = first * FEATURE_COUNT; r < count * FEATURE_COUNT; r += FEATURE_COUNT, at += FEATURE_COUNT) {
+      for (let f = 0; f < FEATURE_COUNT; f++) z[r + f] = (rows[at + f] - mean[f]) * inverseScale[f];
+    }
+    return z.subarray(0, count * FEATURE_COUNT);
   }
 
   private reconstruct(rows: Float32Array, i: number, errors: Float64Array | undefined): number {

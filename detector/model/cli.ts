@@ -49,7 +49,7 @@ export function describeModel(id: string, meta: ModelMeta): string {
     `network    ${meta.schema.features.length} → ${t.hiddenUnits.join(' → ')} → ${meta.schema.features.length} (TF.js ${t.backend})`,
     `trained    ${new Date(t.trainedAtMs).toISOString()} in ${(t.durationMs / 1000).toFixed(1)} s, seed ${t.seed}, ${t.epochs} epochs, final loss ${t.finalLoss.toFixed(5)}`,
     `data       ${t.windows} source-windows from ${t.sensors.join(', ')} (${new Date(t.fromMs).toISOString()} to ${new Date(t.toMs).toISOString()}); ${t.fitWindows} fitted, ${t.calibrationWindows} held apart for the threshold`,
-    `threshold  ${th.value.toPrecision(4)} (exponential tail above the ${th.tailQuantile} quantile for ${th.targetExceedance} of benign windows; ${th.calibrationOver} of ${th.calibrationWindows} held-apart windows over it)`,
+    `threshold  ${th.value.toPrecision(4)} (generalised Pareto tail, shape ${th.shape?.toFixed(2)}, above the ${th.tailQuantile} quantile for ${th.targetExceedance} of benign windows; ${th.calibrationOver} of ${th.calibrationWindows} held-apart windows over it)`,
     `errors     p50 ${th.quantiles.p50.toPrecision(3)}, p99 ${th.quantiles.p99.toPrecision(3)}, p99.9 ${th.quantiles.p999.toPrecision(3)}, max ${th.quantiles.max.toPrecision(3)}`,
     ...(t.files.length > 0 ? [`files      ${t.files.join(', ')}`] : []),
   ].join('\n');

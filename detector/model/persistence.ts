@@ -1,10 +1,13 @@
 /**
  * k of the last n windows: a source is anomalous only when at least k of its last n windows
  * scored over the threshold, so one odd window (a retransmission burst, a window boundary that
- * split a connection) does not alert. A window the caller calls certain (far over the
- * threshold) is anomalous on its own: a scan that fits in one window must not slip through.
+ * split a connection) does not alert. Strong evidence is anomalous sooner: when the scores (in
+ * multiples of the threshold) of the over-threshold windows among the last n add up to the
+ * certain factor, one window far over the threshold or two well over it. A flood or UDP scan of
+ * one or two seconds must not slip through, and it scores high in both its windows, while the
+ * odd benign window that comes close is alone.
  * Windows in which a source sent nothing count as normal.
- * State per source: a bit per window, bounded by KeyedSlots.
+ * State per source: a bit and a score per window, bounded by KeyedSlots.
  */
 import { KeyedSlots } from './slots';
 
@@ -31,31 +34,41 @@ export class KOfN {
   private lastWindow = new Float64Array(0);
   private episodeStartMs = new Float64Array(0);
   private firing = new Uint8Array(0);
+  /** Per key, n scores (multiples of the threshold) of over-threshold windows, by window id mod n. */
+  private ratios = new Float32Array(0);
 
-  constructor(readonly k: number, readonly n: number, maxKeys = 1_000_000) {
+  constructor(readonly k: number, readonly n: number, maxKeys = 1_000_000, readonly certainFactor = Infinity) {
     checkKOfN(k, n);
+    if (!(certainFactor > 0)) throw new RangeError(`the certain factor must be > 0: ${certainFactor}`);
     this.full = n === 32 ? 0xffffffff : (1 << n) - 1;
     this.slots = new KeyedSlots(maxKeys, n, (capacity) => {
       this.mask = grow(this.mask, new Uint32Array(capacity));
       this.lastWindow = grow(this.lastWindow, new Float64Array(capacity));
       this.episodeStartMs = grow(this.episodeStartMs, new Float64Array(capacity));
       this.firing = grow(this.firing, new Uint8Array(capacity));
+      this.ratios = grow(this.ratios, new Float32Array(capacity * n));
     });
   }
 
   /**
    * Records one window of a key. `window` is the sensor's window id (consecutive ids are
-   * consecutive windows); `startMs`/`lengthMs` date the window.
+   * consecutive windows); `startMs`/`lengthMs` date the window; `ratio` is its score over the
+   * threshold.
    */
-  update(key: string, window: number, over: boolean, startMs: number, lengthMs: number, certain = false): PersistenceResult {
+  update(key: string, window: number, over: boolean, startMs: number, lengthMs: number, ratio = 0): PersistenceResult {
     const { slot, fresh } = this.slots.slot(key, window);
+    const n = this.n;
+    const ring = slot * n;
     let mask = 0;
-    if (!fresh) {
-      const gap = window - this.lastWindow[slot];
-      mask = gap >= this.n ? 0 : gap > 0 ? (this.mask[slot] << gap) & this.full : this.mask[slot];
-    } else {
-      this.firing[slot] = 0;
-    }
+    const gap = fresh ? n : window - this.lastWindow[slot];
+    if (!fresh) mask = gap >= n ? 0 : gap > 0 ? (this.mask[slot] << gap) & this.full : this.mask[slot];
+    else this.firing[slot] = 0;
+    // Windows skipped since the last one sent nothing: their scores leave the ring.
+    for (let w = 1; w <= Math.min(gap, n); w++) this.ratios[ring + ((window - w + 1) % n + n) % n] = 0;
+    this.ratios[ring + (window % n + n) % n] = over ? ratio : 0;
+    let evidence = 0;
+    for (let i = ring; i < ring + n; i++) evidence += this.ratios[i];
+    const certain = evidence >= this.certainFactor;
     if (over) mask = (mask | 1) >>> 0;
     this.mask[slot] = mask;
     this.lastWindow[slot] = Math.max(window, fresh ? window : this.lastWindow[slot]);
@@ -78,7 +91,7 @@ export class KOfN {
   }
 }
 
-function grow<T extends Uint32Array | Float64Array | Uint8Array>(old: T, next: T): T {
+function grow<T extends Uint32Array | Float64Array | Float32Array | Uint8Array>(old: T, next: T): T {
   next.set(old as never);
   return next;
 }

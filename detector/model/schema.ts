@@ -1,6 +1,6 @@
 /**
- * The model's feature schema: what the autoencoder sees of one source-window, built from the
- * same definitions the rules use (detector/features.ts). Every feature is a rule feature, either
+ * The model's feature schema: what the autoencoder sees of one source-window. Features are rule
+ * features (detector/features.ts) or a few model-only ones derived from the same counters, either
  * over the window itself or over the source's recent history (its counter vectors summed with an
  * exponential decay of the given half-life, derived features recomputed from those sums, as rules
  * do over their windows), then log1p-scaled: counts span orders of magnitude, and a scan differs
@@ -9,41 +9,77 @@
  * A saved model records the schema's id; a model trained on another schema is refused. Change the
  * id whenever a feature, its order, a half-life or a transform changes.
  */
-import { findFeature, featuresOf, type Feature } from '../features';
+import { LAYOUTS, findFeature, featuresOf, type DerivedFeature, type Feature } from '../features';
 
-export const SCHEMA_ID = 'source-window/v1';
+export const SCHEMA_ID = 'source-window/v2';
 
-/** Half-lives (seconds) of the decayed histories: one for seconds-long bursts, one for slow scans. */
-export const HALF_LIVES_S = [5, 60] as const;
-
-/** Rule features also seen over the decayed histories: volume, connection outcome, probe kinds, fan-out. */
-const HISTORY_FEATURES = [
+const COUNTS_AND_RATIOS = [
   'packets', 'bytes', 'syn', 'ack_only', 'rst', 'fin', 'udp', 'icmp', 'odd_flags',
-  'distinct_ports', 'distinct_hosts', 'ack_per_syn', 'rst_per_syn', 'avg_packet_bytes',
+  'distinct_ports', 'distinct_hosts', 'ack_per_syn', 'rst_per_syn', 'syn_per_ack', 'avg_packet_bytes',
 ] as const;
+
+/**
+ * Decayed sums grow with a history's length, and a 300 s history is never full in a baseline of a
+ * few minutes: over it only ratios and rates per active second, which do not grow with time, and
+ * only those that tell probing from use. Each feature repeated at another time scale also
+ * repeats the error of any odd benign window, so the list is short.
+ */
+const PROBING_RATIOS = ['syn_per_ack', 'ports_per_s', 'hosts_per_s'] as const;
+
+/**
+ * Half-lives (seconds) of the decayed histories and what is read over each: 5 s for bursts, 60 s
+ * and 300 s for slow scans, whose windows each look like a client's but whose SYNs, summed over
+ * minutes, are never acknowledged.
+ */
+export const HISTORIES: readonly { halfLifeS: number; features: readonly string[] }[] = [
+  { halfLifeS: 5, features: COUNTS_AND_RATIOS },
+  { halfLifeS: 60, features: [...COUNTS_AND_RATIOS, 'udp_per_s', 'ports_per_s'] },
+  { halfLifeS: 300, features: PROBING_RATIOS },
+];
+
+export const HALF_LIVES_S: readonly number[] = HISTORIES.map((h) => h.halfLifeS);
+
+const COUNTER = Object.fromEntries(LAYOUTS.source.counters.map((c) => [c.name, c.index]));
+const SECONDS = LAYOUTS.source.secondsIndex;
+
+function derived(name: string, unit: string, meaning: string, formula: string, inputs: string[], compute: (v: Float64Array) => number): DerivedFeature {
+  return { kind: 'derived', name, scope: 'source', unit, meaning, formula, inputs: inputs.map((i) => COUNTER[i]), compute };
+}
+
+/** Derived features only the model reads: rules can say the same with their own expressions. */
+const MODEL_ONLY: readonly DerivedFeature[] = [
+  derived('syn_per_ack', 'ratio', 'SYNs per ACK-only packet: a client acknowledges every connection it opens several times; a scan or flood never does', 'syn / max(ack_only, 1)', ['syn', 'ack_only'],
+    (v) => v[COUNTER.syn] / Math.max(v[COUNTER.ack_only], 1)),
+  derived('ports_per_s', 'ports/s', 'Distinct destination ports per window, per second of the windows the source was active in', 'distinct_ports / seconds', ['distinct_ports'],
+    (v) => v[COUNTER.distinct_ports] / v[SECONDS]),
+  derived('hosts_per_s', 'hosts/s', 'Distinct destination hosts per window, per second of the windows the source was active in', 'distinct_hosts / seconds', ['distinct_hosts'],
+    (v) => v[COUNTER.distinct_hosts] / v[SECONDS]),
+];
+
+const WINDOW_FEATURES = [...featuresOf('source').map((f) => f.name), 'syn_per_ack'];
 
 export type Transform = 'log1p';
 
 export interface ModelFeature {
   /** e.g. `syn` (this window) or `syn@60s` (decayed history with a 60 s half-life). */
   name: string;
-  /** The rule feature it is computed with. */
-  ruleFeature: Feature;
-  /** Index into HALF_LIVES_S, or -1 for the window itself. */
+  /** The feature it is computed with. */
+  definition: Feature;
+  /** Index into HISTORIES, or -1 for the window itself. */
   history: number;
   transform: Transform;
 }
 
 function feature(name: string, history: number): ModelFeature {
-  const ruleFeature = findFeature('source', name);
-  if (!ruleFeature) throw new Error(`model feature ${name} is not a source feature in detector/features.ts`);
-  const suffix = history < 0 ? '' : `@${HALF_LIVES_S[history]}s`;
-  return { name: `${name}${suffix}`, ruleFeature, history, transform: 'log1p' };
+  const definition = findFeature('source', name) ?? MODEL_ONLY.find((f) => f.name === name);
+  if (!definition) throw new Error(`model feature ${name} is neither a source feature in detector/features.ts nor a model-only one`);
+  const suffix = history < 0 ? '' : `@${HISTORIES[history].halfLifeS}s`;
+  return { name: `${name}${suffix}`, definition, history, transform: 'log1p' };
 }
 
 export const MODEL_FEATURES: readonly ModelFeature[] = [
-  ...featuresOf('source').map((f) => feature(f.name, -1)),
-  ...HALF_LIVES_S.flatMap((_, h) => HISTORY_FEATURES.map((name) => feature(name, h))),
+  ...WINDOW_FEATURES.map((name) => feature(name, -1)),
+  ...HISTORIES.flatMap((h, i) => h.features.map((name) => feature(name, i))),
 ];
 
 export const FEATURE_NAMES: readonly string[] = MODEL_FEATURES.map((f) => f.name);

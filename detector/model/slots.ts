@@ -51,6 +51,12 @@ export class KeyedSlots {
     }
   }
 
+  /** Drops a key's slot, so that its next window starts afresh. */
+  forget(key: string): void {
+    const slot = this.index.get(key);
+    if (slot !== undefined) this.drop(key, slot);
+  }
+
   private evict(now: number): void {
     this.sweep(now);
     if (this.index.size < this.maxKeys) return;

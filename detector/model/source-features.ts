@@ -13,7 +13,10 @@ const V = LAYOUT.vectorLength;
 const H = HALF_LIVES_S.length;
 export const FEATURE_COUNT = MODEL_FEATURES.length;
 const WINDOW_FEATURES = MODEL_FEATURES.flatMap((f, i) => (f.history < 0 ? [i] : []));
-const HISTORY_FEATURES_BY_HALF_LIFE = HALF_LIVES_S.map((_, h) => MODEL_FEATURES.flatMap((f, i) => (f.history === h ? [i] : [])));
+const HISTORY_FEATURES = HALF_LIVES_S.map((_, h) => MODEL_FEATURES.flatMap((f, i) => (f.history === h ? [i] : [])));
+const DEFINITIONS = MODEL_FEATURES.map((f) => f.definition);
+/** ln 2 / half-life in ms: a history's decay over dt ms is exp(-dt · rate). */
+const DECAY_PER_MS = HALF_LIVES_S.map((h) => Math.LN2 / (h * 1000));
 /** A history decayed over ten half-lives holds under 0.1 % of what it had: forget it. */
 const FORGET_AFTER_MS = 10 * Math.max(...HALF_LIVES_S) * 1000;
 
@@ -99,7 +102,6 @@ export class FeatureExtractor {
     const seconds = (tick.endMs - tick.startMs) / 1000;
     const sources: SourceWindow[] = [];
     const invalid: InvalidWindowError[] = [];
-    const decay = HALF_LIVES_S.map((h) => h * 1000);
     const v = this.vector;
     for (const w of tick.sources) {
       if (!readCounts(w, v)) {
@@ -114,15 +116,15 @@ export class FeatureExtractor {
       const dt = fresh ? 0 : Math.max(0, tick.endMs - history.lastMs[slot]);
       history.lastMs[slot] = tick.endMs;
       for (let h = 0; h < H; h++) {
-        const factor = fresh ? 0 : Math.pow(2, -dt / decay[h]);
+        const factor = fresh ? 0 : Math.exp(-dt * DECAY_PER_MS[h]);
         const at = base + h * V;
         for (let i = 0; i < V; i++) history.decayed[at + i] = history.decayed[at + i] * factor + v[i];
       }
-      for (const f of WINDOW_FEATURES) this.put(row, f, featureValue(MODEL_FEATURES[f].ruleFeature, v));
+      for (const f of WINDOW_FEATURES) this.put(row, f, featureValue(DEFINITIONS[f], v));
       for (let h = 0; h < H; h++) {
         const at = base + h * V;
         for (let i = 0; i < V; i++) this.scratch[i] = history.decayed[at + i];
-        for (const f of HISTORY_FEATURES_BY_HALF_LIFE[h]) this.put(row, f, featureValue(MODEL_FEATURES[f].ruleFeature, this.scratch));
+        for (const f of HISTORY_FEATURES[h]) this.put(row, f, featureValue(DEFINITIONS[f], this.scratch));
       }
     }
     return { count: sources.length, rows: this.rows.subarray(0, sources.length * FEATURE_COUNT), raw: this.raw.subarray(0, sources.length * FEATURE_COUNT), sources, invalid };
@@ -131,6 +133,11 @@ export class FeatureExtractor {
   private put(row: number, f: number, value: number): void {
     this.raw[row + f] = value;
     this.rows[row + f] = Math.log1p(value);
+  }
+
+  /** Forgets one source's history, as a restart of the detector would. */
+  forget(sensor: string, src: string): void {
+    this.sensors.get(sensor)?.slots.forget(src);
   }
 
   /** Forgets sources idle long enough that their history is negligible. */

@@ -1,13 +1,15 @@
 /**
  * Training: features of every recorded source-window (in tick order, so histories build up as
  * they do at run time), a seeded split into windows the network is fitted on and windows held
- * apart to set the threshold, normalisation from the fitted ones, a seeded TF.js fit, and the
- * threshold from the held-apart windows' reconstruction errors (threshold.ts).
+ * apart to set the threshold, normalisation from the fitted ones, a seeded TF.js fit (replaying
+ * the windows it reconstructs worst, hard-examples.ts), and the threshold from the held-apart
+ * windows' reconstruction errors (threshold.ts).
  */
 import type { Logger } from 'pino';
 import type { SensorTick } from '../../common/sensor-tick';
 import { AnomalyModel, MIN_SCALE, MODEL_FORMAT, type ModelMeta, type Normalisation } from './anomaly-model';
 import { buildAutoencoder, networkOf } from './autoencoder';
+import { HARD_REFRESH_EPOCHS, epochOrder, hardExamples } from './hard-examples';
 import { permutation, seededRandom } from './random';
 import { describeSchema } from './schema';
 import { FEATURE_COUNT, FeatureExtractor } from './source-features';
@@ -41,20 +43,31 @@ export interface TrainedModel {
 export const DEFAULTS = {
   seed: 1, batchSize: 256, learningRate: 0.003, hiddenUnits: [16, 8, 16], targetExceedance: 1e-4, calibrationShare: 0.25, maxWindows: 300_000,
 };
+/**
+ * Share of source-windows extracted with the source's history forgotten. A detector that starts
+ * (or restarts) meets every active source with no history, often in the middle of a connection:
+ * the baseline, recorded from its own start only, holds too few such windows, and without them
+ * every source active at a restart looked anomalous in its first window. They are fitted on, never
+ * held apart for the threshold: a restart is a one-off, and at 2 % of the windows they would make
+ * up the error tail the threshold is fitted to.
+ */
+const COLD_START_SHARE = 0.02;
 /** Enough optimiser steps for these small networks to converge, however many windows there are. */
 const TARGET_STEPS = 3000;
 
-/** A seeded reservoir of feature rows: a uniform sample of at most `capacity` rows. */
+/** A seeded reservoir of feature rows: a uniform sample of at most `capacity` rows, each marked when extracted without history. */
 class RowReservoir {
   rows: Float32Array;
+  cold: Uint8Array;
   count = 0;
   seen = 0;
 
   constructor(private readonly capacity: number, private readonly random: () => number) {
     this.rows = new Float32Array(Math.min(capacity, 4096) * FEATURE_COUNT);
+    this.cold = new Uint8Array(Math.min(capacity, 4096));
   }
 
-  add(rows: Float32Array, n: number): void {
+  add(rows: Float32Array, n: number, isCold: (i: number) => boolean): void {
     for (let i = 0; i < n; i++) {
       let at = this.count;
       if (this.count < this.capacity) {
@@ -63,12 +76,18 @@ class RowReservoir {
           const grown = new Float32Array(Math.min(this.capacity, this.count * 2) * FEATURE_COUNT);
           grown.set(this.rows);
           this.rows = grown;
+          const cold = new Uint8Array(grown.length / FEATURE_COUNT);
+          cold.set(this.cold);
+          this.cold = cold;
         }
       } else {
         at = Math.floor(this.random() * (this.seen + 1));
       }
       this.seen++;
-      if (at < this.capacity) this.rows.set(rows.subarray(i * FEATURE_COUNT, (i + 1) * FEATURE_COUNT), at * FEATURE_COUNT);
+      if (at < this.capacity) {
+        this.rows.set(rows.subarray(i * FEATURE_COUNT, (i + 1) * FEATURE_COUNT), at * FEATURE_COUNT);
+        this.cold[at] = isCold(i) ? 1 : 0;
+      }
     }
   }
 }
@@ -97,9 +116,17 @@ export async function trainModel(ticks: AsyncIterable<SensorTick> | Iterable<Sen
   let fromMs = Infinity;
   let toMs = -Infinity;
   for await (const tick of ticks) {
+    const forgotten = new Set<string>();
+    if (Array.isArray(tick.sources)) {
+      for (const w of tick.sources) {
+        if (random() >= COLD_START_SHARE) continue;
+        extractor.forget(tick.sensor, w?.src);
+        forgotten.add(w?.src);
+      }
+    }
     const x = extractor.extract(tick);
     if (x.invalid.length > 0) throw x.invalid[0];
-    reservoir.add(x.rows, x.count);
+    reservoir.add(x.rows, x.count, (i) => forgotten.has(x.sources[i].src));
     sensors.add(tick.sensor);
     fromMs = Math.min(fromMs, tick.startMs);
     toMs = Math.max(toMs, tick.endMs);
@@ -107,8 +134,11 @@ export async function trainModel(ticks: AsyncIterable<SensorTick> | Iterable<Sen
   const { rows, count } = reservoir;
   const order = permutation(count, random);
   const calibrationCount = Math.floor(count * (opts.calibrationShare ?? DEFAULTS.calibrationShare));
-  const calibration = order.subarray(0, calibrationCount);
-  const fit = order.subarray(calibrationCount);
+  const calibrationList: number[] = [];
+  const fitList: number[] = [];
+  for (const i of order) (calibrationList.length < calibrationCount && reservoir.cold[i] === 0 ? calibrationList : fitList).push(i);
+  const calibration = Int32Array.from(calibrationList);
+  const fit = Int32Array.from(fitList);
   if (fit.length < 100) throw new Error(`${count} source-windows are too few to train on (need at least ${Math.ceil(100 / (1 - (opts.calibrationShare ?? DEFAULTS.calibrationShare)))}); record for longer`);
   const normalisation = normalisationOf(rows, fit);
 
@@ -124,10 +154,14 @@ export async function trainModel(ticks: AsyncIterable<SensorTick> | Iterable<Sen
   tfModel.compile({ optimizer: tf.train.adam(learningRate), loss: 'meanSquaredError' });
   const all = tf.tensor2d(fitZ, [fit.length, FEATURE_COUNT]);
   let finalLoss = NaN;
+  const fitZ64 = Float64Array.from(fitZ);
+  let hard: Int32Array = new Int32Array(0);
   try {
     for (let epoch = 0; epoch < epochs; epoch++) {
+      const sinceHalf = epoch - Math.floor(epochs / 2);
+      if (sinceHalf >= 0 && sinceHalf % HARD_REFRESH_EPOCHS === 0) hard = hardExamples(networkOf(tfModel), fitZ64, fit.length);
       // Our own seeded shuffle: fit()'s shuffle draws from an unseeded generator.
-      const shuffled = tf.tidy(() => tf.gather(all, tf.tensor1d(permutation(fit.length, random), 'int32')));
+      const shuffled = tf.tidy(() => tf.gather(all, tf.tensor1d(epochOrder(fit.length, hard, random), 'int32')));
       const history = await tfModel.fit(shuffled, shuffled, { epochs: 1, batchSize, shuffle: false, verbose: 0 });
       shuffled.dispose();
       finalLoss = history.history.loss[0] as number;

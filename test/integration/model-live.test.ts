@@ -34,7 +34,7 @@ describe('anomaly model on a live lab', () => {
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xdp-ids-model-live-'));
-    lab = new NetnsLab('ximodel', 7).create();
+    lab = new NetnsLab('ximlive', 17).create();
     clients = Array.from({ length: CLIENTS - 1 }, (_, i) => `${lab.v4Prefix}.${11 + i}`);
     web = lab.addHost('web', 10, clients);
     clients.unshift(web.v4);

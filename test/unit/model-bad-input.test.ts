@@ -40,9 +40,9 @@ describe('bad model files and bad windows', () => {
     return copy;
   }
 
-  test('a model trained on another feature schema is refused', async () => {
-    const otherId = variant('other-schema', (j) => (j.userDefinedMetadata.xdpIds.schema.id = 'source-window/v0'));
-    await expect(loadModel(otherId)).rejects.toThrow(/feature schema "source-window\/v0" is not this build's source-window\/v1.*retrain/);
+  test('a model trained on another feature schema (such as v1, before the 300 s history) is refused', async () => {
+    const otherId = variant('other-schema', (j) => (j.userDefinedMetadata.xdpIds.schema.id = 'source-window/v1'));
+    await expect(loadModel(otherId)).rejects.toThrow(/feature schema "source-window\/v1" is not this build's source-window\/v2.*retrain/);
     const otherFeatures = variant('other-features', (j) => j.userDefinedMetadata.xdpIds.schema.features.reverse());
     await expect(loadModel(otherFeatures)).rejects.toThrow(/lists different features/);
   });

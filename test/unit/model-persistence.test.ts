@@ -18,13 +18,27 @@ function run(kofn: KOfN, overs: (0 | 1 | undefined)[], key = 'a'): string {
 }
 
 describe('k of n persistence', () => {
-  test('a certain window fires alone and starts an episode that k of n carries on', () => {
-    const k = new KOfN(3, 5);
-    expect(k.update('a', 0, true, 0, 1000, true)).toEqual({ anomalous: true, onset: true, over: 1, firstWindowMs: 0 });
-    expect(k.update('a', 1, true, 1000, 1000).anomalous).toBe(false);
-    expect(k.update('a', 2, true, 2000, 1000)).toEqual({ anomalous: true, onset: true, over: 3, firstWindowMs: 0 });
+  test('a certain window fires alone and starts an episode that its evidence, then k of n, carries on', () => {
+    const k = new KOfN(3, 5, undefined, 6);
+    expect(k.update('a', 0, true, 0, 1000, 6)).toEqual({ anomalous: true, onset: true, over: 1, firstWindowMs: 0 });
+    expect(k.update('a', 1, true, 1000, 1000, 1.1)).toEqual({ anomalous: true, onset: false, over: 2, firstWindowMs: 0 });
+    expect(k.update('a', 2, false, 2000, 1000, 0.5).anomalous).toBe(false);
+    expect(k.update('a', 5, true, 5000, 1000, 1.1).anomalous).toBe(false);
+    expect(k.update('a', 6, true, 6000, 1000, 1.1).anomalous).toBe(false);
+    expect(k.update('a', 7, true, 7000, 1000, 1.1)).toEqual({ anomalous: true, onset: true, over: 3, firstWindowMs: 5000 });
   });
 
+
+  test('two windows well over the threshold add up to certain; windows without traffic and old ones drop out', () => {
+    const k = new KOfN(3, 5, undefined, 6);
+    expect(k.update('a', 0, true, 0, 1000, 5).anomalous).toBe(false);
+    expect(k.update('a', 1, true, 1000, 1000, 3).anomalous).toBe(true);
+    expect(k.update('b', 0, true, 0, 1000, 5).anomalous).toBe(false);
+    expect(k.update('b', 5, true, 5000, 1000, 3).anomalous).toBe(false);
+    expect(k.update('c', 0, true, 0, 1000, 5).anomalous).toBe(false);
+    expect(k.update('c', 1, false, 1000, 1000, 0.9).anomalous).toBe(false);
+    expect(k.update('c', 4, true, 4000, 1000, 1.5).anomalous).toBe(true);
+  });
   test('3 of 5: fires at the third over-threshold window within five, onset once per episode', () => {
     expect(run(new KOfN(3, 5), [1, 0, 1, 0, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1])).toBe('....OAA......O');
   });
