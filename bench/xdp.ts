@@ -139,6 +139,13 @@ function main(): void {
   const blockedNs = measure(program, blocked, XDP_DROP);
   const blockedWarmNs = measureWarm(program, blocked[0], XDP_DROP);
   program.close();
+  // A spoofed SYN flood held by a destination limit: its one SYN admitted, the bucket stays
+  // empty for the next second, longer than the case lasts.
+  program = xdpIds();
+  program.setDestinationLimit('198.19.255.1', { synPerSecond: 1, burst: 1 });
+  program.testRun(tenK[0]);
+  const dstLimitedNs = measure(program, tenK, XDP_DROP);
+  program.close();
 
   // Drain: 100,000 sources active in the window, read and turned into window records.
   program = XdpIdsProgram.open({ sizes: { sources: 131072 } });
@@ -177,6 +184,7 @@ function main(): void {
     ['xdp-ids (b) 10,000 sources round-robin', sources10kNs, n10k],
     [`xdp-ids (c) ${nRandom.toLocaleString('en')} random sources`, random1mNs, nRandom],
     ['xdp-ids (d) blocked source (/24 CIDR)', blockedNs, n10k],
+    ['xdp-ids (e) SYN over a destination limit', dstLimitedNs, n10k],
   ];
   for (const [name, ns, count] of rows) {
     console.log(`${name.padEnd(46)} ${ns.toFixed(1).padStart(7)} ns/pkt  ${ratio(ns, emptyNs).padStart(6)} floor  ` +
@@ -190,7 +198,7 @@ function main(): void {
   console.log(JSON.stringify({
     empty_ns: +emptyNs.toFixed(1), xdpfilter_all_ns: +xdpfilterAllNs.toFixed(1), xdpfilter_ip_ns: +xdpfilterIpNs.toFixed(1), xdpfilter_alw_ip_ns: +xdpfilterAlwIpNs.toFixed(1),
     one_source_ns: +oneSourceNs.toFixed(1), sources_10k_ns: +sources10kNs.toFixed(1), random_1m_ns: +random1mNs.toFixed(1),
-    random_sources: nRandom, blocked_ns: +blockedNs.toFixed(1), drain_100k_ms: +drainMs.toFixed(1),
+    random_sources: nRandom, blocked_ns: +blockedNs.toFixed(1), dst_limited_ns: +dstLimitedNs.toFixed(1), drain_100k_ms: +drainMs.toFixed(1),
     empty_warm_ns: emptyWarmNs, xdpfilter_all_warm_ns: xdpfilterAllWarmNs, xdpfilter_ip_warm_ns: xdpfilterIpWarmNs,
     one_source_warm_ns: oneSourceWarmNs, blocked_warm_ns: blockedWarmNs,
   }));

@@ -17,6 +17,7 @@
 #define IDS_MAX_BLOCK_V6 16384
 #define IDS_MAX_ALLOW 4096
 #define IDS_MAX_WATCH 1024
+#define IDS_MAX_DST_LIMITS 1024
 #define IDS_EVENTS_BYTES (1 << 20)
 
 /* Per-CPU token bucket; tokens are scaled by 1e9 so that a rate in tokens per second adds
@@ -99,6 +100,13 @@ struct {
 	__type(key, struct ids_lpm_v6);
 	__type(value, struct ids_allow);
 } ids_allow_v6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, IDS_MAX_DST_LIMITS);
+	__type(key, struct ids_addr);
+	__type(value, struct ids_dst_limit);
+} ids_dst_limit SEC(".maps");
 
 /* Sources whose every packet is sampled; the value is not used. */
 struct {

@@ -305,10 +305,35 @@ malformed:
 	return proto;
 }
 
+/* Whether an allow entry covers the source of a packet about to be dropped (step 4, step 8's
+ * limit); its hit is counted, as the drop is averted. */
+static __always_inline bool allowed(const struct pkt *p, const struct run *r)
+{
+	struct ids_allow *allow;
+
+	if (!(r->flags & IDS_CFG_ALLOWS))
+		return false;
+	if (is_v4_mapped(&p->src)) {
+		struct ids_lpm_v4 key = { .prefixlen = 32 };
+
+		__builtin_memcpy(key.addr, &p->src.w[3], sizeof(key.addr));
+		allow = bpf_map_lookup_elem(&ids_allow_v4, &key);
+	} else {
+		struct ids_lpm_v6 key = { .prefixlen = 128 };
+
+		__builtin_memcpy(key.addr, p->src.w, sizeof(key.addr));
+		allow = bpf_map_lookup_elem(&ids_allow_v6, &key);
+	}
+	if (!allow)
+		return false;
+	__sync_fetch_and_add(&allow->hits, 1);
+	r->g->c[IDS_CNT_ALLOWLISTED]++;
+	return true;
+}
+
 /* Step 4: true when the packet must be dropped. */
 static __always_inline bool blocked(const struct pkt *p, const struct run *r)
 {
-	struct ids_allow *allow = NULL;
 	struct ids_block *b;
 	__u64 expires;
 
@@ -317,40 +342,25 @@ static __always_inline bool blocked(const struct pkt *p, const struct run *r)
 
 		__builtin_memcpy(key.addr, &p->src.w[3], sizeof(key.addr));
 		b = bpf_map_lookup_elem(&ids_block_v4, &key);
-		if (!b)
-			return false;
-		expires = b->expires_ns;
-		if (expires && r->now > expires)
-			goto expired;
-		if (r->flags & IDS_CFG_ALLOWS)
-			allow = bpf_map_lookup_elem(&ids_allow_v4, &key);
 	} else {
 		struct ids_lpm_v6 key = { .prefixlen = 128 };
 
 		__builtin_memcpy(key.addr, p->src.w, sizeof(key.addr));
 		b = bpf_map_lookup_elem(&ids_block_v6, &key);
-		if (!b)
-			return false;
-		expires = b->expires_ns;
-		if (expires && r->now > expires)
-			goto expired;
-		if (r->flags & IDS_CFG_ALLOWS)
-			allow = bpf_map_lookup_elem(&ids_allow_v6, &key);
 	}
-
-	if (allow) {
-		__sync_fetch_and_add(&allow->hits, 1);
-		r->g->c[IDS_CNT_ALLOWLISTED]++;
+	if (!b)
+		return false;
+	expires = b->expires_ns;
+	if (expires && r->now > expires) {
+		r->g->c[IDS_CNT_BLOCK_EXPIRED]++;
 		return false;
 	}
+	if (allowed(p, r))
+		return false;
 	__sync_fetch_and_add(&b->drops, 1);
 	b->last_drop_ns = r->now;
 	r->g->c[IDS_CNT_DROP_BLOCKED]++;
 	return true;
-
-expired:
-	r->g->c[IDS_CNT_BLOCK_EXPIRED]++;
-	return false;
 }
 
 static __always_inline struct ids_src_stats *insert_source(const struct pkt *p,
@@ -512,6 +522,41 @@ static __always_inline void account_destination(const struct pkt *p, const struc
 
 	if (set_bit(d->src_bitmap, ids_hash(fold(&p->src)) >> 23))
 		__sync_fetch_and_add((word_t *)&w->src_bits, SRC_BITS_ONE);
+}
+
+/*
+ * Step 8's limit: true when a SYN to a rate-limited destination is over its budget. The bucket is
+ * GCRA's (struct ids_dst_limit): admitting moves tat_ns one interval on; refused SYNs only read
+ * it, so under a flood the word is written about syn_per_sec times a second, not per packet. A
+ * CPU whose exchange loses to another CPU's admits its SYN anyway and pays for it with an add:
+ * the budget stays exact over time, and at most one SYN per other CPU can pass early; retrying
+ * instead would need a loop, and refusing would drop legitimate SYNs well under the limit.
+ */
+static __always_inline bool dst_limited(const struct pkt *p, const struct run *r)
+{
+	struct ids_dst_limit *l = bpf_map_lookup_elem(&ids_dst_limit, &p->dst.key);
+	__u64 expires, interval, tat, from;
+	__u32 rate;
+
+	if (!l)
+		return false;
+	expires = l->expires_ns;
+	rate = l->syn_per_sec;
+	if ((expires && r->now > expires) || !rate)
+		return false;
+	interval = NSEC_PER_SEC / rate;
+	tat = l->tat_ns;
+	from = tat > r->now ? tat : r->now;
+	if (from - r->now + interval <= (__u64)l->burst * interval) {
+		if (__sync_val_compare_and_swap(&l->tat_ns, tat, from + interval) != tat)
+			__sync_fetch_and_add(&l->tat_ns, interval);
+		return false;
+	}
+	if (allowed(p, r))
+		return false;
+	__sync_fetch_and_add(&l->drops, 1);
+	r->g->c[IDS_CNT_DROP_DST_LIMIT]++;
+	return true;
 }
 
 static __noinline void fill_event(struct ids_event *e, const struct pkt *p)
@@ -704,6 +749,10 @@ int xdp_ids(struct xdp_md *ctx)
 	 * per packet with 10,000 sources. */
 	if (is_syn(&p) || p.l4 == L4_UDP || p.l4 == L4_ICMP)
 		account_destination(&p, &r);
+	/* After the accounting, so the detector sees the whole flood and its incident stays open
+	 * while the limit works; before 5, so that dropped (spoofed) sources never reach ids_src. */
+	if ((r.flags & IDS_CFG_DST_LIMITS) && is_syn(&p) && dst_limited(&p, &r))
+		return XDP_DROP;
 
 	/* 5, 6 and 7 */
 	s = track_source(&p, &r, &inserted);

@@ -136,10 +136,31 @@ struct ids_block {
 	__u64 last_drop_ns;
 };
 
-/* Value of ids_allow_v4/ids_allow_v6: the allowlist always wins over the blocklist. */
+/* Value of ids_allow_v4/ids_allow_v6: the allowlist always wins over the blocklist and the
+ * destination limits. */
 struct ids_allow {
-	__u64 hits; /* packets that matched a live block entry and passed because of this entry */
+	__u64 hits; /* packets that a live block entry or an exhausted destination limit would have
+		     * dropped and that passed because of this entry */
 };
+
+/*
+ * Value of ids_dst_limit (key struct ids_addr, the destination in the form ids_dst uses): a
+ * token bucket for the TCP SYNs (class "syn") sent to one destination. The bucket is kept as the
+ * time its budget is spent up to (GCRA's theoretical arrival time): each admitted SYN moves
+ * tat_ns 1e9 / syn_per_sec ns further, and a SYN is admitted while tat_ns stays within
+ * burst intervals of now. One 64-bit word holds the whole state, so CPUs share it with a
+ * compare-and-exchange and no lock (README.md: accuracy).
+ */
+struct ids_dst_limit {
+	__u64 expires_ns; /* CLOCK_MONOTONIC deadline; 0 = no expiry */
+	__u64 tat_ns; /* the budget is spent up to this time; 0 = full burst */
+	__u64 drops; /* SYNs dropped by this entry */
+	__u32 syn_per_sec; /* 1..IDS_DST_LIMIT_MAX_RATE */
+	__u32 burst; /* >= 1 */
+};
+
+/* 1e9 / rate is the interval in whole ns: at most 0.1% fast up to this rate. */
+#define IDS_DST_LIMIT_MAX_RATE 1000000
 
 /* Global counters: one struct ids_globals per CPU in ids_globals[0]; user space sums. */
 enum ids_counter {
@@ -147,8 +168,9 @@ enum ids_counter {
 	IDS_CNT_BYTES,
 	IDS_CNT_PASS,
 	IDS_CNT_DROP_BLOCKED, /* drops by reason: blocklist */
-	IDS_CNT_ALLOWLISTED, /* matched a live block entry, passed because allowlisted */
+	IDS_CNT_ALLOWLISTED, /* a block entry or destination limit would drop it; allowlisted */
 	IDS_CNT_BLOCK_EXPIRED, /* matched only an expired block entry, passed */
+	IDS_CNT_DROP_DST_LIMIT, /* drops by reason: SYN over its destination's limit */
 	IDS_CNT_IPV4,
 	IDS_CNT_IPV6,
 	IDS_CNT_NON_IP,
@@ -186,7 +208,8 @@ struct ids_globals {
 /* Configuration (ids_config[0]); user space may rewrite it at any time, no reload needed. */
 #define IDS_CFG_BLOCKS 0x1 /* block lists are non-empty: look them up */
 #define IDS_CFG_WATCH 0x2 /* ids_watch is non-empty: look sources up in it */
-#define IDS_CFG_ALLOWS 0x4 /* allow lists are non-empty: a blocked source looks them up */
+#define IDS_CFG_ALLOWS 0x4 /* allow lists are non-empty: a source about to be dropped looks them up */
+#define IDS_CFG_DST_LIMITS 0x8 /* ids_dst_limit is non-empty: look SYNs' destinations up in it */
 
 struct ids_config {
 	__u64 window_ns; /* window length; 0 means 1 s */

@@ -6,10 +6,10 @@
 import path from 'node:path';
 import { BpfObject, RingBuffer, numPossibleCpus, type BpfMap, type TestRunOptions, type TestRunResult, type XdpAttachMode, type XdpMode } from '../../native/bpf';
 import ipaddr from 'ipaddr.js';
-import { addressKey, parsePrefix, type Prefix } from '../addresses';
+import { addressKey, keyToAddress, parsePrefix, type Prefix } from '../addresses';
 import {
-  SRC_STATS_SIZE, encodeBlock, encodeConfig, readAllowHits, readBlock, readSrcCounters, sumGlobals,
-  SRC_COUNTERS, type KernelConfig, type SrcCounters,
+  SRC_STATS_SIZE, DST_LIMIT_MAX_RATE, encodeBlock, encodeConfig, encodeDstLimit, readAllowHits, readBlock, readDstLimit, readSrcCounters,
+  sumGlobals, SRC_COUNTERS, type KernelConfig, type SrcCounters,
 } from './records';
 import { STRUCTS } from './layout.generated';
 
@@ -22,6 +22,7 @@ export interface MapSizes {
   destinations?: number;
   blocksV4?: number;
   blocksV6?: number;
+  destinationLimits?: number;
 }
 
 export interface OpenOptions {
@@ -44,6 +45,19 @@ export interface BlockEntry {
   drops: number;
   lastDropNs: bigint;
 }
+
+/** A per-destination TCP SYN rate limit (token bucket) and the SYNs it dropped. */
+export interface DestinationLimit {
+  address: string;
+  synPerSecond: number;
+  burst: number;
+  /** CLOCK_MONOTONIC ns; 0n = no expiry. */
+  expiresNs: bigint;
+  drops: number;
+}
+
+const U32_MAX = 2 ** 32 - 1;
+const U64_MAX = 2n ** 64n - 1n;
 
 export interface AllowEntry {
   prefix: string;
@@ -88,6 +102,7 @@ export class XdpIdsProgram {
     if (sizes.destinations) maxEntries.ids_dst = sizes.destinations;
     if (sizes.blocksV4) maxEntries.ids_block_v4 = sizes.blocksV4;
     if (sizes.blocksV6) maxEntries.ids_block_v6 = sizes.blocksV6;
+    if (sizes.destinationLimits) maxEntries.ids_dst_limit = sizes.destinationLimits;
     const object = BpfObject.open(opts.objectPath ?? DEFAULT_OBJECT, { pinDir, maxEntries });
     try {
       object.load();
@@ -126,10 +141,13 @@ export class XdpIdsProgram {
     return this.config;
   }
 
-  /** The kernel skips the block, allow and watch lookups while those lists are empty. */
+  /** The kernel skips the block, allow, watch and destination limit lookups while those lists are empty. */
   private writeConfig(): void {
     const nonEmpty = (...names: string[]): boolean => names.some((name) => this.map(name).getNextKey(undefined) !== undefined);
-    const lists = { blocks: nonEmpty('ids_block_v4', 'ids_block_v6'), allows: nonEmpty('ids_allow_v4', 'ids_allow_v6'), watch: nonEmpty('ids_watch') };
+    const lists = {
+      blocks: nonEmpty('ids_block_v4', 'ids_block_v6'), allows: nonEmpty('ids_allow_v4', 'ids_allow_v6'), watch: nonEmpty('ids_watch'),
+      dstLimits: nonEmpty('ids_dst_limit'),
+    };
     this.map('ids_config').update(Buffer.alloc(4), encodeConfig(this.config, lists), 'any');
   }
 
@@ -206,6 +224,39 @@ export class XdpIdsProgram {
   listAllows(): AllowEntry[] {
     return ['ids_allow_v4', 'ids_allow_v6'].flatMap((name) =>
       [...this.map(name).entries()].map(([key, value]) => ({ prefix: lpmKeyToText(key), hits: readAllowHits(value) })));
+  }
+
+  /**
+   * Limits the TCP SYNs (SYN without ACK) to one destination address; over budget they are dropped
+   * unless their source is allowlisted. Replacing an entry keeps its drop count and bucket state,
+   * so refreshing a limit grants no new burst. expiresNs is CLOCK_MONOTONIC ns (0n = never).
+   */
+  setDestinationLimit(address: string, opts: { synPerSecond: number; burst?: number; expiresNs?: bigint }): void {
+    const key = addressKey(address);
+    const { synPerSecond, burst = synPerSecond, expiresNs = 0n } = opts;
+    if (!Number.isInteger(synPerSecond) || synPerSecond < 1 || synPerSecond > DST_LIMIT_MAX_RATE) {
+      throw new RangeError(`synPerSecond must be an integer in 1..${DST_LIMIT_MAX_RATE}, got ${synPerSecond}`);
+    }
+    if (!Number.isInteger(burst) || burst < 1 || burst > U32_MAX) throw new RangeError(`burst must be an integer in 1..${U32_MAX}, got ${burst}`);
+    if (typeof expiresNs !== 'bigint' || expiresNs < 0n || expiresNs > U64_MAX) throw new RangeError(`expiresNs must be a bigint in 0..2^64-1, got ${String(expiresNs)}`);
+    const map = this.map('ids_dst_limit');
+    const previous = map.lookup(key);
+    const { drops, tatNs } = previous ? readDstLimit(previous) : { drops: 0, tatNs: 0n };
+    map.update(key, encodeDstLimit({ synPerSecond, burst, expiresNs, drops, tatNs }), 'any');
+    this.writeConfig();
+  }
+
+  deleteDestinationLimit(address: string): boolean {
+    const deleted = this.map('ids_dst_limit').delete(addressKey(address));
+    this.writeConfig();
+    return deleted;
+  }
+
+  listDestinationLimits(): DestinationLimit[] {
+    return [...this.map('ids_dst_limit').entries()].map(([key, value]) => {
+      const { synPerSecond, burst, expiresNs, drops } = readDstLimit(value);
+      return { address: keyToAddress(key), synPerSecond, burst, expiresNs, drops };
+    });
   }
 
   /** Watched sources get a header sample for every packet (within the event limits). */

@@ -13,6 +13,7 @@ const DST_WIN = STRUCTS.ids_dst_window.fields;
 const EV = STRUCTS.ids_event.fields;
 const CFG = STRUCTS.ids_config.fields;
 const BLOCK = STRUCTS.ids_block.fields;
+const DST_LIMIT = STRUCTS.ids_dst_limit.fields;
 
 export const SRC_STATS_SIZE = STRUCTS.ids_src_stats.size;
 export const DST_STATS_SIZE = STRUCTS.ids_dst_stats.size;
@@ -126,7 +127,7 @@ export interface KernelConfig {
   sampleNewEvery: number;
 }
 
-export function encodeConfig(cfg: KernelConfig, lists: { blocks: boolean; allows: boolean; watch: boolean }): Buffer {
+export function encodeConfig(cfg: KernelConfig, lists: { blocks: boolean; allows: boolean; watch: boolean; dstLimits: boolean }): Buffer {
   const buf = Buffer.alloc(STRUCTS.ids_config.size);
   buf.writeBigUInt64LE(cfg.windowNs, CFG.window_ns.offset);
   buf.writeUInt32LE(cfg.tripSyn, CFG.trip_syn.offset);
@@ -138,7 +139,8 @@ export function encodeConfig(cfg: KernelConfig, lists: { blocks: boolean; allows
   buf.writeUInt32LE(cfg.insertRate, CFG.insert_rate.offset);
   buf.writeUInt32LE(cfg.insertBurst, CFG.insert_burst.offset);
   buf.writeUInt32LE(cfg.sampleNewEvery, CFG.sample_new_every.offset);
-  const flags = (lists.blocks ? DEFINES.IDS_CFG_BLOCKS : 0) | (lists.allows ? DEFINES.IDS_CFG_ALLOWS : 0) | (lists.watch ? DEFINES.IDS_CFG_WATCH : 0);
+  const flags = (lists.blocks ? DEFINES.IDS_CFG_BLOCKS : 0) | (lists.allows ? DEFINES.IDS_CFG_ALLOWS : 0) | (lists.watch ? DEFINES.IDS_CFG_WATCH : 0) |
+    (lists.dstLimits ? DEFINES.IDS_CFG_DST_LIMITS : 0);
   buf.writeUInt32LE(flags, CFG.flags.offset);
   return buf;
 }
@@ -166,6 +168,38 @@ export function readBlock(buf: Buffer): BlockRecord {
 
 export function readAllowHits(buf: Buffer): number {
   return Number(buf.readBigUInt64LE(STRUCTS.ids_allow.fields.hits.offset));
+}
+
+export const DST_LIMIT_MAX_RATE = DEFINES.IDS_DST_LIMIT_MAX_RATE;
+
+export interface DstLimitRecord {
+  synPerSecond: number;
+  burst: number;
+  /** CLOCK_MONOTONIC ns; 0n = no expiry. */
+  expiresNs: bigint;
+  drops: number;
+  /** The bucket's state (struct ids_dst_limit.tat_ns), carried over when an entry is replaced. */
+  tatNs: bigint;
+}
+
+export function encodeDstLimit(limit: DstLimitRecord): Buffer {
+  const buf = Buffer.alloc(STRUCTS.ids_dst_limit.size);
+  buf.writeBigUInt64LE(limit.expiresNs, DST_LIMIT.expires_ns.offset);
+  buf.writeBigUInt64LE(limit.tatNs, DST_LIMIT.tat_ns.offset);
+  buf.writeBigUInt64LE(BigInt(limit.drops), DST_LIMIT.drops.offset);
+  buf.writeUInt32LE(limit.synPerSecond, DST_LIMIT.syn_per_sec.offset);
+  buf.writeUInt32LE(limit.burst, DST_LIMIT.burst.offset);
+  return buf;
+}
+
+export function readDstLimit(buf: Buffer): DstLimitRecord {
+  return {
+    synPerSecond: buf.readUInt32LE(DST_LIMIT.syn_per_sec.offset),
+    burst: buf.readUInt32LE(DST_LIMIT.burst.offset),
+    expiresNs: buf.readBigUInt64LE(DST_LIMIT.expires_ns.offset),
+    drops: Number(buf.readBigUInt64LE(DST_LIMIT.drops.offset)),
+    tatNs: buf.readBigUInt64LE(DST_LIMIT.tat_ns.offset),
+  };
 }
 
 const TCP_FLAG_LETTERS = 'FSRPAUEC';

@@ -3,9 +3,9 @@
  * and bpf/xdp_ids.h alone, never from the C code, so that differential tests comparing it with
  * the kernel (BPF_PROG_TEST_RUN) catch misreadings on either side.
  *
- * Scope: the insert throttle is unlimited (insert_rate 0), events are off (event_rate 0), all
- * packets fall into one window, and timestamps are not modelled. Within that scope every
- * counter the kernel keeps has an expected value here.
+ * Scope: the insert throttle is unlimited (insert_rate 0), events are off (event_rate 0), no
+ * destination limit is set, all packets fall into one window, and timestamps are not modelled.
+ * Within that scope every counter the kernel keeps has an expected value here.
  *
  * Readings of the README where it leaves room (the simplest one each time):
  *  - PASS counts every XDP_PASS verdict, parse errors included: packets = pass + drop_blocked.
@@ -35,6 +35,7 @@ export const COUNTER_NAMES = [
   'drop_blocked',
   'allowlisted',
   'block_expired',
+  'drop_dst_limit',
   'ipv4',
   'ipv6',
   'non_ip',
