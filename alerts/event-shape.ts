@@ -17,7 +17,7 @@ const IncidentShape = z.looseObject({
   conditions: z.array(z.looseObject({ expression: z.string(), value: z.number(), threshold: z.number(), holds: z.boolean() })),
   evidence: z.array(z.looseObject({ tsMs: ms, src: z.string(), dst: z.string(), protocol: z.number() })),
   explanation: z.array(z.looseObject({ feature: z.string(), value: z.number(), share: z.number() })).optional(),
-  block: z.looseObject({ status: z.enum(['blocked', 'extended', 'would-block', 'refused', 'pending']), target: z.string() }).optional(),
+  block: z.looseObject({ status: z.enum(['blocked', 'extended', 'limited', 'would-block', 'refused', 'pending']), target: z.string() }).optional(),
 });
 
 const base = { v: z.literal(ALERT_EVENT_VERSION), id: z.string().min(1), atMs: ms };

@@ -39,7 +39,8 @@ function actionOf(i: Incident): string {
   switch (b.status) {
     case 'blocked': return `blocked ${b.target} until ${iso(b.expiresMs)}`;
     case 'extended': return `block of ${b.target} extended until ${iso(b.expiresMs)}`;
-    case 'would-block': return `would block ${b.target} (dry run)`;
+    case 'limited': return `SYNs to ${b.target} limited to ${b.synPerSecond}/s until ${iso(b.expiresMs)}`;
+    case 'would-block': return b.synPerSecond ? `would limit SYNs to ${b.target} to ${b.synPerSecond}/s (dry run)` : `would block ${b.target} (dry run)`;
     case 'refused': return `block of ${b.target} refused${b.reason ? `: ${b.reason}` : ''}`;
     case 'pending': return `block of ${b.target} pending`;
   }

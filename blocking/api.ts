@@ -60,6 +60,12 @@ function routes(app: FastifyInstance, control: BlockControl, ledger: BlockLedger
     ? { removed: true }
     : reply.code(404).send({ error: `no active block for ${req.params['*']}` })));
 
+  app.get('/v1/limits', async () => ({ limits: await control.listLimits() }));
+  app.post('/v1/limits', async (req, reply) => reply.code(201).send(await control.addLimit(req.body ?? {})));
+  app.delete<{ Params: { '*': string } }>('/v1/limits/*', async (req, reply) => (await control.delLimit(req.params['*'])
+    ? { removed: true }
+    : reply.code(404).send({ error: `no active SYN limit for ${req.params['*']}` })));
+
   app.get('/v1/allows', async () => ({ allows: await control.listAllows() }));
   app.post('/v1/allows', async (req, reply) => reply.code(201).send({ target: await control.addAllow(req.body ?? {}) }));
   app.delete<{ Params: { '*': string } }>('/v1/allows/*', async (req, reply) => (await control.delAllow(req.params['*'])

@@ -7,9 +7,10 @@
  */
 import type { Logger } from 'pino';
 import type { BlockOutcome } from '../common/alert-events';
-import type { BlockRequest, Blocker } from '../common/block-requests';
+import { MAX_SYN_PER_SECOND, type BlockRequest, type Blocker, type LimitRequest } from '../common/block-requests';
 import { allowConflict, hostAllowRules, type AllowRule } from './allowlist';
 import { BlockLedger, type BlockPolicy } from './ledger';
+import { LimitLedger } from './limits';
 import type { Notices } from './notices';
 import { normalizeTarget } from './targets';
 
@@ -41,9 +42,11 @@ export function undoCommand(target: string): string {
   return `xdp-ids block del ${target}`;
 }
 
+
 export class LedgerBlocker implements Blocker {
   readonly policy: BlockPolicy;
   private readonly hostAllow: AllowRule[];
+  private readonly limits: LimitLedger;
 
   constructor(private readonly ledger: BlockLedger, private readonly config: BlockerConfig,
     private readonly notices: Notices | undefined, private readonly log: Logger) {
@@ -56,6 +59,7 @@ export class LedgerBlocker implements Blocker {
       breakerMs: config.breakerMs ?? 5 * 60_000,
     };
     this.hostAllow = config.hostAllow ?? hostAllowRules();
+    this.limits = new LimitLedger(ledger.redis);
   }
 
   /** `scope` limits a block to one sensor (manual blocks); rule and model blocks apply fleet-wide. */
@@ -97,6 +101,46 @@ export class LedgerBlocker implements Blocker {
     return outcome;
   }
 
+  /**
+   * Caps the SYNs every sensor lets through to one protected address. The allowlist does not
+   * apply: the address is ours to protect, and allowlisted sources still get through in the kernel.
+   */
+  async limit(req: LimitRequest): Promise<BlockOutcome> {
+    let target: string;
+    try {
+      const prefix = normalizeTarget(req.target, { keepExplicitV6Host: true });
+      if (prefix.length !== (prefix.family === 4 ? 32 : 128)) throw new RangeError(`a SYN limit protects one address, not ${prefix.text}`);
+      target = prefix.text.split('/')[0];
+      if (!Number.isInteger(req.synPerSecond) || req.synPerSecond < 1 || req.synPerSecond > MAX_SYN_PER_SECOND) {
+        throw new RangeError(`SYN rate must be a whole number from 1 to ${MAX_SYN_PER_SECOND} per second, got ${req.synPerSecond}`);
+      }
+      if (!Number.isFinite(req.ttlMs) || req.ttlMs <= 0) throw new RangeError(`TTL must be a positive number of ms, got ${req.ttlMs}`);
+    } catch (err) {
+      await this.ledger.countRefusal('invalid');
+      return this.refused(req, req.target, `invalid request: ${(err as Error).message}`);
+    }
+    const ttlMs = Math.min(req.ttlMs, this.policy.maxTtlMs);
+    if (req.origin !== 'manual' && (this.config.dryRun || this.config.dryRunRules?.includes(req.ruleId))) {
+      const expiresMs = Date.now() + ttlMs;
+      await this.ledger.recordShadow({ target, synPerSecond: req.synPerSecond, ruleId: req.ruleId, incidentId: req.incidentId, origin: req.origin, expiresMs, atMs: Date.now() });
+      return { status: 'would-block', target, synPerSecond: req.synPerSecond, expiresMs, reason: `dry run (${this.config.dryRun ? 'global' : `rule ${req.ruleId}`})` };
+    }
+    const result = await this.limits.limit({
+      target, synPerSecond: req.synPerSecond, ttlMs, origin: req.origin, reason: req.title, ruleId: req.ruleId || undefined, incidentId: req.incidentId || undefined,
+    });
+    if (result.status === 'full') return this.refused(req, target, 'too many destination limits in force');
+    this.log.info({ target, status: result.status, synPerSecond: req.synPerSecond, ruleId: req.ruleId, expiresMs: result.entry.expiresMs }, 'destination SYN limit decided');
+    return { status: 'limited', target, synPerSecond: result.entry.synPerSecond, expiresMs: result.entry.expiresMs, undo: `xdp-ids limit del ${target}` };
+  }
+
+  async unlimit(text: string): Promise<boolean> {
+    return this.limits.unlimit(text.split('/')[0]);
+  }
+
+  async listLimits(): ReturnType<LimitLedger['list']> {
+    return this.limits.list();
+  }
+
   /** Removes a block everywhere; false when there was none. */
   async unblock(text: string, reason = 'manual unblock'): Promise<boolean> {
     const target = normalizeTarget(text, { keepExplicitV6Host: true }).text;
@@ -121,7 +165,7 @@ export class LedgerBlocker implements Blocker {
     await this.notify({
       kind: 'exception', code: 'block-budget-exceeded', severity: 'high', component: this.config.component,
       message: `blocking budget exceeded (${trip.newThisMinute} new blocks this minute, ${trip.active} active): new blocks suspended until `
-        + `${new Date(trip.untilMs).toISOString()}; likely a spoofed-source flood, see the destination-scoped incidents`,
+        + `${new Date(trip.untilMs).toISOString()}; likely a spoofed-source flood: see the destination-scoped incidents and their SYN limits`,
       details: { target, ruleId: req.ruleId, incidentId: req.incidentId, sensor: req.sensor, ...trip, maxNewPerMinute: this.policy.maxNewPerMinute, maxActive: this.policy.maxActive },
     });
   }

@@ -108,6 +108,32 @@ export function registerBlockingCommands(program: Command): void {
       write(this, `${JSON.stringify(entry, null, 2)}\n`);
     });
 
+  const limit = program.command('limit').description('cap the SYNs every sensor lets through to a protected address (the answer to spoofed-source SYN floods)')
+    .option('--redis <url>', redisHelp);
+  limit.command('add')
+    .argument('<address>', 'the protected address, e.g. 198.18.0.1')
+    .requiredOption('--rate <syn-per-second>', 'SYNs a second still let through')
+    .option('--ttl <duration>', 'how long, e.g. 30m, 24h (max 30d)', DEFAULT_MANUAL_TTL)
+    .option('--reason <text>', 'why (shown in lists)', 'manual SYN limit')
+    .action(async function (this: Command, target: string, opts: { rate: string; ttl: string; reason: string }) {
+      const outcome = await withControl(this, (c) => c.addLimit({ target, rate: opts.rate, ttl: opts.ttl, reason: opts.reason }));
+      write(this, `SYNs to ${outcome.target} limited to ${outcome.synPerSecond}/s until ${new Date(outcome.expiresMs!).toISOString()} (undo: ${outcome.undo})\n`);
+    });
+  limit.command('del')
+    .argument('<address>', 'as listed')
+    .action(async function (this: Command, target: string) {
+      if (!(await withControl(this, (c) => c.delLimit(target)))) fail('limit.missing', `no active SYN limit for ${target}`);
+      write(this, `removed the SYN limit on ${target}\n`);
+    });
+  limit.command('list')
+    .option('--json', 'one JSON array')
+    .action(async function (this: Command, opts: { json?: boolean }) {
+      const entries = await withControl(this, (c) => c.listLimits());
+      write(this, opts.json ? `${JSON.stringify(entries)}\n` : table([['ADDRESS', 'SYN/S', 'EXPIRES', 'ORIGIN', 'RULE', 'REASON'], ...entries.map((e) => [
+        e.target, String(e.synPerSecond), new Date(e.expiresMs).toISOString(), e.origin, e.ruleId ?? '-', e.reason,
+      ])]));
+    });
+
   const allow = program.command('allow').description('addresses that are never blocked (configured entries; sensors add their own defaults)')
     .option('--redis <url>', redisHelp);
   allow.command('add')

@@ -8,6 +8,7 @@ import type { BlockOutcome } from '../common/alert-events';
 import { formatDuration, parseDuration } from '../detector/rules/durations';
 import type { LedgerBlocker } from './blocker';
 import type { AllowEntry, BlockLedger, LedgerEntry } from './ledger';
+import type { LimitEntry } from './limits';
 import { normalizeTarget } from './targets';
 
 export class InputError extends Error {}
@@ -29,6 +30,13 @@ export const blockInput = z.object({
   ttl: z.string().default(DEFAULT_MANUAL_TTL),
   reason: z.string().max(200, 'reason: at most 200 characters').default('manual block'),
   scope: z.string().regex(scopePattern, 'scope: `all` or a sensor id').default('all'),
+}).strict();
+
+export const limitInput = z.object({
+  target: z.string().min(1, 'target is required'),
+  rate: z.coerce.number().int('rate: a whole number of SYNs a second').min(1, 'rate: at least 1 SYN a second'),
+  ttl: z.string().default(DEFAULT_MANUAL_TTL),
+  reason: z.string().max(200, 'reason: at most 200 characters').default('manual SYN limit'),
 }).strict();
 
 export const allowInput = z.object({
@@ -74,6 +82,24 @@ export class BlockControl {
 
   async showBlock(text: string): Promise<LedgerEntry | undefined> {
     return await this.ledger.get(target(text));
+  }
+
+  async addLimit(raw: unknown): Promise<BlockOutcome> {
+    const input = parseInput(limitInput, raw);
+    const outcome = await this.blocker.limit({
+      target: input.target, synPerSecond: input.rate, ttlMs: this.ttlMs(input.ttl), origin: 'manual', ruleId: '', incidentId: '', title: input.reason,
+      severity: 'info', sensor: '', key: input.target, requestedMs: Date.now(),
+    });
+    if (outcome.status === 'refused') throw new InputError(`refused to limit ${input.target}: ${outcome.reason}`);
+    return outcome;
+  }
+
+  async delLimit(text: string): Promise<boolean> {
+    return await this.blocker.unlimit(text);
+  }
+
+  async listLimits(): Promise<LimitEntry[]> {
+    return await this.blocker.listLimits();
   }
 
   async addAllow(raw: unknown): Promise<string> {

@@ -13,6 +13,7 @@ import { monotonicNs, wallMsToMono } from '../sensor/clock';
 import type { XdpIdsProgram } from '../sensor/kernel/program';
 import { hostAllowRules, type HostAllowOptions } from './allowlist';
 import { BlockLedger, CHANGES_CHANNEL, parseChange, type Change } from './ledger';
+import { LimitLedger } from './limits';
 import { AlertQueueNotices, type Notices } from './notices';
 
 export interface EnforcerOptions {
@@ -47,6 +48,7 @@ const EXPIRY_TOLERANCE_NS = 50_000_000n;
 class LedgerEnforcer implements Enforcer {
   ready = false;
   private readonly ledger: BlockLedger;
+  private readonly limits: LimitLedger;
   private readonly subscriber: Redis;
   private readonly notices: Notices;
   /** Revision of the newest change applied per target, so a slower snapshot never undoes it. */
@@ -58,6 +60,7 @@ class LedgerEnforcer implements Enforcer {
 
   constructor(private readonly opts: EnforcerOptions, private readonly redis: Redis) {
     this.ledger = new BlockLedger(redis);
+    this.limits = new LimitLedger(redis);
     this.notices = new AlertQueueNotices(redis);
     this.subscriber = connectRedis(opts.redisUrl);
     this.subscriber.on('message', (_channel: string, message: string) => this.onChange(message));
@@ -109,6 +112,12 @@ class LedgerEnforcer implements Enforcer {
         break;
       case 'disallow':
         if (!this.localAllows().has(change.target)) this.program.deleteAllow(change.target);
+        break;
+      case 'limit':
+        this.program.setDestinationLimit(change.target, { synPerSecond: change.synPerSecond, expiresNs: wallMsToMono(change.expiresMs) });
+        break;
+      case 'unlimit':
+        this.program.deleteDestinationLimit(change.target);
         break;
     }
   }
@@ -189,6 +198,10 @@ class LedgerEnforcer implements Enforcer {
       }
     }
 
+    const repaired = this.reconcileLimits(await this.limits.list(), newer);
+    added += repaired.added;
+    removed += repaired.removed;
+
     this.snapshotRev = Math.max(this.snapshotRev, snap.rev);
     for (const [target, rev] of this.changeRevs) if (rev <= this.snapshotRev) this.changeRevs.delete(target);
     if (added || removed) this.opts.log.info({ added, removed, rev: snap.rev }, 'reconciled kernel with the block ledger');
@@ -198,6 +211,29 @@ class LedgerEnforcer implements Enforcer {
     await this.ledger.recordSensorState(this.opts.sensorId, { added, removed }, drops);
     await this.announceExpired();
     return { rev: snap.rev, added, removed };
+  }
+
+  /** Destination SYN limits, like blocks: the ledger's live ones with its expiry, nothing else. */
+  private reconcileLimits(wanted: Awaited<ReturnType<LimitLedger['list']>>, newer: (target: string) => boolean): { added: number; removed: number } {
+    let added = 0;
+    let removed = 0;
+    const byTarget = new Map(wanted.map((l) => [l.target, l]));
+    const inKernel = new Map(this.program.listDestinationLimits().map((l) => [l.address, l]));
+    for (const address of inKernel.keys()) {
+      if (byTarget.has(address) || newer(address)) continue;
+      this.program.deleteDestinationLimit(address);
+      removed++;
+    }
+    for (const [target, limit] of byTarget) {
+      if (newer(target)) continue;
+      const expiresNs = wallMsToMono(limit.expiresMs);
+      const have = inKernel.get(target);
+      const sameExpiry = have && (have.expiresNs > expiresNs ? have.expiresNs - expiresNs : expiresNs - have.expiresNs) <= EXPIRY_TOLERANCE_NS;
+      if (have && sameExpiry && have.synPerSecond === limit.synPerSecond) continue;
+      this.program.setDestinationLimit(target, { synPerSecond: limit.synPerSecond, expiresNs });
+      added++;
+    }
+    return { added, removed };
   }
 
   private async announceExpired(): Promise<void> {

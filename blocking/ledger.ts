@@ -15,7 +15,8 @@ import type { Redis } from 'ioredis';
 export const CHANGES_CHANNEL = 'xdp-ids:blocks:changes';
 const NS = 'xdp-ids:';
 const INDEX = `${NS}blocks`;
-const REV = `${NS}blocks:rev`;
+/** One revision counter for every ledger change (blocks, allows, destination limits). */
+export const REV = `${NS}blocks:rev`;
 const BREAKER = `${NS}blocks:breaker`;
 const STATS = `${NS}blocks:stats`;
 const ALLOW = `${NS}allow`;
@@ -57,7 +58,8 @@ export interface AllowEntry {
 
 export type Change =
   | { op: 'block'; rev: number; target: string; scope: string; expiresMs: number }
-  | { op: 'unblock' | 'expire' | 'allow' | 'disallow'; rev: number; target: string };
+  | { op: 'limit'; rev: number; target: string; synPerSecond: number; expiresMs: number }
+  | { op: 'unblock' | 'expire' | 'allow' | 'disallow' | 'unlimit'; rev: number; target: string };
 
 export interface BlockPolicy {
   /** TTL by strike: the n-th block within the strike memory lasts at least ladderMs[n-1] (the last step repeats). */

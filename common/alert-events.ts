@@ -30,7 +30,9 @@ export interface FeatureContribution {
 
 /** What the blocker did about an incident (absent when the rule does not block). */
 export interface BlockOutcome {
-  status: 'blocked' | 'extended' | 'would-block' | 'refused' | 'pending';
+  /** `limited`: SYNs to the target (a protected destination) capped at `synPerSecond` (spoofed-source floods). */
+  status: 'blocked' | 'extended' | 'limited' | 'would-block' | 'refused' | 'pending';
+  synPerSecond?: number;
   /** The address or prefix, e.g. `198.18.0.66/32`. */
   target: string;
   expiresMs?: number;

@@ -21,6 +21,15 @@ export interface BlockRequest {
   requestedMs: number;
 }
 
+/** Fastest SYN rate a limit may allow (the kernel's IDS_DST_LIMIT_MAX_RATE). */
+export const MAX_SYN_PER_SECOND = 1_000_000;
+
+/** A cap on the SYNs XDP lets through to a protected address: the response to a spoofed-source SYN flood. */
+export interface LimitRequest extends BlockRequest {
+  synPerSecond: number;
+}
+
 export interface Blocker {
   request(req: BlockRequest): Promise<BlockOutcome>;
+  limit(req: LimitRequest): Promise<BlockOutcome>;
 }

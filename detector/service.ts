@@ -66,6 +66,10 @@ function loggingBlocker(log: Logger): Blocker {
       log.warn({ target: req.target, ttlMs: req.ttlMs, rule: req.ruleId, incident: req.incidentId }, 'block requested (no blocker configured)');
       return { status: 'pending', target: req.target, reason: 'no blocker configured' };
     },
+    async limit(req) {
+      log.warn({ target: req.target, synPerSecond: req.synPerSecond, rule: req.ruleId, incident: req.incidentId }, 'SYN limit requested (no blocker configured)');
+      return { status: 'pending', target: req.target, synPerSecond: req.synPerSecond, reason: 'no blocker configured' };
+    },
   };
 }
 
@@ -228,22 +232,26 @@ export class Detector {
     await Promise.all(detections.map(async (d) => {
       const transition = await this.incidents.record(inputOf(d), this.evidence.of(d.key));
       if (!transition) return;
-      if (transition.phase === 'opened') {
-        this.counts.incidentsOpened++;
-        const target = blockTarget(d);
-        if (target) transition.incident = await this.block(d, transition.incident, target);
-      }
+      if (transition.phase === 'opened') this.counts.incidentsOpened++;
+      // A limited destination still sees (and counts) the flood, so its incident stays open: each update renews the limit.
+      if (transition.phase === 'opened' || (transition.phase === 'updated' && d.actions.limitSyn)) transition.incident = await this.respond(d, transition.incident);
       if (d.actions.alert) await this.announce(transition);
     }));
   }
 
-  private async block(d: Detection, incident: Incident, target: string): Promise<Incident> {
+  /** What the rule asks for when its incident opens: a block of the source, or a SYN limit on the destination. */
+  private async respond(d: Detection, incident: Incident): Promise<Incident> {
+    const target = blockTarget(d) ?? (d.actions.limitSyn ? d.key : undefined);
+    if (!target) return incident;
+    const req = {
+      target, origin: d.ruleId === MODEL_RULE_ID ? 'model' as const : 'rule' as const, ruleId: d.ruleId, incidentId: incident.id, title: d.title, severity: d.severity,
+      sensor: d.sensor, key: d.key, requestedMs: Date.now(),
+    };
     let outcome: BlockOutcome;
     try {
-      outcome = await this.blocker.request({
-        target, ttlMs: d.actions.block!.ttlMs, origin: d.ruleId === MODEL_RULE_ID ? 'model' : 'rule', ruleId: d.ruleId, incidentId: incident.id, title: d.title, severity: d.severity,
-        sensor: d.sensor, key: d.key, requestedMs: Date.now(),
-      });
+      outcome = d.actions.block
+        ? await this.blocker.request({ ...req, ttlMs: d.actions.block.ttlMs })
+        : await this.blocker.limit({ ...req, ttlMs: d.actions.limitSyn!.ttlMs, synPerSecond: d.actions.limitSyn!.synPerSecond });
     } catch (err) {
       this.opts.log.error({ err, target }, 'block request failed');
       outcome = { status: 'refused', target, reason: `block request failed: ${(err as Error).message}` };

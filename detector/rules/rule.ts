@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { LAYOUTS, vectorOf, type Scope } from '../features';
 import { AddressSet, groupingContains, parseCidr, parseGrouping, type Grouping } from './addresses';
+import { MAX_SYN_PER_SECOND } from '../../common/block-requests';
 import { formatDuration, parseDuration } from './durations';
 import { compileExpression, type CompiledExpression } from './expression';
 import type { SourcePosition } from './problems';
@@ -23,10 +24,18 @@ export interface BlockAction {
   scope: Grouping;
 }
 
+/** Caps the SYNs XDP lets through to the rule's destination key (spoofed-source floods, where blocking sources is useless). */
+export interface SynLimitAction {
+  synPerSecond: number;
+  ttlMs: number;
+}
+
 export interface RuleActions {
   alert: boolean;
   block?: BlockAction;
+  limitSyn?: SynLimitAction;
 }
+
 
 export interface RuleTestCase {
   name: string;
@@ -88,7 +97,7 @@ function duration(problems: RuleProblem[], path: DocPath, text: string, min: num
 
 function compileActions(problems: RuleProblem[], items: readonly unknown[], grouping: Grouping): RuleActions {
   const actions: RuleActions = { alert: false };
-  if (items.length === 0) problems.push({ path: ['actions'], message: '`actions` is empty: a rule needs `alert`, `block: {...}` or both' });
+  if (items.length === 0) problems.push({ path: ['actions'], message: '`actions` is empty: a rule needs `alert`, `block: {...}`, `limit_syn: {...}` or a mix' });
   items.forEach((item, i) => {
     const path = ['actions', i];
     if (item === 'alert') {
@@ -96,38 +105,72 @@ function compileActions(problems: RuleProblem[], items: readonly unknown[], grou
       actions.alert = true;
       return;
     }
-    const block = item && typeof item === 'object' && !Array.isArray(item) && Object.keys(item).length === 1 ? (item as { block?: unknown }).block : undefined;
-    if (!block || typeof block !== 'object' || Array.isArray(block)) {
-      problems.push({ path, message: 'an action is `alert` or `block: { ttl: 10m, scope: src }`' });
+    const [kind] = item && typeof item === 'object' && !Array.isArray(item) && Object.keys(item).length === 1 ? Object.keys(item) : [];
+    const spec = kind === undefined ? undefined : (item as Record<string, unknown>)[kind];
+    if ((kind !== 'block' && kind !== 'limit_syn') || !spec || typeof spec !== 'object' || Array.isArray(spec)) {
+      problems.push({ path, message: 'an action is `alert`, `block: { ttl: 10m, scope: src }` or `limit_syn: { rate: 1000, ttl: 10m }`' });
       return;
     }
-    if (actions.block) problems.push({ path, message: '`block` is listed twice' });
-    const spec = block as Record<string, unknown>;
-    for (const key of Object.keys(spec)) if (key !== 'ttl' && key !== 'scope') problems.push({ path: [...path, 'block', key], key: true, message: `unknown field \`${key}\` in block; fields are ttl and scope` });
-    if (typeof spec.ttl !== 'string') {
-      problems.push({ path: [...path, 'block'], message: 'block needs `ttl`, how long the block lasts (e.g. 10m)' });
-      return;
+    if (kind === 'block') {
+      if (actions.block) problems.push({ path, message: '`block` is listed twice' });
+      const block = compileBlock(problems, [...path, 'block'], spec as Record<string, unknown>, grouping);
+      if (block) actions.block = block;
+    } else {
+      if (actions.limitSyn) problems.push({ path, message: '`limit_syn` is listed twice' });
+      const limit = compileLimitSyn(problems, [...path, 'limit_syn'], spec as Record<string, unknown>, grouping);
+      if (limit) actions.limitSyn = limit;
     }
-    const ttlMs = duration(problems, [...path, 'block', 'ttl'], spec.ttl, MIN_BLOCK_MS, MAX_BLOCK_MS);
-    let scope = grouping;
-    if (spec.scope !== undefined) {
-      const parsed = typeof spec.scope === 'string' ? parseGrouping(spec.scope) : 'the block scope must be text such as src or src_prefix/24';
-      if (typeof parsed === 'string') {
-        problems.push({ path: [...path, 'block', 'scope'], message: parsed });
-        return;
-      }
-      scope = parsed;
-    }
-    if (grouping.scope === 'destination') {
-      problems.push({ path: [...path, 'block'], message: 'a rule grouped by destination cannot block: its sources may be spoofed, and blocking the destination would finish the attack' });
-    } else if (scope.scope !== 'source') {
-      problems.push({ path: [...path, 'block', 'scope'], message: 'a block scope is src or src_prefix/<length>' });
-    } else if (!groupingContains(scope, grouping)) {
-      problems.push({ path: [...path, 'block', 'scope'], message: `this rule's keys are ${grouping.text} groups; blocking ${scope.text} would need one address out of many: use ${grouping.text} or a shorter prefix` });
-    }
-    actions.block = { ttlMs, scope };
   });
   return actions;
+}
+
+function unknownFields(problems: RuleProblem[], path: DocPath, spec: Record<string, unknown>, action: string, fields: string[]): void {
+  for (const key of Object.keys(spec)) {
+    if (!fields.includes(key)) problems.push({ path: [...path, key], key: true, message: `unknown field \`${key}\` in ${action}; fields are ${fields.join(' and ')}` });
+  }
+}
+
+function compileBlock(problems: RuleProblem[], path: DocPath, spec: Record<string, unknown>, grouping: Grouping): BlockAction | undefined {
+  unknownFields(problems, path, spec, 'block', ['ttl', 'scope']);
+  if (typeof spec.ttl !== 'string') {
+    problems.push({ path, message: 'block needs `ttl`, how long the block lasts (e.g. 10m)' });
+    return undefined;
+  }
+  const ttlMs = duration(problems, [...path, 'ttl'], spec.ttl, MIN_BLOCK_MS, MAX_BLOCK_MS);
+  let scope = grouping;
+  if (spec.scope !== undefined) {
+    const parsed = typeof spec.scope === 'string' ? parseGrouping(spec.scope) : 'the block scope must be text such as src or src_prefix/24';
+    if (typeof parsed === 'string') {
+      problems.push({ path: [...path, 'scope'], message: parsed });
+      return undefined;
+    }
+    scope = parsed;
+  }
+  if (grouping.scope === 'destination') {
+    problems.push({ path, message: 'a rule grouped by destination cannot block: its sources may be spoofed, and blocking the destination would finish the attack (use limit_syn)' });
+  } else if (scope.scope !== 'source') {
+    problems.push({ path: [...path, 'scope'], message: 'a block scope is src or src_prefix/<length>' });
+  } else if (!groupingContains(scope, grouping)) {
+    problems.push({ path: [...path, 'scope'], message: `this rule's keys are ${grouping.text} groups; blocking ${scope.text} would need one address out of many: use ${grouping.text} or a shorter prefix` });
+  }
+  return { ttlMs, scope };
+}
+
+function compileLimitSyn(problems: RuleProblem[], path: DocPath, spec: Record<string, unknown>, grouping: Grouping): SynLimitAction | undefined {
+  unknownFields(problems, path, spec, 'limit_syn', ['rate', 'ttl']);
+  if (grouping.text !== 'dst') {
+    problems.push({ path, message: 'limit_syn caps the SYNs to one destination: the rule must be grouped by dst' });
+    return undefined;
+  }
+  if (typeof spec.rate !== 'number' || !Number.isInteger(spec.rate) || spec.rate < 1 || spec.rate > MAX_SYN_PER_SECOND) {
+    problems.push({ path: [...path, 'rate'], message: `limit_syn needs \`rate\`, the SYNs a second still let through (a whole number from 1 to ${MAX_SYN_PER_SECOND})` });
+    return undefined;
+  }
+  if (typeof spec.ttl !== 'string') {
+    problems.push({ path, message: 'limit_syn needs `ttl`, how long the limit lasts (e.g. 10m)' });
+    return undefined;
+  }
+  return { synPerSecond: spec.rate, ttlMs: duration(problems, [...path, 'ttl'], spec.ttl, MIN_BLOCK_MS, MAX_BLOCK_MS) };
 }
 
 function compileExcept(problems: RuleProblem[], entries: readonly string[]): AddressSet {
@@ -195,7 +238,10 @@ function versionOf(doc: RuleDoc, grouping: Grouping, windowMs: number, forMs: nu
   const normalized = {
     id: doc.id, title: doc.title, description: doc.description, severity: doc.severity, mitre: doc.mitre, tags: doc.tags,
     group_by: grouping.text, when: doc.when.trim(), window_ms: windowMs, for_ms: forMs, except: doc.except,
-    actions: { alert: actions.alert, block: actions.block && { ttl_ms: actions.block.ttlMs, scope: actions.block.scope.text } },
+    actions: {
+      alert: actions.alert, block: actions.block && { ttl_ms: actions.block.ttlMs, scope: actions.block.scope.text },
+      limit_syn: actions.limitSyn && { rate: actions.limitSyn.synPerSecond, ttl_ms: actions.limitSyn.ttlMs },
+    },
   };
   return createHash('sha256').update(JSON.stringify(normalized)).digest('hex').slice(0, 16);
 }

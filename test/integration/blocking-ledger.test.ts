@@ -202,6 +202,12 @@ describe('block ledger on a real Redis', () => {
       expect(refused.json.reason).toMatch(/allowlisted: 198\.18\.2\.5\/32 \(admin, manual\)/);
       expect((await call('GET', '/v1/allows')).json.allows).toEqual([{ target: '198.18.2.5/32', reason: 'admin', source: 'manual' }]);
       expect((await call('DELETE', '/v1/allows/198.18.2.5/32')).status).toBe(200);
+      const limited = await call('POST', '/v1/limits', { target: '198.18.2.1', rate: 500, ttl: '5m' });
+      expect(limited).toMatchObject({ status: 201, json: { status: 'limited', target: '198.18.2.1', synPerSecond: 500, undo: 'xdp-ids limit del 198.18.2.1' } });
+      expect((await call('GET', '/v1/limits')).json.limits).toEqual([expect.objectContaining({ target: '198.18.2.1', synPerSecond: 500, origin: 'manual' })]);
+      expect((await call('POST', '/v1/limits', { target: '198.18.2.1', rate: 'lots' })).status).toBe(400);
+      expect(await call('DELETE', '/v1/limits/198.18.2.1')).toEqual({ status: 200, json: { removed: true } });
+      expect((await call('DELETE', '/v1/limits/198.18.2.1')).status).toBe(404);
       const events = (await queued()).filter((e) => e.kind === 'block').map((e) => (e as { phase: string }).phase);
       expect(events).toEqual(expect.arrayContaining(['blocked', 'unblocked', 'refused']));
     });

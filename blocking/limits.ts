@@ -1,0 +1,97 @@
+/**
+ * Destination SYN limits in the ledger: the response to a SYN flood with spoofed sources, where
+ * blocking sources would only block forged addresses. A limit caps the SYNs XDP lets through to
+ * one protected address (the excess is dropped before it reaches the source table), expires like
+ * a block, and is broadcast and reconciled with blocks (same revision counter and channel).
+ *
+ * Keys: `dstlimit:<address>` the entry (expires with it), `dstlimits` zset address → expiresMs.
+ */
+import type { Redis } from 'ioredis';
+import { CHANGES_CHANNEL, REV, type Origin } from './ledger';
+
+const NS = 'xdp-ids:';
+const INDEX = `${NS}dstlimits`;
+/** As many as the kernel map holds. */
+export const MAX_LIMITS = 1024;
+
+export interface LimitEntry {
+  /** The protected address, e.g. `198.18.0.1`. */
+  target: string;
+  synPerSecond: number;
+  origin: Origin;
+  reason: string;
+  ruleId?: string;
+  incidentId?: string;
+  createdMs: number;
+  expiresMs: number;
+}
+
+export interface LimitInput {
+  target: string;
+  synPerSecond: number;
+  ttlMs: number;
+  origin: Origin;
+  reason: string;
+  ruleId?: string;
+  incidentId?: string;
+}
+
+/** A repeat keeps the earlier creation and the later expiry; the rate is the newest asked for. */
+const LIMIT_SCRIPT = `
+local now = tonumber(ARGV[2])
+local existing = redis.call('GET', KEYS[1])
+if existing then existing = cjson.decode(existing) end
+if existing and existing.expiresMs <= now then existing = nil end
+if not existing and redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[2], '+inf') >= tonumber(ARGV[5]) then return {'full'} end
+local entry = cjson.decode(ARGV[3])
+entry.createdMs = now
+entry.expiresMs = now + tonumber(ARGV[4])
+local status = 'limited'
+if existing then
+  entry.createdMs = existing.createdMs
+  if existing.expiresMs > entry.expiresMs then entry.expiresMs = existing.expiresMs end
+  status = 'extended'
+end
+local text = cjson.encode(entry)
+redis.call('SET', KEYS[1], text, 'PX', entry.expiresMs - now)
+redis.call('ZADD', KEYS[2], entry.expiresMs, ARGV[1])
+local rev = redis.call('INCR', KEYS[3])
+redis.call('PUBLISH', ARGV[6], cjson.encode({op='limit', rev=rev, target=ARGV[1], synPerSecond=entry.synPerSecond, expiresMs=entry.expiresMs}))
+return {status, text}
+`;
+
+const UNLIMIT_SCRIPT = `
+local existed = redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if existed == 0 then return 0 end
+local rev = redis.call('INCR', KEYS[3])
+redis.call('PUBLISH', ARGV[2], cjson.encode({op='unlimit', rev=rev, target=ARGV[1]}))
+return 1
+`;
+
+export type LimitResult = { status: 'limited' | 'extended'; entry: LimitEntry } | { status: 'full' };
+
+export class LimitLedger {
+  constructor(private readonly redis: Redis) {}
+
+  async limit(input: LimitInput, nowMs = Date.now()): Promise<LimitResult> {
+    const entry = { target: input.target, synPerSecond: input.synPerSecond, origin: input.origin, reason: input.reason, ruleId: input.ruleId, incidentId: input.incidentId };
+    const reply = await this.redis.eval(LIMIT_SCRIPT, 3, `${NS}dstlimit:${input.target}`, INDEX, REV,
+      input.target, String(nowMs), JSON.stringify(entry), String(input.ttlMs), String(MAX_LIMITS), CHANGES_CHANNEL) as [string, string?];
+    if (reply[0] === 'full') return { status: 'full' };
+    return { status: reply[0] as 'limited' | 'extended', entry: JSON.parse(reply[1]!) as LimitEntry };
+  }
+
+  async unlimit(target: string): Promise<boolean> {
+    return await this.redis.eval(UNLIMIT_SCRIPT, 3, `${NS}dstlimit:${target}`, INDEX, REV, target, CHANGES_CHANNEL) === 1;
+  }
+
+  /** Live limits, soonest expiry first; expired index entries are dropped on the way (the kernel has stopped enforcing them). */
+  async list(nowMs = Date.now()): Promise<LimitEntry[]> {
+    await this.redis.zremrangebyscore(INDEX, '-inf', String(nowMs));
+    const targets = await this.redis.zrange(INDEX, '0', '-1');
+    if (targets.length === 0) return [];
+    const texts = await this.redis.mget(targets.map((t) => `${NS}dstlimit:${t}`));
+    return texts.flatMap((t) => (t ? [JSON.parse(t) as LimitEntry] : [])).filter((e) => e.expiresMs > nowMs);
+  }
+}
