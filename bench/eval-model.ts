@@ -425,7 +425,8 @@ async function main(): Promise<void> {
     const ruleSet = loadRules([defaultRulesDir()]).ruleSet;
     if (!ruleSet) throw new Error('the default rule pack does not load');
     const rules = new RuleEngine(ruleSet, { windowMs: 1000 });
-    const scorer = new AnomalyScorer(model, { k: K, n: N });
+    // No grace: every window is judged, also the benign sources' first (stricter than a detector).
+    const scorer = new AnomalyScorer(model, { k: K, n: N, graceMs: 0 });
     const modelHits: Hit[] = [];
     const ruleHits: Hit[] = [];
     const modelHitsBenign: ModelDetection[] = [];

@@ -32,7 +32,8 @@ export interface Evaluation {
 
 /** Scores one set of ticks with a fresh scorer (histories do not leak between sets). */
 export async function scoreSet(model: AnomalyModel, ticks: AsyncIterable<SensorTick> | Iterable<SensorTick>, k: number, n: number): Promise<SetResult & { busyMs: number }> {
-  const scorer = new AnomalyScorer(model, { k, n, onInvalidWindow: (err) => { throw err; } });
+  // No grace: a recording's first windows are judged too (an attack recording starts with the attack).
+  const scorer = new AnomalyScorer(model, { k, n, graceMs: 0, onInvalidWindow: (err) => { throw err; } });
   const firstSeen = new Map<string, number>();
   const detectedAt = new Map<string, number>();
   let windowsOver = 0;

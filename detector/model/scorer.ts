@@ -65,6 +65,14 @@ export interface ScorerOptions {
   topFeatures?: number;
   /** Told about every window that cannot be scored (NaN, Inf, negative counts); it is skipped. */
   onInvalidWindow?: (error: InvalidWindowError) => void;
+  /**
+   * Sources first seen within this long of the scorer's first tick from a sensor (default 60 s)
+   * were active before it started, but have no history here yet: their windows of the first
+   * WARMUP_MS are scored, not judged, so a detector restart does not make every known source look
+   * new. Sources that appear later are judged from their first window (their first window is
+   * what the model learned new sources look like).
+   */
+  graceMs?: number;
 }
 
 export interface ScorerStats {
@@ -76,11 +84,22 @@ export interface ScorerStats {
 const RULE_FEATURES = featuresOf('source').map((f) => f.name);
 /** Sweep idle state once per minute of sensor time. */
 const SWEEP_EVERY_MS = 60_000;
+export const DEFAULT_GRACE_MS = 60_000;
+/** The shortest history time scale: after it, a source's history looks like the ones trained on. */
+const WARMUP_MS = 5_000;
+
+interface SensorState {
+  kofn: KOfN;
+  sweptMs: number;
+  /** End of the sensor's first tick seen here, and until when each source seen in the grace time goes unjudged. */
+  startMs: number;
+  warming: Map<string, number>;
+}
 
 export class AnomalyScorer {
   private readonly extractor: FeatureExtractor;
   /** Per sensor (window ids are per sensor): persistence, and when its idle state was last swept. */
-  private readonly sensors = new Map<string, { kofn: KOfN; sweptMs: number }>();
+  private readonly sensors = new Map<string, SensorState>();
   private readonly errors = new Float64Array(FEATURE_COUNT);
   private scores = new Float32Array(0);
   private last: { sources: SourceWindow[]; scores: Float32Array } = { sources: [], scores: this.scores };
@@ -110,7 +129,7 @@ export class AnomalyScorer {
     let sensor = this.sensors.get(tick.sensor);
     if (!sensor) {
       const kofn = new KOfN(this.opts.k, this.opts.n, this.opts.maxSources, this.opts.certainFactor ?? DEFAULT_CERTAIN_FACTOR);
-      this.sensors.set(tick.sensor, (sensor = { kofn, sweptMs: tick.endMs }));
+      this.sensors.set(tick.sensor, (sensor = { kofn, sweptMs: tick.endMs, startMs: tick.endMs, warming: new Map() }));
     }
     const kofn = sensor.kofn;
     if (this.scores.length < x.count) this.scores = new Float32Array(x.count * 2);
@@ -120,7 +139,8 @@ export class AnomalyScorer {
     this.model.scoreAll(x.rows, x.count, this.scores);
     for (let i = 0; i < x.count; i++) {
       const score = this.scores[i];
-      const p = kofn.update(x.sources[i].src, tick.window, score > threshold, tick.startMs, lengthMs, score / threshold);
+      const judged = this.judged(sensor, x.sources[i].src, tick.endMs);
+      const p = kofn.update(x.sources[i].src, tick.window, judged && score > threshold, tick.startMs, lengthMs, judged ? score / threshold : 0);
       if (!p.anomalous) continue;
       const features: Record<string, number> = {};
       for (let f = 0; f < RULE_FEATURES.length; f++) features[RULE_FEATURES[f]] = x.raw[i * FEATURE_COUNT + f];
@@ -137,8 +157,18 @@ export class AnomalyScorer {
       sensor.sweptMs = tick.endMs;
       this.extractor.sweep(tick.endMs);
       kofn.sweep(tick.window);
+      if (tick.endMs - sensor.startMs > (this.opts.graceMs ?? DEFAULT_GRACE_MS)) sensor.warming.clear();
     }
     return detections;
+  }
+
+  private judged(sensor: SensorState, src: string, endMs: number): boolean {
+    const until = sensor.warming.get(src);
+    if (until !== undefined) return endMs >= until;
+    const inGrace = endMs - sensor.startMs < (this.opts.graceMs ?? DEFAULT_GRACE_MS);
+    if (!inGrace || sensor.warming.size >= (this.opts.maxSources ?? Infinity)) return true;
+    sensor.warming.set(src, endMs + WARMUP_MS);
+    return false;
   }
 
   /** The sources and scores of the last score() call (valid until the next one), for evaluation. */

@@ -96,8 +96,9 @@ describe('detector with the anomaly model, on a real Redis', () => {
 
   test('a scanning source becomes one model.anomaly incident with its explanation, alert only; benign sources stay quiet', async () => {
     const d = await detector(path.join(modelsDir, 'good'));
-    publish('sensor-m', liveTicks('sensor-m', 12, 6));
-    await until('every tick evaluated', () => (d.stats().ticks >= 12 ? true : undefined));
+    // The scanner starts after the model's grace time (60 s), as a new source in steady state.
+    publish('sensor-m', liveTicks('sensor-m', 72, 66));
+    await until('every tick evaluated', () => (d.stats().ticks >= 72 ? true : undefined));
     const opened = await until('the model incident', async () => (await modelIncidents()).find((e) => e.phase === 'opened'));
     expect(opened.incident.key).toBe(SCANNER);
     expect(opened.incident.tags).toEqual(['anomaly']);

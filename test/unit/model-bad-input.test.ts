@@ -80,7 +80,7 @@ describe('bad model files and bad windows', () => {
 
   test('NaN, Inf and negative counts: the window is skipped with a clear error, the rest of the tick is scored', () => {
     const invalid: InvalidWindowError[] = [];
-    const scorer = new AnomalyScorer(model, { k: 1, n: 1, onInvalidWindow: (e) => invalid.push(e) });
+    const scorer = new AnomalyScorer(model, { k: 1, n: 1, graceMs: 0, onInvalidWindow: (e) => invalid.push(e) });
     const random = seededRandom(1);
     const tick = tickOf(0, [
       windowOf('198.18.9.10', 'web', random),

@@ -87,7 +87,7 @@ describe('AnomalyScorer', () => {
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   test('a scanning source among benign ones: detections from the k-th window, with onset, features and explanation', () => {
-    const scorer = new AnomalyScorer(model, { k: 2, n: 3, certainFactor: Infinity });
+    const scorer = new AnomalyScorer(model, { k: 2, n: 3, certainFactor: Infinity, graceMs: 0 });
     const random = seededRandom(11);
     const ticks = benignTicks(42, 6, 40, 200).map((t, i) => (i >= 2 ? { ...t, sources: [...t.sources, windowOf('198.18.9.250', 'scan', random)] } : t));
     const perTick = ticks.map((t) => scorer.score(t));
@@ -110,18 +110,30 @@ describe('AnomalyScorer', () => {
   });
 
   test('a window far over the threshold is anomalous on its own; one just over it is not', () => {
-    const scorer = new AnomalyScorer(model, { k: 3, n: 5 });
+    const scorer = new AnomalyScorer(model, { k: 3, n: 5, graceMs: 0 });
     const random = seededRandom(12);
     const scan = windowOf('198.18.9.250', 'scan', random);
     const [detection] = scorer.score(tickOf(0, [scan]));
     expect(detection).toMatchObject({ key: '198.18.9.250', onset: true, over: 1 });
     expect(detection.score).toBeGreaterThanOrEqual(10 * detection.threshold);
-    const strict = new AnomalyScorer(model, { k: 3, n: 5, certainFactor: detection.score / detection.threshold + 1 });
+    const strict = new AnomalyScorer(model, { k: 3, n: 5, certainFactor: detection.score / detection.threshold + 1, graceMs: 0 });
     expect(strict.score(tickOf(0, [scan]))).toEqual([]);
   });
 
+  test('sources already active in the grace time after start go unjudged for 5 s; a source appearing later is judged at once', () => {
+    const scorer = new AnomalyScorer(model, { k: 3, n: 5, graceMs: 3000 });
+    const random = seededRandom(13);
+    const scanning = (w: number, src: string) => tickOf(w, [windowOf(src, 'scan', random)]);
+    // Seen first at the scorer's second tick: inside the grace time, so its first 5 s are not judged.
+    expect(scorer.score(tickOf(0, []))).toEqual([]);
+    for (let w = 1; w < 6; w++) expect(scorer.score(scanning(w, '198.18.9.251'))).toEqual([]);
+    expect(scorer.score(scanning(6, '198.18.9.251')).map((d) => d.key)).toEqual(['198.18.9.251']);
+    // First seen after the grace time: a new source, judged from its first window.
+    expect(scorer.score(scanning(7, '198.18.9.252')).map((d) => d.key)).toEqual(['198.18.9.252']);
+  });
+
   test('sources with the same address on two sensors are scored apart', () => {
-    const scorer = new AnomalyScorer(model, { k: 2, n: 2, certainFactor: Infinity });
+    const scorer = new AnomalyScorer(model, { k: 2, n: 2, certainFactor: Infinity, graceMs: 0 });
     const random = seededRandom(3);
     const scan = (w: number, sensor: string) => tickOf(w, [windowOf('198.18.9.250', 'scan', random)], sensor);
     expect(scorer.score(scan(0, 's1'))).toEqual([]);
