@@ -20,19 +20,10 @@ import { Detector } from '../../detector/service';
 import { QueuePublisher } from '../../sensor/publisher';
 import { benignTicks, windowOf, type Profile } from '../unit/model-support';
 import { quietLogger } from '../support/quiet-logger';
+import { until } from '../support/until';
 import { testRedis, type TestRedis } from '../support/redis';
 
 const SCANNER = '198.18.9.200';
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** One second of the training data's benign sources (same addresses and profiles), plus a scanner from `scanFrom` on, timed now. */
 function liveTicks(sensor: string, count: number, scanFrom: number): SensorTick[] {

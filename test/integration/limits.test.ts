@@ -21,17 +21,8 @@ import { hping3 } from '../../lab/traffic';
 import { Sensor } from '../../sensor/daemon';
 import { QueuePublisher } from '../../sensor/publisher';
 import { quietLogger } from '../support/quiet-logger';
+import { until } from '../support/until';
 import { testRedis, type TestRedis } from '../support/redis';
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('SYN limit on a flooded destination', () => {
   let redis: TestRedis;

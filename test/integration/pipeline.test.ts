@@ -12,6 +12,7 @@ import { ownerOf } from '../../detector/partitions';
 import { Detector } from '../../detector/service';
 import { QueuePublisher } from '../../sensor/publisher';
 import { quietLogger } from '../support/quiet-logger';
+import { until } from '../support/until';
 import { testRedis, type TestRedis } from '../support/redis';
 
 const RULES = ['rules'];
@@ -34,16 +35,6 @@ function tick(sensor: string, window: number, sources: SourceWindow[]): SensorTi
     untracked: { packets: 0, bytes: 0, syn: 0, synAck: 0, ackOnly: 0, rst: 0, fin: 0, nullScan: 0, finOnly: 0, xmas: 0, synFin: 0, udp: 0, icmp: 0, fragments: 0, malformed: 0 },
     globals: {}, trackedSources: sources.length,
   };
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('windows → detectors → incidents → alerts, on a real Redis', () => {
