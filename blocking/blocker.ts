@@ -79,12 +79,8 @@ export class LedgerBlocker implements Blocker {
       await this.ledger.countRefusal('allowlist');
       return this.refused(req, target, `allowlisted: ${conflict}`);
     }
-    if (!manual && (this.config.dryRun || this.config.dryRunRules?.includes(req.ruleId))) {
-      const expiresMs = Date.now() + Math.min(req.ttlMs, this.policy.maxTtlMs);
-      const reason = `dry run (${this.config.dryRun ? 'global' : `rule ${req.ruleId}`})`;
-      await this.ledger.recordShadow({ target, ruleId: req.ruleId, incidentId: req.incidentId, origin: req.origin, expiresMs, atMs: Date.now() });
-      return { status: 'would-block', target, expiresMs, reason };
-    }
+    const shadow = await this.shadow(req, target);
+    if (shadow) return shadow;
     const policy = manual ? { ...this.policy, ladderMs: [], maxNewPerMinute: Infinity, maxActive: Infinity } : this.policy;
     const result = await this.ledger.block({
       target, scope, ttlMs: Math.min(req.ttlMs, this.policy.maxTtlMs), origin: req.origin, reason: req.title, ruleId: req.ruleId || undefined,
@@ -119,12 +115,9 @@ export class LedgerBlocker implements Blocker {
       await this.ledger.countRefusal('invalid');
       return this.refused(req, req.target, `invalid request: ${(err as Error).message}`);
     }
+    const shadow = await this.shadow(req, target);
+    if (shadow) return shadow;
     const ttlMs = Math.min(req.ttlMs, this.policy.maxTtlMs);
-    if (req.origin !== 'manual' && (this.config.dryRun || this.config.dryRunRules?.includes(req.ruleId))) {
-      const expiresMs = Date.now() + ttlMs;
-      await this.ledger.recordShadow({ target, synPerSecond: req.synPerSecond, ruleId: req.ruleId, incidentId: req.incidentId, origin: req.origin, expiresMs, atMs: Date.now() });
-      return { status: 'would-block', target, synPerSecond: req.synPerSecond, expiresMs, reason: `dry run (${this.config.dryRun ? 'global' : `rule ${req.ruleId}`})` };
-    }
     const result = await this.limits.limit({
       target, synPerSecond: req.synPerSecond, ttlMs, origin: req.origin, reason: req.title, ruleId: req.ruleId || undefined, incidentId: req.incidentId || undefined,
     });
@@ -147,6 +140,15 @@ export class LedgerBlocker implements Blocker {
     const removed = await this.ledger.unblock(target);
     if (removed) await this.notify({ kind: 'block', phase: 'unblocked', target, origin: 'manual', reason });
     return removed;
+  }
+
+  /** In dry run (global, or for the request's rule), the decision is recorded as "would block" and nothing else happens; manual requests are never shadowed. */
+  private async shadow(req: BlockRequest | LimitRequest, target: string): Promise<BlockOutcome | undefined> {
+    if (req.origin === 'manual' || !(this.config.dryRun || this.config.dryRunRules?.includes(req.ruleId))) return undefined;
+    const expiresMs = Date.now() + Math.min(req.ttlMs, this.policy.maxTtlMs);
+    const synPerSecond = 'synPerSecond' in req ? { synPerSecond: req.synPerSecond } : {};
+    await this.ledger.recordShadow({ target, ...synPerSecond, ruleId: req.ruleId, incidentId: req.incidentId, origin: req.origin, expiresMs, atMs: Date.now() });
+    return { status: 'would-block', target, ...synPerSecond, expiresMs, reason: `dry run (${this.config.dryRun ? 'global' : `rule ${req.ruleId}`})` };
   }
 
   private async allowlistConflict(target: string): Promise<string | undefined> {

@@ -45,6 +45,10 @@ export interface Enforcer {
 /** Kernel and ledger expiries are computed from different clock reads; closer than this is the same. */
 const EXPIRY_TOLERANCE_NS = 50_000_000n;
 
+function sameExpiry(a: bigint, b: bigint): boolean {
+  return (a > b ? a - b : b - a) <= EXPIRY_TOLERANCE_NS;
+}
+
 class LedgerEnforcer implements Enforcer {
   ready = false;
   private readonly ledger: BlockLedger;
@@ -178,7 +182,7 @@ class LedgerEnforcer implements Enforcer {
     for (const [target, expiresNs] of wanted) {
       if (newer(target)) continue;
       const have = inKernel.get(target);
-      if (have && (have.expiresNs > expiresNs ? have.expiresNs - expiresNs : expiresNs - have.expiresNs) <= EXPIRY_TOLERANCE_NS) continue;
+      if (have && sameExpiry(have.expiresNs, expiresNs)) continue;
       this.program.addBlock(target, expiresNs);
       added++;
     }
@@ -228,8 +232,7 @@ class LedgerEnforcer implements Enforcer {
       if (newer(target)) continue;
       const expiresNs = wallMsToMono(limit.expiresMs);
       const have = inKernel.get(target);
-      const sameExpiry = have && (have.expiresNs > expiresNs ? have.expiresNs - expiresNs : expiresNs - have.expiresNs) <= EXPIRY_TOLERANCE_NS;
-      if (have && sameExpiry && have.synPerSecond === limit.synPerSecond) continue;
+      if (have && sameExpiry(have.expiresNs, expiresNs) && have.synPerSecond === limit.synPerSecond) continue;
       this.program.setDestinationLimit(target, { synPerSecond: limit.synPerSecond, expiresNs });
       added++;
     }

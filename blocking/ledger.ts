@@ -13,7 +13,8 @@
 import type { Redis } from 'ioredis';
 
 export const CHANGES_CHANNEL = 'xdp-ids:blocks:changes';
-const NS = 'xdp-ids:';
+/** Every ledger key starts with this. */
+export const NS = 'xdp-ids:';
 const INDEX = `${NS}blocks`;
 /** One revision counter for every ledger change (blocks, allows, destination limits). */
 export const REV = `${NS}blocks:rev`;

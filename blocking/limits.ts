@@ -7,9 +7,8 @@
  * Keys: `dstlimit:<address>` the entry (expires with it), `dstlimits` zset address → expiresMs.
  */
 import type { Redis } from 'ioredis';
-import { CHANGES_CHANNEL, REV, type Origin } from './ledger';
+import { CHANGES_CHANNEL, NS, REV, type Origin } from './ledger';
 
-const NS = 'xdp-ids:';
 const INDEX = `${NS}dstlimits`;
 /** As many as the kernel map holds. */
 export const MAX_LIMITS = 1024;
