@@ -280,4 +280,8 @@ export class XdpIdsProgram {
     return this.object.testRun(frame, opts);
   }
 
+  /** For a benchmark driver that tail-calls the program. */
+  programFd(): number {
+    return this.object.programFd();
+  }
 }
