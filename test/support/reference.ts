@@ -26,6 +26,7 @@
  *  - 32-bit counters are not wrapped (tests never send 2^32 packets).
  */
 import { ipBytes } from './packets';
+import type { KernelConfig } from '../../sensor/kernel/records';
 
 /** enum ids_counter, in order, lower case and without the IDS_CNT_ prefix. */
 export const COUNTER_NAMES = [
@@ -66,20 +67,8 @@ export type CounterName = (typeof COUNTER_NAMES)[number];
 
 export const IDS_CFG_BLOCKS = 0x1;
 
-/** struct ids_config in camelCase. */
-export interface IdsConfig {
-  windowNs: bigint;
-  tripSyn: number;
-  tripPortBits: number;
-  tripHostBits: number;
-  eventsPerSrcWindow: number;
-  eventRate: number;
-  eventBurst: number;
-  insertRate: number;
-  insertBurst: number;
-  sampleNewEvery: number;
-  flags: number;
-}
+/** struct ids_config in camelCase: what user space configures, and the flags it derives. */
+export type IdsConfig = KernelConfig & { flags: number };
 
 export interface BlockEntry {
   cidr: string;
