@@ -82,7 +82,7 @@ async function main(): Promise<void> {
     await lab.run(attacker, ['ping', '-c', '1', '-W', '2', lab.hostV4], 10_000);
     const attackers = Array.from({ length: 2 * ATTACK_RUNS }, (_, i) => lab.addHost(`a${i}`, 70 + i));
     const sink = new CollectingSink();
-    publisher = new QueuePublisher({ redisUrl: server.url, sensorId: lab.name, log: quietLogger, also: sink });
+    publisher = new QueuePublisher({ redisUrl: server.url, sensorId: lab.name, log: quietLogger, also: [sink] });
     sensor = Sensor.start({ iface: lab.iface, sensorId: lab.name, pin: false, windowMs: 500, trip: { syn: 50, ports: 40 } }, publisher, quietLogger);
     const program = sensor.program;
     enforcer = await startEnforcer({ program, redisUrl: server.url, sensorId: lab.name, log: quietLogger });

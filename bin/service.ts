@@ -4,6 +4,7 @@
  * enforcer, a detector that blocks through the ledger, and a live view; on a demo lab of network
  * namespaces when no interface is given).
  */
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command, Option } from 'commander';
@@ -17,6 +18,7 @@ import { parseGrouping, type Grouping } from '../detector/rules/addresses';
 import { mailboxConfig } from '../alerts/config';
 import { startAlerter, startAlerterWith } from '../alerts/service';
 import { startDemoLab, type DemoLab } from '../lab/demo';
+import { DemoModelLearner } from '../lab/demo-model';
 import { Sensor } from '../sensor/daemon';
 import { QueuePublisher } from '../sensor/publisher';
 import { TopView } from '../sensor/top-view';
@@ -39,10 +41,15 @@ function detectorOptions(cmd: Command): Command {
     .option('--dry-run', 'record block decisions as "would block" instead of blocking');
 }
 
-function modelOf(opts: { model: boolean; modelDir: string; modelBlockTtl?: number }): DetectorOptions['model'] {
+function modelOf(opts: { model: boolean; modelDir: string; modelBlockTtl?: number }, missingAfterMs?: number): DetectorOptions['model'] {
   if (!opts.model) return undefined;
-  return { dir: opts.modelDir, ...(opts.modelBlockTtl ? { block: { ttlMs: opts.modelBlockTtl * 1000, scope: parseGrouping('src') as Grouping } } : {}) };
+  return { dir: opts.modelDir, missingAfterMs, ...(opts.modelBlockTtl ? { block: { ttlMs: opts.modelBlockTtl * 1000, scope: parseGrouping('src') as Grouping } } : {}) };
 }
+
+/** How long the demo learns its lab's normal traffic before training its anomaly model. */
+const DEMO_LEARN_MS = 40_000;
+/** Learning, training (seconds on one core) and a margin before the model counts as missing. */
+const DEMO_MODEL_DUE_MS = DEMO_LEARN_MS + 60_000;
 
 /** Past this, shutdown gives up waiting (e.g. on an external Redis that went away) and exits anyway. */
 const SHUTDOWN_LIMIT_MS = 20_000;
@@ -98,7 +105,7 @@ export function registerServiceCommands(program: Command): void {
     .option('--mailbox <file>', 'mbox file for alerts when no --alerts is given (read it with mutt -f)', 'xdp-ids-alerts.mbox')
     .option('--allow-ssh-peers [ports]', 'never block the peers of established SSH sessions (port 22, or these comma-separated ports)', sshPorts)
     .option('--keep-attached', 'leave the XDP program attached (and enforcing blocks) on exit'))
-    .action(async (opts) => {
+    .action(async function (this: Command, opts) {
       const log = createLogger('xdp-ids');
       const stops: (() => Promise<void> | void)[] = [];
       const stopAll = async (): Promise<void> => {
@@ -120,6 +127,16 @@ export function registerServiceCommands(program: Command): void {
           stops.push(() => demo!.stop());
         }
         const iface: string = opts.iface ?? demo!.iface;
+        // The demo learns a model of its own lab (in a directory of its own: never one that
+        // judges a real network), unless told which models to use.
+        let learner: DemoModelLearner | undefined;
+        let modelDir: string = opts.modelDir;
+        if (demo && opts.model && this.getOptionValueSource('modelDir') === 'default') {
+          const dir = modelDir = fs.mkdtempSync(path.join(os.tmpdir(), 'xdp-ids-demo-models-'));
+          stops.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+          const demoLearner = learner = new DemoModelLearner({ dir, exclude: new Set(demo.attackers), learnMs: DEMO_LEARN_MS, log: log.child({ part: 'demo-model' }) });
+          stops.push(() => demoLearner.stop());
+        }
         const view = new TopView(process.stdout, `xdp-ids on ${iface}${demo ? ' (demo lab)' : ''}`);
         const blocking = ledgerBlocker(redisUrl, `detector@${os.hostname()}`, Boolean(opts.dryRun), log.child({ part: 'blocker' }));
         stops.push(() => blocking.close());
@@ -129,12 +146,12 @@ export function registerServiceCommands(program: Command): void {
         stops.push(() => alerter.stop());
         if (!opts.alerts) log.info({ mailbox: path.resolve(opts.mailbox) }, 'alerts go to a local mailbox (give --alerts for email and webhooks)');
         const detector = await Detector.start({
-          redisUrl, rulePaths: opts.rules, log: log.child({ part: 'detector' }), windowMs: opts.windowMs, blocker: blocking.blocker, model: modelOf(opts),
-          onIncident: (e) => view.incident(e),
+          redisUrl, rulePaths: opts.rules, log: log.child({ part: 'detector' }), windowMs: opts.windowMs, blocker: blocking.blocker,
+          model: modelOf({ ...opts, modelDir }, learner && DEMO_MODEL_DUE_MS), onIncident: (e) => view.incident(e),
         });
         stops.push(() => detector.stop());
         const sensorId = `${os.hostname()}/${iface}`;
-        const publisher = new QueuePublisher({ redisUrl, sensorId, log: log.child({ part: 'publisher' }), also: view });
+        const publisher = new QueuePublisher({ redisUrl, sensorId, log: log.child({ part: 'publisher' }), also: learner ? [view, learner] : [view] });
         stops.push(() => publisher.close());
         const sensor = Sensor.start({ iface, sensorId, mode: opts.mode, windowMs: opts.windowMs, pin: demo ? false : undefined }, publisher, log.child({ part: 'sensor' }));
         stops.push(() => sensor.stop({ detach: !opts.keepAttached }));

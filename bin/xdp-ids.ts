@@ -46,7 +46,7 @@ program.command('sensor')
     const sensorId: string = opts.sensorId ?? `${os.hostname()}/${iface}`;
     const view = new TopView(process.stdout, `xdp-ids sensor on ${iface}${demo ? ' (demo lab)' : ''}`);
     const redisUrl = redisUrlFrom(opts.redis);
-    const publisher = redisUrl ? new QueuePublisher({ redisUrl, sensorId, log, also: view }) : undefined;
+    const publisher = redisUrl ? new QueuePublisher({ redisUrl, sensorId, log, also: [view] }) : undefined;
     let sensor: Sensor;
     try {
       sensor = Sensor.start({

@@ -20,6 +20,8 @@ export interface ModelLaneOptions {
   n?: number;
   /** Block anomalous sources (opt-in). */
   block?: BlockAction;
+  /** A model is being trained into `dir`: report it missing only after this long. */
+  missingAfterMs?: number;
   onNotice: (notice: ModelNotice) => void;
 }
 
@@ -45,7 +47,7 @@ export class ModelLane {
   static async start(opts: ModelLaneOptions): Promise<ModelLane> {
     let lane: ModelLane | undefined;
     const watcher = await ModelWatcher.start({
-      dir: opts.dir, log: opts.log, onNotice: opts.onNotice,
+      dir: opts.dir, log: opts.log, onNotice: opts.onNotice, missingAfterMs: opts.missingAfterMs,
       onModel: (model) => lane?.use(model),
     });
     lane = new ModelLane(opts, watcher);

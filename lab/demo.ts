@@ -8,6 +8,8 @@ import { startLabServices, IPERF_PORT } from './services';
 
 export interface DemoLab {
   iface: string;
+  /** The addresses attacks come from. */
+  attackers: string[];
   stop(): Promise<void>;
 }
 
@@ -37,6 +39,7 @@ export async function startDemoLab(name = 'xidemo'): Promise<DemoLab> {
 
   return {
     iface: lab.iface,
+    attackers: [attacker.v4],
     async stop() {
       await services.close();
       lab.destroy();

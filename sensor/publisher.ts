@@ -20,8 +20,8 @@ export interface PublisherOptions {
   log: Logger;
   /** Jobs kept while Redis is unreachable (a tick of up to 10,000 sources is one job). */
   maxBufferedJobs?: number;
-  /** Another sink that sees everything too (the live view). */
-  also?: SensorSink;
+  /** Other sinks that see everything too (the live view, the demo's model learner). */
+  also?: SensorSink[];
 }
 
 export interface PublisherStats {
@@ -74,18 +74,18 @@ export class QueuePublisher implements SensorSink {
     const samples = this.samples;
     this.samples = [];
     this.enqueue(encodeTick(tick, samples));
-    void this.opts.also?.tick(tick);
+    for (const sink of this.opts.also ?? []) void sink.tick(tick);
   }
 
   trip(trip: Trip): void {
     this.enqueue([{ f: JOB_FORMAT, type: 'trip', trip }]);
-    void this.opts.also?.trip(trip);
+    for (const sink of this.opts.also ?? []) void sink.trip(trip);
   }
 
   sample(sample: Sample): void {
     this.samples.push(sample.packet);
     if (this.samples.length > MAX_SAMPLES_PER_JOB) this.samples.shift();
-    void this.opts.also?.sample(sample);
+    for (const sink of this.opts.also ?? []) void sink.sample(sample);
   }
 
   stats(): PublisherStats {

@@ -90,6 +90,16 @@ export class WindowWriter {
 /** Writes the ticks that arrive within `durationMs` to `file`; resolves to what was written. */
 export async function recordWindows(ticks: AsyncIterable<SensorTick>, file: string, durationMs: number): Promise<{ ticks: number; windows: number }> {
   const writer = new WindowWriter(file);
+  try {
+    await forEachTickWithin(ticks, durationMs, (tick) => writer.write(tick));
+  } finally {
+    await writer.close();
+  }
+  return { ticks: writer.ticks, windows: writer.windows };
+}
+
+/** Hands each tick that arrives within `durationMs` to `each`, until then or until the stream ends. */
+export async function forEachTickWithin(ticks: AsyncIterable<SensorTick>, durationMs: number, each: (tick: SensorTick) => unknown): Promise<void> {
   const iterator = ticks[Symbol.asyncIterator]();
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<'done'>((resolve) => (timer = setTimeout(() => resolve('done'), durationMs)));
@@ -97,12 +107,10 @@ export async function recordWindows(ticks: AsyncIterable<SensorTick>, file: stri
     for (;;) {
       const next = await Promise.race([iterator.next(), deadline]);
       if (next === 'done' || next.done) break;
-      await writer.write(next.value);
+      await each(next.value);
     }
   } finally {
     clearTimeout(timer);
     await iterator.return?.();
-    await writer.close();
   }
-  return { ticks: writer.ticks, windows: writer.windows };
 }

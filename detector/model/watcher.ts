@@ -26,6 +26,8 @@ export interface ModelWatcherOptions {
   onNotice?: (notice: ModelNotice) => void;
   /** Rescan interval; fs.watch catches most changes at once, the rescan catches the rest. */
   pollMs?: number;
+  /** A model is on its way (being trained): `model-missing` only if none has come within this time. */
+  missingAfterMs?: number;
 }
 
 export class ModelWatcher {
@@ -39,8 +41,12 @@ export class ModelWatcher {
   private running?: Promise<void>;
   private again = false;
   private closed = false;
+  private readonly missingDueMs: number;
+  private missingCheck?: NodeJS.Timeout;
 
-  private constructor(private readonly opts: ModelWatcherOptions) {}
+  private constructor(private readonly opts: ModelWatcherOptions) {
+    this.missingDueMs = Date.now() + (opts.missingAfterMs ?? 0);
+  }
 
   /** Loads the newest valid model now, then watches the directory. */
   static async start(opts: ModelWatcherOptions): Promise<ModelWatcher> {
@@ -74,6 +80,7 @@ export class ModelWatcher {
     this.watcher?.close();
     clearInterval(this.timer);
     clearTimeout(this.debounce);
+    clearTimeout(this.missingCheck);
   }
 
   private watch(): void {
@@ -115,6 +122,13 @@ export class ModelWatcher {
       }
     }
     if (!this.current && !this.missingReported) {
+      const waitMs = this.missingDueMs - Date.now();
+      if (waitMs > 0) {
+        clearTimeout(this.missingCheck);
+        this.missingCheck = setTimeout(() => void this.reload(), waitMs);
+        this.missingCheck.unref();
+        return;
+      }
       this.missingReported = true;
       const message = `no valid anomaly model in ${this.opts.dir}: detecting with rules only (train one with xdp-ids model train)`;
       this.opts.log.warn({ dir: this.opts.dir }, message);

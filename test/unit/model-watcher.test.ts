@@ -39,6 +39,33 @@ describe('ModelWatcher', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  test('a model on its way: no notice while it may still come, one once it is late', async () => {
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'xdp-ids-watch-late-'));
+    const notices: ModelNotice[] = [];
+    const late = await ModelWatcher.start({ dir: empty, log: quietLogger, onNotice: (n) => notices.push(n), pollMs: 60_000, missingAfterMs: 400 });
+    try {
+      await late.reload();
+      expect(notices).toEqual([]);
+      await until('the missing notice', () => notices.length > 0);
+      expect(notices.map((n) => n.code)).toEqual(['model-missing']);
+    } finally {
+      late.close();
+      fs.rmSync(empty, { recursive: true, force: true });
+    }
+    const coming = fs.mkdtempSync(path.join(os.tmpdir(), 'xdp-ids-watch-coming-'));
+    const none: ModelNotice[] = [];
+    const onTime = await ModelWatcher.start({ dir: coming, log: quietLogger, onNotice: (n) => none.push(n), pollMs: 60_000, missingAfterMs: 1000 });
+    try {
+      const saved = await saveModel(first, coming);
+      await until('the model', () => onTime.current?.id === saved.id);
+      await new Promise((r) => setTimeout(r, 1200));
+      expect(none).toEqual([]);
+    } finally {
+      onTime.close();
+      fs.rmSync(coming, { recursive: true, force: true });
+    }
+  });
+
   test('no model: one notice however often it looks; then models are swapped in as they appear', async () => {
     const notices: ModelNotice[] = [];
     const swapped: AnomalyModel[] = [];
