@@ -63,10 +63,16 @@ function incidentView(i: Incident) {
   };
 }
 
+const LIMIT_PHASE_LABEL: Partial<Record<string, string>> = { limited: 'set', unlimited: 'removed' };
+
 function otherView(event: Exclude<AlertEvent, { kind: 'incident' }>) {
   if (event.kind === 'block') {
+    const limit = event.action === 'syn-limit';
     return {
-      title: `Block ${event.phase}: ${event.target}`, severity: event.phase === 'refused' ? 'medium' : 'info', source: event.target, target: 'this host',
+      title: limit
+        ? `SYN limit ${LIMIT_PHASE_LABEL[event.phase] ?? event.phase}: ${event.target}${event.synPerSecond ? ` (${event.synPerSecond} SYN/s)` : ''}`
+        : `Block ${event.phase}: ${event.target}`,
+      severity: event.phase === 'refused' ? 'medium' : 'info', source: limit ? 'any' : event.target, target: limit ? event.target : 'this host',
       action: `${event.phase}${event.expiresMs ? ` until ${iso(event.expiresMs)}` : ''}`, description: event.reason ?? '', ruleId: event.ruleId ?? '',
       incidentId: event.incidentId ?? '', origin: event.origin,
     };

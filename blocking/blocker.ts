@@ -123,11 +123,18 @@ export class LedgerBlocker implements Blocker {
     });
     if (result.status === 'full') return this.refused(req, target, 'too many destination limits in force');
     this.log.info({ target, status: result.status, synPerSecond: req.synPerSecond, ruleId: req.ruleId, expiresMs: result.entry.expiresMs }, 'destination SYN limit decided');
+    if (req.origin === 'manual') {
+      await this.notify({ kind: 'block', action: 'syn-limit', phase: result.status, target, origin: 'manual', synPerSecond: result.entry.synPerSecond, expiresMs: result.entry.expiresMs, reason: req.title });
+    }
     return { status: 'limited', target, synPerSecond: result.entry.synPerSecond, expiresMs: result.entry.expiresMs, undo: `xdp-ids limit del ${target}` };
   }
 
-  async unlimit(text: string): Promise<boolean> {
-    return this.limits.unlimit(text.split('/')[0]);
+  async unlimit(text: string, reason = 'manual removal'): Promise<boolean> {
+    const target = text.split('/')[0];
+    const entry = (await this.limits.list()).find((e) => e.target === target);
+    const removed = await this.limits.unlimit(target);
+    if (removed) await this.notify({ kind: 'block', action: 'syn-limit', phase: 'unlimited', target, origin: 'manual', synPerSecond: entry?.synPerSecond, reason });
+    return removed;
   }
 
   async listLimits(): ReturnType<LimitLedger['list']> {

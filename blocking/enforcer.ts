@@ -240,9 +240,15 @@ class LedgerEnforcer implements Enforcer {
   }
 
   private async announceExpired(): Promise<void> {
-    for (const e of await this.ledger.sweepExpired()) {
-      await this.notices.send({ kind: 'block', phase: 'expired', target: e.target, origin: e.origin ?? 'manual', ruleId: e.ruleId, incidentId: e.incidentId, expiresMs: e.expiresMs, reason: e.reason })
-        .catch((err: Error) => this.opts.log.error({ err: err.message, target: e.target }, 'could not queue an expiry notice'));
+    const expired = [
+      ...(await this.ledger.sweepExpired()).map((e) => ({ ...e, action: 'block' as const, synPerSecond: undefined })),
+      ...(await this.limits.sweepExpired()).map((e) => ({ ...e, action: 'syn-limit' as const })),
+    ];
+    for (const e of expired) {
+      await this.notices.send({
+        kind: 'block', action: e.action, phase: 'expired', target: e.target, origin: e.origin ?? 'manual', ruleId: e.ruleId, incidentId: e.incidentId,
+        expiresMs: e.expiresMs, reason: e.reason, synPerSecond: e.synPerSecond,
+      }).catch((err: Error) => this.opts.log.error({ err: err.message, target: e.target }, 'could not queue an expiry notice'));
     }
   }
 

@@ -25,7 +25,7 @@ const AUTO_SENSORS = `${NS}allow:sensors`;
 const SHADOW = `${NS}blocks:shadow`;
 const SHADOW_KEEP = 1000;
 /** An expired entry stays readable this long, so its expiry can be announced with its origin and rule. */
-const EXPIRED_KEEP_MS = 3_600_000;
+export const EXPIRED_KEEP_MS = 3_600_000;
 /** How long a sensor's default allow entries outlive its last refresh. */
 export const AUTO_ALLOW_TTL_MS = 10 * 60_000;
 

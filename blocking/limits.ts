@@ -4,10 +4,11 @@
  * one protected address (the excess is dropped before it reaches the source table), expires like
  * a block, and is broadcast and reconciled with blocks (same revision counter and channel).
  *
- * Keys: `dstlimit:<address>` the entry (expires with it), `dstlimits` zset address → expiresMs.
+ * Keys: `dstlimit:<address>` the entry (kept an hour past its expiry, so that the expiry can be
+ * announced with its origin), `dstlimits` zset address → expiresMs.
  */
 import type { Redis } from 'ioredis';
-import { CHANGES_CHANNEL, NS, REV, type Origin } from './ledger';
+import { CHANGES_CHANNEL, EXPIRED_KEEP_MS, NS, REV, type Origin } from './ledger';
 
 const INDEX = `${NS}dstlimits`;
 /** As many as the kernel map holds. */
@@ -52,11 +53,27 @@ if existing then
   status = 'extended'
 end
 local text = cjson.encode(entry)
-redis.call('SET', KEYS[1], text, 'PX', entry.expiresMs - now)
+redis.call('SET', KEYS[1], text, 'PX', entry.expiresMs - now + tonumber(ARGV[7]))
 redis.call('ZADD', KEYS[2], entry.expiresMs, ARGV[1])
 local rev = redis.call('INCR', KEYS[3])
 redis.call('PUBLISH', ARGV[6], cjson.encode({op='limit', rev=rev, target=ARGV[1], synPerSecond=entry.synPerSecond, expiresMs=entry.expiresMs}))
 return {status, text}
+`;
+
+/** Removes index entries whose limit has expired; whoever removes one announces it (exactly once). */
+const SWEEP_SCRIPT = `
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 500)
+local out = {}
+for _, target in ipairs(due) do
+  if redis.call('ZREM', KEYS[1], target) == 1 then
+    local text = redis.call('GET', ARGV[3] .. target)
+    redis.call('DEL', ARGV[3] .. target)
+    local rev = redis.call('INCR', KEYS[2])
+    redis.call('PUBLISH', ARGV[2], cjson.encode({op='unlimit', rev=rev, target=target}))
+    table.insert(out, text or cjson.encode({target=target}))
+  end
+end
+return out
 `;
 
 const UNLIMIT_SCRIPT = `
@@ -76,7 +93,7 @@ export class LimitLedger {
   async limit(input: LimitInput, nowMs = Date.now()): Promise<LimitResult> {
     const entry = { target: input.target, synPerSecond: input.synPerSecond, origin: input.origin, reason: input.reason, ruleId: input.ruleId, incidentId: input.incidentId };
     const reply = await this.redis.eval(LIMIT_SCRIPT, 3, `${NS}dstlimit:${input.target}`, INDEX, REV,
-      input.target, String(nowMs), JSON.stringify(entry), String(input.ttlMs), String(MAX_LIMITS), CHANGES_CHANNEL) as [string, string?];
+      input.target, String(nowMs), JSON.stringify(entry), String(input.ttlMs), String(MAX_LIMITS), CHANGES_CHANNEL, String(EXPIRED_KEEP_MS)) as [string, string?];
     if (reply[0] === 'full') return { status: 'full' };
     return { status: reply[0] as 'limited' | 'extended', entry: JSON.parse(reply[1]!) as LimitEntry };
   }
@@ -85,12 +102,17 @@ export class LimitLedger {
     return await this.redis.eval(UNLIMIT_SCRIPT, 3, `${NS}dstlimit:${target}`, INDEX, REV, target, CHANGES_CHANNEL) === 1;
   }
 
-  /** Live limits, soonest expiry first; expired index entries are dropped on the way (the kernel has stopped enforcing them). */
+  /** Live limits, soonest expiry first. */
   async list(nowMs = Date.now()): Promise<LimitEntry[]> {
-    await this.redis.zremrangebyscore(INDEX, '-inf', String(nowMs));
-    const targets = await this.redis.zrange(INDEX, '0', '-1');
+    const targets = await this.redis.zrangebyscore(INDEX, `(${nowMs}`, '+inf');
     if (targets.length === 0) return [];
     const texts = await this.redis.mget(targets.map((t) => `${NS}dstlimit:${t}`));
     return texts.flatMap((t) => (t ? [JSON.parse(t) as LimitEntry] : [])).filter((e) => e.expiresMs > nowMs);
+  }
+
+  /** Expired limits, each returned to exactly one caller (for its notice). */
+  async sweepExpired(nowMs = Date.now()): Promise<Array<Partial<LimitEntry> & { target: string }>> {
+    const texts = await this.redis.eval(SWEEP_SCRIPT, 2, INDEX, REV, String(nowMs), CHANGES_CHANNEL, `${NS}dstlimit:`) as string[];
+    return texts.map((text) => JSON.parse(text) as Partial<LimitEntry> & { target: string });
   }
 }

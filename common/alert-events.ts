@@ -94,16 +94,23 @@ export interface IncidentEvent extends EventBase {
   incident: Incident;
 }
 
-/** A block decision taken outside an incident's opening (manual, expiry, refusal, budget). */
+/**
+ * A block or destination SYN limit decision taken outside an incident's opening (manual, expiry,
+ * refusal, budget). `action` says which (no action: a block); a SYN limit's phases are
+ * `limited`, `extended`, `unlimited` and `expired`.
+ */
 export interface BlockEvent extends EventBase {
   kind: 'block';
-  phase: 'blocked' | 'extended' | 'unblocked' | 'expired' | 'refused' | 'would-block';
+  phase: 'blocked' | 'extended' | 'unblocked' | 'expired' | 'refused' | 'would-block' | 'limited' | 'unlimited';
   target: string;
   origin: 'rule' | 'model' | 'manual';
   ruleId?: string;
   incidentId?: string;
   expiresMs?: number;
   reason?: string;
+  action?: 'block' | 'syn-limit';
+  /** A SYN limit's rate, when known. */
+  synPerSecond?: number;
 }
 
 export type ExceptionCode =

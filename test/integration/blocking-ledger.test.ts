@@ -13,6 +13,7 @@ import { startControlApi, type ControlApi } from '../../blocking/api';
 import { LedgerBlocker } from '../../blocking/blocker';
 import { registerBlockingCommands } from '../../blocking/cli';
 import { BlockLedger, CHANGES_CHANNEL } from '../../blocking/ledger';
+import { LimitLedger } from '../../blocking/limits';
 import { AlertQueueNotices } from '../../blocking/notices';
 import { normalizeTarget } from '../../blocking/targets';
 import { quietLogger } from '../support/quiet-logger';
@@ -158,6 +159,26 @@ describe('block ledger on a real Redis', () => {
     const [a, c] = await Promise.all([ledger.sweepExpired(), ledger.sweepExpired()]);
     expect([...a, ...c]).toEqual([expect.objectContaining({ target: '198.18.2.70/32', origin: 'rule', ruleId: 'syn-flood' })]);
     expect((await b.request(request('198.18.2.70', { ttlMs: 300 }))).status).toBe('blocked');
+  });
+
+  test('SYN limits: manual ones are announced when added and removed; an expiry exactly once, with its rate', async () => {
+    const b = blocker();
+    const limits = new LimitLedger(redis);
+    const manual = { target: '198.18.2.80', synPerSecond: 50, ttlMs: 60_000, origin: 'manual' as const, title: 'maintenance', ruleId: '', incidentId: '', severity: 'info' as const, sensor: 'test', key: '198.18.2.80', requestedMs: Date.now() };
+    expect(await b.limit(manual)).toMatchObject({ status: 'limited', synPerSecond: 50 });
+    expect(await b.unlimit('198.18.2.80')).toBe(true);
+    const byRule = { ...manual, target: '198.18.2.81', synPerSecond: 1000, ttlMs: 300, origin: 'rule' as const, ruleId: 'flood-syn-spoofed', title: 'SYN flood' };
+    const outcome = await b.limit(byRule);
+    expect((await limits.list()).map((l) => l.target)).toEqual(['198.18.2.81']);
+    await new Promise((r) => setTimeout(r, outcome.expiresMs! - Date.now() + 20));
+    expect(await limits.list()).toEqual([]);
+    const [one, other] = await Promise.all([limits.sweepExpired(), limits.sweepExpired()]);
+    expect([...one, ...other]).toEqual([expect.objectContaining({ target: '198.18.2.81', synPerSecond: 1000, origin: 'rule', ruleId: 'flood-syn-spoofed' })]);
+    const events = (await queued()).filter((e) => e.kind === 'block').sort((x, y) => x.atMs - y.atMs);
+    expect(events).toEqual([
+      expect.objectContaining({ action: 'syn-limit', phase: 'limited', target: '198.18.2.80', synPerSecond: 50, origin: 'manual', reason: 'maintenance' }),
+      expect.objectContaining({ action: 'syn-limit', phase: 'unlimited', target: '198.18.2.80', synPerSecond: 50 }),
+    ]);
   });
 
   describe('control API', () => {

@@ -90,4 +90,18 @@ describe('SYN limit on a flooded destination', () => {
     expect(manual).toMatchObject({ status: 'limited', target: lab.hostV4, synPerSecond: 50 });
     await until('the manual limit in the kernel', () => sensor.program.listDestinationLimits().find((l) => l.synPerSecond === 50), 1000);
   });
+
+  test('a limit that runs out leaves the kernel and is announced once, with its rate', async () => {
+    const target = '198.18.21.7';
+    const outcome = await blocker.limit({
+      target, synPerSecond: 300, ttlMs: 1000, origin: 'rule', ruleId: 'flood-syn-spoofed', incidentId: 'i-expiry', title: 'SYN flood', severity: 'high',
+      sensor: lab.name, key: target, requestedMs: Date.now(),
+    });
+    expect(outcome).toMatchObject({ status: 'limited', synPerSecond: 300 });
+    await until('the limit in the kernel', () => sensor.program.listDestinationLimits().find((l) => l.address === target), 2000);
+    const expired = async () => (await alerts.getJobs(['waiting'])).map((j) => j.data).filter((e) => e.kind === 'block' && e.phase === 'expired' && e.target === target);
+    await until('the expiry notice', async () => ((await expired()).length ? true : undefined), 5000);
+    expect(await expired()).toEqual([expect.objectContaining({ action: 'syn-limit', synPerSecond: 300, origin: 'rule', ruleId: 'flood-syn-spoofed', incidentId: 'i-expiry' })]);
+    await until('the limit gone from the kernel', () => (sensor.program.listDestinationLimits().some((l) => l.address === target) ? undefined : true), 2000);
+  });
 });
