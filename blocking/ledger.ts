@@ -149,7 +149,11 @@ redis.call('PUBLISH', ARGV[2], cjson.encode({op='unblock', rev=rev, target=ARGV[
 return 1
 `;
 
-/** Removes index entries whose block has expired; whoever removes one announces it (exactly once). */
+/**
+ * Removes index entries (of blocks or SYN limits) whose time is up; whoever removes one
+ * broadcasts it and gets its last entry to announce (exactly once). ARGV[5]: the STATS field to
+ * count them in, '' for none.
+ */
 const SWEEP_SCRIPT = `
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 500)
 local out = {}
@@ -158,13 +162,19 @@ for _, target in ipairs(due) do
     local text = redis.call('GET', ARGV[3] .. target)
     redis.call('DEL', ARGV[3] .. target)
     local rev = redis.call('INCR', KEYS[2])
-    redis.call('HINCRBY', KEYS[3], 'expired', 1)
-    redis.call('PUBLISH', ARGV[2], cjson.encode({op='expire', rev=rev, target=target}))
+    if ARGV[5] ~= '' then redis.call('HINCRBY', KEYS[3], ARGV[5], 1) end
+    redis.call('PUBLISH', ARGV[2], cjson.encode({op=ARGV[4], rev=rev, target=target}))
     table.insert(out, text or cjson.encode({target=target}))
   end
 end
 return out
 `;
+
+/** Sweeps an index (see SWEEP_SCRIPT): `prefix` names its entries, `op` the change broadcast for each. */
+export async function sweepIndex<T>(redis: Redis, index: string, prefix: string, op: 'expire' | 'unlimit', nowMs: number, statsField = ''): Promise<Array<Partial<T> & { target: string }>> {
+  const texts = await redis.eval(SWEEP_SCRIPT, 3, index, REV, STATS, String(nowMs), CHANGES_CHANNEL, prefix, op, statsField) as string[];
+  return texts.map((text) => JSON.parse(text) as Partial<T> & { target: string });
+}
 
 const SNAPSHOT_SCRIPT = `
 local rev = redis.call('GET', KEYS[2]) or '0'
@@ -259,8 +269,7 @@ export class BlockLedger {
 
   /** Announces blocks whose time is up (the kernel has already stopped dropping them); returns their last entries. */
   async sweepExpired(nowMs = Date.now()): Promise<Array<Partial<LedgerEntry> & { target: string }>> {
-    const texts = await this.redis.eval(SWEEP_SCRIPT, 3, INDEX, REV, STATS, String(nowMs), CHANGES_CHANNEL, `${NS}block:`) as string[];
-    return texts.map((text) => JSON.parse(text) as Partial<LedgerEntry> & { target: string });
+    return sweepIndex<LedgerEntry>(this.redis, INDEX, `${NS}block:`, 'expire', nowMs, 'expired');
   }
 
   async allow(target: string, reason: string): Promise<void> {

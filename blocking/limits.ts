@@ -8,7 +8,7 @@
  * announced with its origin), `dstlimits` zset address → expiresMs.
  */
 import type { Redis } from 'ioredis';
-import { CHANGES_CHANNEL, EXPIRED_KEEP_MS, NS, REV, type Origin } from './ledger';
+import { CHANGES_CHANNEL, EXPIRED_KEEP_MS, NS, REV, sweepIndex, type Origin } from './ledger';
 
 const INDEX = `${NS}dstlimits`;
 /** As many as the kernel map holds. */
@@ -60,22 +60,6 @@ redis.call('PUBLISH', ARGV[6], cjson.encode({op='limit', rev=rev, target=ARGV[1]
 return {status, text}
 `;
 
-/** Removes index entries whose limit has expired; whoever removes one announces it (exactly once). */
-const SWEEP_SCRIPT = `
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 500)
-local out = {}
-for _, target in ipairs(due) do
-  if redis.call('ZREM', KEYS[1], target) == 1 then
-    local text = redis.call('GET', ARGV[3] .. target)
-    redis.call('DEL', ARGV[3] .. target)
-    local rev = redis.call('INCR', KEYS[2])
-    redis.call('PUBLISH', ARGV[2], cjson.encode({op='unlimit', rev=rev, target=target}))
-    table.insert(out, text or cjson.encode({target=target}))
-  end
-end
-return out
-`;
-
 const UNLIMIT_SCRIPT = `
 local existed = redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
@@ -112,7 +96,6 @@ export class LimitLedger {
 
   /** Expired limits, each returned to exactly one caller (for its notice). */
   async sweepExpired(nowMs = Date.now()): Promise<Array<Partial<LimitEntry> & { target: string }>> {
-    const texts = await this.redis.eval(SWEEP_SCRIPT, 2, INDEX, REV, String(nowMs), CHANGES_CHANNEL, `${NS}dstlimit:`) as string[];
-    return texts.map((text) => JSON.parse(text) as Partial<LimitEntry> & { target: string });
+    return sweepIndex<LimitEntry>(this.redis, INDEX, `${NS}dstlimit:`, 'unlimit', nowMs);
   }
 }
