@@ -131,10 +131,9 @@ export class LedgerBlocker implements Blocker {
 
   async unlimit(text: string, reason = 'manual removal'): Promise<boolean> {
     const target = text.split('/')[0];
-    const entry = (await this.limits.list()).find((e) => e.target === target);
     const removed = await this.limits.unlimit(target);
-    if (removed) await this.notify({ kind: 'block', action: 'syn-limit', phase: 'unlimited', target, origin: 'manual', synPerSecond: entry?.synPerSecond, reason });
-    return removed;
+    if (removed) await this.notify({ kind: 'block', action: 'syn-limit', phase: 'unlimited', target, origin: 'manual', synPerSecond: removed.synPerSecond, reason });
+    return removed !== undefined;
   }
 
   async listLimits(): ReturnType<LimitLedger['list']> {

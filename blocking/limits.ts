@@ -60,13 +60,15 @@ redis.call('PUBLISH', ARGV[6], cjson.encode({op='limit', rev=rev, target=ARGV[1]
 return {status, text}
 `;
 
+/** Removes a live limit and returns its entry; an expired one is left for the sweep to announce. */
 const UNLIMIT_SCRIPT = `
-local existed = redis.call('DEL', KEYS[1])
+local text = redis.call('GET', KEYS[1])
+if not text or cjson.decode(text).expiresMs <= tonumber(ARGV[3]) then return false end
+redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
-if existed == 0 then return 0 end
 local rev = redis.call('INCR', KEYS[3])
 redis.call('PUBLISH', ARGV[2], cjson.encode({op='unlimit', rev=rev, target=ARGV[1]}))
-return 1
+return text
 `;
 
 export type LimitResult = { status: 'limited' | 'extended'; entry: LimitEntry } | { status: 'full' };
@@ -82,8 +84,10 @@ export class LimitLedger {
     return { status: reply[0] as 'limited' | 'extended', entry: JSON.parse(reply[1]!) as LimitEntry };
   }
 
-  async unlimit(target: string): Promise<boolean> {
-    return await this.redis.eval(UNLIMIT_SCRIPT, 3, `${NS}dstlimit:${target}`, INDEX, REV, target, CHANGES_CHANNEL) === 1;
+  /** The removed entry; undefined when no live limit was there. */
+  async unlimit(target: string, nowMs = Date.now()): Promise<LimitEntry | undefined> {
+    const text = await this.redis.eval(UNLIMIT_SCRIPT, 3, `${NS}dstlimit:${target}`, INDEX, REV, target, CHANGES_CHANNEL, String(nowMs)) as string | null;
+    return text ? JSON.parse(text) as LimitEntry : undefined;
   }
 
   /** Live limits, soonest expiry first. */
