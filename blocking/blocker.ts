@@ -84,7 +84,7 @@ export class LedgerBlocker implements Blocker {
     const policy = manual ? { ...this.policy, ladderMs: [], maxNewPerMinute: Infinity, maxActive: Infinity } : this.policy;
     const result = await this.ledger.block({
       target, scope, ttlMs: Math.min(req.ttlMs, this.policy.maxTtlMs), origin: req.origin, reason: req.title, ruleId: req.ruleId || undefined,
-      incidentId: req.incidentId || undefined, sensor: req.sensor || undefined, key: req.key || undefined,
+      incidentId: req.incidentId || undefined, sensor: req.sensor || undefined, key: req.key || undefined, actor: req.actor ?? `${req.origin}${req.ruleId ? `:${req.ruleId}` : ''}`,
     }, policy);
     if (result.status === 'tripped' || result.status === 'breaker-open') {
       const until = new Date(result.untilMs).toISOString();

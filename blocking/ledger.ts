@@ -42,6 +42,8 @@ export interface LedgerEntry {
   /** Sensor and key that fired (rule/model blocks). */
   sensor?: string;
   key?: string;
+  /** Who asked (BlockRequest.actor). */
+  actor?: string;
   createdMs: number;
   updatedMs: number;
   expiresMs: number;
@@ -53,6 +55,8 @@ export interface LedgerEntry {
 export interface AllowEntry {
   target: string;
   reason: string;
+  /** Who added it (configured entries). */
+  actor?: string;
   /** `manual`, or `sensor:<id>` for a sensor's own defaults (loopback, own addresses, gateway, resolvers). */
   source: string;
 }
@@ -215,11 +219,23 @@ export interface BlockInput {
   incidentId?: string;
   sensor?: string;
   key?: string;
+  actor?: string;
+}
+
+/** A configured allow entry's hash value: JSON `{reason, actor, createdMs}`; anything else is read as the reason. */
+function allowValue(text: string): { reason: string; actor?: string } {
+  if (!text.startsWith('{')) return { reason: text };
+  try {
+    const v = JSON.parse(text) as { reason?: unknown; actor?: unknown };
+    return { reason: String(v.reason ?? ''), ...(typeof v.actor === 'string' ? { actor: v.actor } : {}) };
+  } catch {
+    return { reason: text };
+  }
 }
 
 function parseAllows(flat: string[], source: (target: string) => string): AllowEntry[] {
   const out: AllowEntry[] = [];
-  for (let i = 0; i < flat.length; i += 2) out.push({ target: flat[i], reason: flat[i + 1], source: source(flat[i]) });
+  for (let i = 0; i < flat.length; i += 2) out.push({ target: flat[i], ...allowValue(flat[i + 1]), source: source(flat[i]) });
   return out;
 }
 
@@ -230,7 +246,7 @@ export class BlockLedger {
   async block(input: BlockInput, policy: BlockPolicy, nowMs = Date.now()): Promise<BlockResult> {
     const entry = {
       target: input.target, scope: input.scope ?? 'all', origin: input.origin, reason: input.reason,
-      ruleId: input.ruleId, incidentId: input.incidentId, sensor: input.sensor, key: input.key,
+      ruleId: input.ruleId, incidentId: input.incidentId, sensor: input.sensor, key: input.key, actor: input.actor,
     };
     const finite = (n: number): string => (Number.isFinite(n) ? String(n) : String(Number.MAX_SAFE_INTEGER));
     const minute = Math.floor(nowMs / 60_000);
@@ -272,8 +288,8 @@ export class BlockLedger {
     return sweepIndex<LedgerEntry>(this.redis, INDEX, `${NS}block:`, 'expire', nowMs, 'expired');
   }
 
-  async allow(target: string, reason: string): Promise<void> {
-    await this.redis.eval(ALLOW_SCRIPT, 2, ALLOW, REV, target, reason, CHANGES_CHANNEL);
+  async allow(target: string, reason: string, actor?: string, nowMs = Date.now()): Promise<void> {
+    await this.redis.eval(ALLOW_SCRIPT, 2, ALLOW, REV, target, JSON.stringify({ reason, actor, createdMs: nowMs }), CHANGES_CHANNEL);
   }
 
   async disallow(target: string): Promise<boolean> {
@@ -290,7 +306,7 @@ export class BlockLedger {
     replies.forEach(([err, value], i) => {
       if (err) throw err;
       const source = i === 0 ? 'manual' : `sensor:${sensors[i - 1]}`;
-      for (const [target, reason] of Object.entries(value as Record<string, string>)) out.push({ target, reason, source });
+      for (const [target, text] of Object.entries(value as Record<string, string>)) out.push({ target, ...(i === 0 ? allowValue(text) : { reason: text }), source });
     });
     return out;
   }

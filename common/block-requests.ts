@@ -19,6 +19,8 @@ export interface BlockRequest {
   sensor: string;
   key: string;
   requestedMs: number;
+  /** Who asked, recorded on the ledger entry: `rule:<id>`, `model`, `api:<token name>`, `cli:<user>@<host>`. */
+  actor?: string;
 }
 
 /** Fastest SYN rate a limit may allow (the kernel's IDS_DST_LIMIT_MAX_RATE). */
