@@ -8,7 +8,8 @@
  * `blocks` zset target → expiresMs, `blocks:strikes:<target>` repeat-offender count,
  * `blocks:rev`, `blocks:new:<minute>` new blocks per minute, `blocks:breaker` (set while the
  * circuit breaker is open), `blocks:stats` counters, `allow` hash of configured allow entries,
- * `allow:auto:<sensor>` each sensor's own default allow entries (refreshed while it runs).
+ * `sensor:<id>:allow|state|drops` what each sensor writes itself (its own default allow entries, refreshed
+ * while it runs; its kernel's repairs and drops), `sensors` zset of live sensors.
  */
 import type { Redis } from 'ioredis';
 
@@ -21,7 +22,8 @@ export const REV = `${NS}blocks:rev`;
 const BREAKER = `${NS}blocks:breaker`;
 const STATS = `${NS}blocks:stats`;
 const ALLOW = `${NS}allow`;
-const AUTO_SENSORS = `${NS}allow:sensors`;
+/** Sensors that published their own allow entries lately (zset sensor → last refresh); a sensor's own keys are `sensor:<id>:*`. */
+const LIVE_SENSORS = `${NS}sensors`;
 const SHADOW = `${NS}blocks:shadow`;
 const SHADOW_KEEP = 1000;
 /** An expired entry stays readable this long, so its expiry can be announced with its origin and rule. */
@@ -205,8 +207,9 @@ function blockKey(target: string): string {
   return `${NS}block:${target}`;
 }
 
-function autoKey(sensor: string): string {
-  return `${NS}allow:auto:${sensor}`;
+/** Keys a sensor writes itself (and nothing else): its own allow entries, its kernel's state and drops. */
+function sensorKey(sensor: string, what: 'allow' | 'state' | 'drops'): string {
+  return `${NS}sensor:${sensor}:${what}`;
 }
 
 export interface BlockInput {
@@ -298,9 +301,9 @@ export class BlockLedger {
 
   /** Configured entries and every live sensor's own defaults, so a blocker anywhere refuses what any sensor must keep. */
   async allowEntries(nowMs = Date.now()): Promise<AllowEntry[]> {
-    const sensors = await this.redis.zrangebyscore(AUTO_SENSORS, nowMs - AUTO_ALLOW_TTL_MS, '+inf');
+    const sensors = await this.redis.zrangebyscore(LIVE_SENSORS, nowMs - AUTO_ALLOW_TTL_MS, '+inf');
     const pipeline = this.redis.pipeline().hgetall(ALLOW);
-    for (const sensor of sensors) pipeline.hgetall(autoKey(sensor));
+    for (const sensor of sensors) pipeline.hgetall(sensorKey(sensor, 'allow'));
     const replies = (await pipeline.exec()) ?? [];
     const out: AllowEntry[] = [];
     replies.forEach(([err, value], i) => {
@@ -313,11 +316,11 @@ export class BlockLedger {
 
   /** A sensor's own defaults, visible to every blocker for AUTO_ALLOW_TTL_MS after the last refresh. */
   async publishSensorAllows(sensor: string, entries: { target: string; reason: string }[], nowMs = Date.now()): Promise<void> {
-    const key = autoKey(sensor);
+    const key = sensorKey(sensor, 'allow');
     const pipeline = this.redis.multi().del(key);
     if (entries.length) pipeline.hset(key, Object.fromEntries(entries.map((e) => [e.target, e.reason])));
-    await pipeline.pexpire(key, AUTO_ALLOW_TTL_MS).zadd(AUTO_SENSORS, nowMs, sensor)
-      .zremrangebyscore(AUTO_SENSORS, '-inf', nowMs - AUTO_ALLOW_TTL_MS).exec();
+    await pipeline.pexpire(key, AUTO_ALLOW_TTL_MS).zadd(LIVE_SENSORS, nowMs, sensor)
+      .zremrangebyscore(LIVE_SENSORS, '-inf', nowMs - AUTO_ALLOW_TTL_MS).exec();
   }
 
   /** Dry-run decisions, newest first (capped). */
@@ -341,17 +344,17 @@ export class BlockLedger {
 
   /** What one sensor reports about its kernel: reconciliation repairs and drops per entry. */
   async recordSensorState(sensor: string, repairs: { added: number; removed: number }, drops: Record<string, number>): Promise<void> {
-    const key = `${NS}blocks:sensor:${sensor}`;
+    const key = sensorKey(sensor, 'state');
     const multi = this.redis.multi().hincrby(key, 'repairs:added', repairs.added).hincrby(key, 'repairs:removed', repairs.removed)
-      .del(`${key}:drops`);
-    if (Object.keys(drops).length) multi.hset(`${key}:drops`, drops);
-    await multi.sadd(`${NS}blocks:sensors`, sensor).exec();
+      .del(sensorKey(sensor, 'drops'));
+    if (Object.keys(drops).length) multi.hset(sensorKey(sensor, 'drops'), drops);
+    await multi.exec();
   }
 
   async sensorStates(): Promise<{ sensor: string; repairs: Record<string, number>; drops: Record<string, number> }[]> {
-    const sensors = await this.redis.smembers(`${NS}blocks:sensors`);
+    const sensors = await this.redis.zrange(LIVE_SENSORS, '0', '-1');
     const pipeline = this.redis.pipeline();
-    for (const sensor of sensors) pipeline.hgetall(`${NS}blocks:sensor:${sensor}`).hgetall(`${NS}blocks:sensor:${sensor}:drops`);
+    for (const sensor of sensors) pipeline.hgetall(sensorKey(sensor, 'state')).hgetall(sensorKey(sensor, 'drops'));
     const replies = (await pipeline.exec()) ?? [];
     const num = (r: unknown): Record<string, number> => Object.fromEntries(Object.entries(r as Record<string, string>).map(([k, v]) => [k, Number(v)]));
     return sensors.map((sensor, i) => ({ sensor, repairs: num(replies[2 * i][1]), drops: num(replies[2 * i + 1][1]) }));
