@@ -13,7 +13,7 @@
 import os from 'node:os';
 import pino from 'pino';
 import { startEmbeddedRedis } from '../common/redis';
-import type { DestinationWindow, SensorTick, SourceWindow } from '../common/sensor-tick';
+import { destinationWindowOf, NO_UNTRACKED, sourceWindowOf, type DestinationWindow, type SensorTick, type SourceWindow } from '../common/sensor-tick';
 import { Detector as DetectorService } from '../detector/service';
 import { QueuePublisher } from '../sensor/publisher';
 import { RuleEngine } from '../detector/rules/engine';
@@ -48,10 +48,9 @@ function random(seed: number): () => number {
 
 function source(src: string, r: () => number, attacker: number): SourceWindow {
   const n = (max: number) => Math.floor(r() * max);
-  const w: SourceWindow = {
-    src, packets: 20 + n(180), bytes: 0, syn: n(8), synAck: 0, ackOnly: 10 + n(140), rst: n(2), fin: n(8), nullScan: 0, finOnly: 0,
-    xmas: 0, synFin: 0, udp: n(5), icmp: n(2), fragments: 0, malformed: 0, distinctPorts: 1 + n(3), distinctHosts: 1 + n(2), firstSeenMs: 0,
-  };
+  const w = sourceWindowOf(src, {
+    packets: 20 + n(180), syn: n(8), ackOnly: 10 + n(140), rst: n(2), fin: n(8), udp: n(5), icmp: n(2), distinctPorts: 1 + n(3), distinctHosts: 1 + n(2),
+  });
   if (attacker === 1) Object.assign(w, { syn: 600, ackOnly: 0, distinctPorts: 500 });
   if (attacker === 2) Object.assign(w, { udp: 9000, distinctPorts: 1 });
   if (attacker === 3) Object.assign(w, { xmas: 40, fin: 40 });
@@ -65,13 +64,12 @@ function makeTicks(): SensorTick[] {
   return Array.from({ length: VARIANTS }, (_, v) => {
     const r = random(v + 1);
     const sources = addresses.map((a, i) => source(a, r, i % 1000 === 7 ? 1 + ((i / 1000) % 3 | 0) : 0));
-    const destinations: DestinationWindow[] = Array.from({ length: DESTINATIONS }, (_, d) => ({
-      dst: `192.0.2.${d}`, syn: d === 0 ? 50_000 : Math.floor(r() * 200), udp: Math.floor(r() * 100), icmp: 0, bytes: 100_000, distinctSources: d === 0 ? 3194 : 50,
+    const destinations: DestinationWindow[] = Array.from({ length: DESTINATIONS }, (_, d) => destinationWindowOf(`192.0.2.${d}`, {
+      syn: d === 0 ? 50_000 : Math.floor(r() * 200), udp: Math.floor(r() * 100), bytes: 100_000, distinctSources: d === 0 ? 3194 : 50,
     }));
     return {
       sensor: 'bench', iface: 'bench', window: 0, startMs: 0, endMs: 0, sources, destinations,
-      untracked: { packets: 0, bytes: 0, syn: 0, synAck: 0, ackOnly: 0, rst: 0, fin: 0, nullScan: 0, finOnly: 0, xmas: 0, synFin: 0, udp: 0, icmp: 0, fragments: 0, malformed: 0 },
-      globals: {}, trackedSources: SOURCES,
+      untracked: { ...NO_UNTRACKED }, globals: {}, trackedSources: SOURCES, evictedSources: 0,
     };
   });
 }

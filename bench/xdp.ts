@@ -90,7 +90,7 @@ function xdpIds(prepare?: (program: XdpIdsProgram) => void): () => Target {
     const program = XdpIdsProgram.open({ objectPath: DEFAULT_OBJECT, sizes: { sources: 131072 } });
     program.setConfig({
       windowNs: 3_600_000_000_000n, tripSyn: 1_000_000, tripPortBits: 0, tripHostBits: 0, eventsPerSrcWindow: 0,
-      eventRate: 0, eventBurst: 0, insertRate: 50_000, insertBurst: 10_000, sampleNewEvery: 0,
+      eventRate: 0, eventBurst: 0, insertRate: 50_000, insertBurst: 10_000, sampleNewEvery: 0, dropUnparsed: true,
     });
     prepare?.(program);
     return { fd: program.programFd(), testRun: (f, o) => program.testRun(f, o), close: () => program.close() };
@@ -208,7 +208,7 @@ function main(): void {
     {
       key: 'dst_limited', name: 'xdp-ids (e) SYNs over a destination limit', sources: sources10k, expect: XDP_DROP, alsoOk: XDP_PASS, packets: 100_000,
       open: xdpIds((p) => {
-        p.setDestinationLimit('198.19.255.1', { synPerSecond: 1, burst: 1 });
+        p.setDestinationLimit('198.19.255.1', 'syn', { perSecond: 1, burst: 1 });
         p.testRun(TEMPLATE);
       }),
     },

@@ -118,10 +118,10 @@ class LedgerEnforcer implements Enforcer {
         if (!this.localAllows().has(change.target)) this.program.deleteAllow(change.target);
         break;
       case 'limit':
-        this.program.setDestinationLimit(change.target, { synPerSecond: change.synPerSecond, expiresNs: wallMsToMono(change.expiresMs) });
+        this.program.setDestinationLimit(change.target, 'syn', { perSecond: change.synPerSecond, expiresNs: wallMsToMono(change.expiresMs) });
         break;
       case 'unlimit':
-        this.program.deleteDestinationLimit(change.target);
+        this.program.deleteDestinationLimit(change.target, 'syn');
         break;
     }
   }
@@ -225,15 +225,15 @@ class LedgerEnforcer implements Enforcer {
     const inKernel = new Map(this.program.listDestinationLimits().map((l) => [l.address, l]));
     for (const address of inKernel.keys()) {
       if (byTarget.has(address) || newer(address)) continue;
-      this.program.deleteDestinationLimit(address);
+      this.program.deleteDestinationLimit(address, 'syn');
       removed++;
     }
     for (const [target, limit] of byTarget) {
       if (newer(target)) continue;
       const expiresNs = wallMsToMono(limit.expiresMs);
       const have = inKernel.get(target);
-      if (have && sameExpiry(have.expiresNs, expiresNs) && have.synPerSecond === limit.synPerSecond) continue;
-      this.program.setDestinationLimit(target, { synPerSecond: limit.synPerSecond, expiresNs });
+      if (have && sameExpiry(have.expiresNs, expiresNs) && have.perSecond === limit.synPerSecond) continue;
+      this.program.setDestinationLimit(target, 'syn', { perSecond: limit.synPerSecond, expiresNs });
       added++;
     }
     return { added, removed };

@@ -12,6 +12,8 @@
 #ifndef IDS_PARSING_H
 #define IDS_PARSING_H
 
+#include <stdbool.h>
+
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -30,8 +32,6 @@
 #include <bpf/bpf_endian.h>
 
 #include "xdp_ids.h"
-
-#define IDS_MAX_VLAN 2
 
 /* ICMP and ICMPv6 share type, code and checksum; only those 4 bytes are required. */
 #define IDS_ICMP_MIN_LEN 4
@@ -64,10 +64,70 @@ static __always_inline int proto_is_vlan(__be16 proto)
 	return proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD);
 }
 
-/* Returns the innermost EtherType in host order; vlan[] gets the TCIs (host order) of the
- * tags found, the caller zeroes it. */
+/* PPPoE session header and the PPP protocol field after it. */
+struct pppoe_ppp_hdr {
+	__u8 ver_type;
+	__u8 code;
+	__be16 session;
+	__be16 length;
+	__be16 ppp_proto;
+};
+
+#define IDS_PPP_IP 0x0021
+#define IDS_PPP_IPV6 0x0057
+#define IDS_MPLS_BOTTOM 0x100 /* bottom-of-stack bit of a label entry (host order) */
+
+/* The EtherType of what a PPPoE session carries: IPv4, IPv6, or 0 for anything else (LCP...). */
+static __always_inline int parse_pppoe(struct hdr_cursor *nh, void *data_end)
+{
+	struct pppoe_ppp_hdr *ph = nh->pos;
+
+	if ((void *)(ph + 1) > data_end)
+		return -IDS_CNT_ERR_PPPOE_TRUNC;
+	nh->pos = ph + 1;
+	if (ph->ppp_proto == bpf_htons(IDS_PPP_IP))
+		return ETH_P_IP;
+	if (ph->ppp_proto == bpf_htons(IDS_PPP_IPV6))
+		return ETH_P_IPV6;
+	return 0;
+}
+
+/* Skips an MPLS label stack (at most IDS_MAX_MPLS labels) and names its payload by the first
+ * nibble, as routers do: IPv4, IPv6, or 0 for anything else (pseudowires). */
+static __always_inline int parse_mpls(struct hdr_cursor *nh, void *data_end)
+{
+	int i;
+
+#pragma unroll
+	for (i = 0; i < IDS_MAX_MPLS; i++) {
+		__be32 *entry = nh->pos;
+		__u8 *payload;
+
+		if ((void *)(entry + 1) > data_end)
+			return -IDS_CNT_ERR_MPLS_TRUNC;
+		nh->pos = entry + 1;
+		if (!(bpf_ntohl(*entry) & IDS_MPLS_BOTTOM))
+			continue;
+		payload = nh->pos;
+		if ((void *)(payload + 1) > data_end)
+			return -IDS_CNT_ERR_MPLS_TRUNC;
+		if (*payload >> 4 == 4)
+			return ETH_P_IP;
+		if (*payload >> 4 == 6)
+			return ETH_P_IPV6;
+		return 0;
+	}
+	return -IDS_CNT_ERR_ENCAP_DEPTH;
+}
+
+/*
+ * Returns the EtherType of the network header the cursor is left at (after up to IDS_MAX_VLAN
+ * VLAN tags, a PPPoE session header or an MPLS label stack), 0 when that is not IP; vlan[] gets
+ * the TCIs (host order) of the two outermost tags, the caller zeroes it. Deeper encapsulation is
+ * -IDS_CNT_ERR_ENCAP_DEPTH: the program cannot tell whose packet it is.
+ */
 static __always_inline int parse_ethhdr(struct hdr_cursor *nh, void *data_end,
-					struct ethhdr **ethhdr, __u16 vlan[IDS_MAX_VLAN])
+					struct ethhdr **ethhdr, __u16 vlan[2])
 {
 	struct ethhdr *eth = nh->pos;
 	__be16 proto;
@@ -87,13 +147,42 @@ static __always_inline int parse_ethhdr(struct hdr_cursor *nh, void *data_end,
 			break;
 		if ((void *)(vh + 1) > data_end)
 			return -IDS_CNT_ERR_VLAN_TRUNC;
-		vlan[i] = bpf_ntohs(vh->tci);
+		if (i < 2)
+			vlan[i] = bpf_ntohs(vh->tci);
 		proto = vh->encap_proto;
 		nh->pos = vh + 1;
 	}
 	if (proto_is_vlan(proto))
-		return -IDS_CNT_ERR_VLAN_DEPTH;
+		return -IDS_CNT_ERR_ENCAP_DEPTH;
+	if (proto == bpf_htons(ETH_P_PPP_SES))
+		return parse_pppoe(nh, data_end);
+	if (proto == bpf_htons(ETH_P_MPLS_UC) || proto == bpf_htons(ETH_P_MPLS_MC))
+		return parse_mpls(nh, data_end);
 	return bpf_ntohs(proto);
+}
+
+/* Beyond the longest link layer parsed: Ethernet, four VLAN tags and four MPLS labels. */
+#define IDS_MAX_L2_OFFSET 64
+
+/*
+ * The cursor after the link layer, rebuilt from the frame start plus a bounded offset: each
+ * combination of tags and labels would otherwise reach the network parsers as a packet pointer
+ * with a constant offset of its own, and the verifier would walk the rest of the program once
+ * per combination.
+ */
+static __always_inline int parse_link(struct hdr_cursor *nh, void *data, void *data_end,
+				      struct ethhdr **ethhdr, __u16 vlan[2])
+{
+	int proto = parse_ethhdr(nh, data_end, ethhdr, vlan);
+	__u64 off;
+
+	if (proto < 0)
+		return proto;
+	off = nh->pos - data;
+	if (off > IDS_MAX_L2_OFFSET)
+		return -IDS_CNT_ERR_ENCAP_DEPTH;
+	nh->pos = data + off;
+	return proto;
 }
 
 static __always_inline int parse_iphdr(struct hdr_cursor *nh, void *data_end,
@@ -243,6 +332,20 @@ static __always_inline int parse_udphdr(struct hdr_cursor *nh, void *data_end, _
 	*udphdr = uh;
 	nh->pos = uh + 1;
 	return 0;
+}
+
+/* The ports of a first fragment too short for its whole TCP or UDP header (they are its first
+ * four bytes); false when even they are cut. */
+static __always_inline bool parse_ports(struct hdr_cursor *nh, void *data_end, __u32 l4_len,
+					__be16 *sport, __be16 *dport)
+{
+	__be16 *ports = nh->pos;
+
+	if (l4_len < 4 || (void *)(ports + 2) > data_end)
+		return false;
+	*sport = ports[0];
+	*dport = ports[1];
+	return true;
 }
 
 static __always_inline int parse_icmphdr(struct hdr_cursor *nh, void *data_end, __u32 l4_len,

@@ -24,6 +24,7 @@
 #define IDS_PORT_BITS 256 /* per-source distinct destination ports sketch (m) */
 #define IDS_HOST_BITS 128 /* per-source distinct destination hosts sketch */
 #define IDS_DST_SRC_BITS 512 /* per-destination distinct sources sketch */
+#define IDS_DST_AMP_SRC_BITS 128 /* per-destination distinct amplifier (reflector) sources sketch */
 
 /* The sketches hash with MurmurHash3's 32-bit finalizer: plain multiplicative hashing spreads
  * consecutive ports (a scan) more evenly than random, which makes linear counting overestimate
@@ -53,13 +54,17 @@ struct ids_src_window {
 	__u16 host_bits; /* bits newly set in host_bitmap during the window */
 	__u8 events; /* ring buffer events emitted for this source in the window */
 	__u8 tripped; /* IDS_TRIP_* already reported in the window */
-	__u16 _pad;
+	__u16 proto_bits; /* bits newly set in proto_bitmap during the window */
 };
 
 /*
- * Per-source record (value of map ids_src, key struct ids_addr). 168 bytes; with the 16-byte
- * key and the kernel's 48-byte LRU hash element header, 232 bytes of kernel memory per tracked
- * source (LRU maps are preallocated: max_entries * 232 bytes).
+ * Per-source record (value of map ids_src, key struct ids_addr). 192 bytes; with the 16-byte
+ * key and the kernel's 48-byte LRU hash element header, 256 bytes of kernel memory per tracked
+ * source (LRU maps are preallocated: max_entries * 256 bytes).
+ *
+ * Only traffic towards protected destinations is counted here (ids_protect_*, README.md step
+ * 5); the bitmaps and window slots belong to the window in win[window & 1].window and are
+ * cleared by the CPU that starts a new window.
  *
  * TCP classes (f = flags & 0x3f; a packet may count in more than one class):
  *   syn      (f & (SYN|ACK|RST|FIN)) == SYN
@@ -90,31 +95,70 @@ struct ids_src_stats {
 	__u32 icmp; /* ICMP and ICMPv6 */
 	__u32 fragments; /* non-first fragments (never parsed past L3) */
 	__u32 malformed; /* valid L3 header, truncated or invalid L4 header */
-	__u32 bitmap_window; /* window id the bitmaps below belong to */
+	__u32 first_fragments; /* first fragments (more-fragments set, offset 0) */
+	__u32 replies; /* TCP/UDP from a service port to an ephemeral port: answers, not probes */
+	__u32 handshakes; /* ACKs of a SYN-ACK of ours (the challenge's sequence number + 1) */
+	__u32 ttl_mismatch; /* packets since the first handshake whose TTL is off verified_ttl by > 2 */
+	__u32 verified_at; /* coarse time (ns >> IDS_COARSE_SHIFT) of the last handshake; 0 = never */
+	__u32 proto_bitmap; /* IP protocols (after IPv6 extension headers), current window */
+	__u8 verified_ttl; /* TTL / hop limit of the packet that completed the last handshake */
+	__u8 _pad[3];
 	struct ids_src_window win[2];
-	__u64 port_bitmap[IDS_PORT_BITS / 64]; /* TCP/UDP destination ports, current window */
+	__u64 port_bitmap[IDS_PORT_BITS / 64]; /* TCP/UDP destination ports of probes, current window */
 	__u64 host_bitmap[IDS_HOST_BITS / 64]; /* destination addresses, current window */
 };
+
+/* verified_at's unit: 2^30 ns (1.07 s), so a u32 lasts 146 years of uptime. */
+#define IDS_COARSE_SHIFT 30
+/* A verified source's ACKs are checked against the challenges again only after this many units. */
+#define IDS_VERIFY_REFRESH 32
+/* TTLs this close to the verified one count as the same path. */
+#define IDS_TTL_SLACK 2
 
 struct ids_dst_window {
 	__u32 window;
 	__u16 src_bits; /* bits newly set in src_bitmap during the window */
-	__u16 _pad;
+	__u16 amp_src_bits; /* bits newly set in amp_src_bitmap during the window */
 };
 
 /*
- * Per-destination record (map ids_dst, key struct ids_addr) for floods whose sources are
- * spoofed. Only SYN-class TCP, UDP and ICMP/ICMPv6 packets update it.
+ * Per-destination record (map ids_dst, key struct ids_addr) for attacks whose sources are
+ * spoofed or reflectors: floods, reflection and amplification, backscatter. Only the classes
+ * below update it (README.md step 8); src_bitmap belongs to the window in
+ * win[window & 1].window.
  */
 struct ids_dst_stats {
 	__u64 syn;
 	__u64 udp;
 	__u64 icmp;
-	__u64 bytes; /* frame bytes of the packets counted above */
-	__u32 bitmap_window;
-	__u32 _pad;
+	__u64 bytes; /* frame bytes of every packet counted here */
+	__u64 synack; /* SYN-ACKs arriving: backscatter of SYNs spoofed in our name, or reflection */
+	__u64 udp_amp; /* UDP from amplifier service ports (ids_ports: IDS_PORT_AMPLIFIER) */
+	__u64 udp_amp_bytes;
+	__u64 fragments; /* IP fragments, first and later */
+	__u64 fragment_bytes;
+	__u64 handshakes; /* handshakes completed with this destination (its SYN-ACKs ACKed) */
+	__u64 syn_out; /* SYNs this address sent (TC egress): what SYN-ACKs may legitimately answer */
 	struct ids_dst_window win[2];
 	__u64 src_bitmap[IDS_DST_SRC_BITS / 64];
+	/* Sources of udp_amp only: a resolver answering a busy host is one source, a reflection
+	 * attack hundreds, whatever else the host receives. */
+	__u64 amp_src_bitmap[IDS_DST_AMP_SRC_BITS / 64];
+};
+
+/* Value of ids_ports, indexed by port number: what a port is to the reply/probe and
+ * amplification classifications. */
+enum ids_port_class {
+	IDS_PORT_EPHEMERAL = 0, /* clients' source ports */
+	IDS_PORT_SERVICE = 1, /* a well-known service: traffic from it to an ephemeral port is a reply */
+	IDS_PORT_AMPLIFIER = 2, /* a UDP service that answers small requests with large ones */
+};
+
+/* Key of ids_challenges: a SYN-ACK we sent, waiting for the ACK that completes its handshake. */
+struct ids_challenge_key {
+	struct ids_addr peer;
+	__be16 peer_port;
+	__be16 local_port;
 };
 
 /* LPM trie keys for the block and allow lists (prefixlen first, as the kernel requires). */
@@ -129,11 +173,14 @@ struct ids_lpm_v6 {
 };
 
 /* Value of ids_block_v4/ids_block_v6. The kernel stops dropping once expires_ns has passed,
- * even if user space is gone. */
+ * even if user space is gone; a packet whose most specific entry has expired is judged by the
+ * next covering entry (prefixlen tells where to look). */
 struct ids_block {
 	__u64 expires_ns; /* CLOCK_MONOTONIC deadline; 0 = no expiry */
 	__u64 drops; /* packets dropped by this entry */
 	__u64 last_drop_ns;
+	__u32 prefixlen; /* the entry's own prefix length, as in its key */
+	__u32 flags; /* IDS_ENTRY_*: user space's bookkeeping, not read by the program */
 };
 
 /* Value of ids_allow_v4/ids_allow_v6: the allowlist always wins over the blocklist and the
@@ -141,22 +188,56 @@ struct ids_block {
 struct ids_allow {
 	__u64 hits; /* packets that a live block entry or an exhausted destination limit would have
 		     * dropped and that passed because of this entry */
+	__u32 flags; /* IDS_ENTRY_* */
+	__u32 _pad;
+};
+
+/* The entry outlived the ledger generation that wrote it (Redis lost its data): it stays until
+ * its own expiry or an operator's removal (blocking/enforcer.ts). */
+#define IDS_ENTRY_RETAINED 0x1
+
+/* Protected prefixes (ids_protect_v4/_v6), like a HOME_NET: only traffic towards them is judged. */
+struct ids_protect {
+	__u8 unused;
+};
+
+/* Value of ids_meta[0]: which ledger generation the block, allow and limit entries come from
+ * (user space only; pinned with them, so a restarted sensor knows). */
+struct ids_meta {
+	char ledger_epoch[40];
+	__u64 ledger_rev;
+};
+
+/* The traffic classes a destination limit caps: the answers to attacks whose sources are
+ * forged or reflectors, where blocking sources cannot help. A packet is in at most one. */
+enum ids_traffic {
+	IDS_TRAFFIC_SYN = 0, /* TCP SYN (class "syn") */
+	IDS_TRAFFIC_UDP_AMP = 1, /* UDP from an amplifier service port */
+	IDS_TRAFFIC_FRAGMENTS = 2, /* IP fragments that are not UDP from an amplifier port */
+	IDS_TRAFFIC_SYNACK = 3, /* TCP SYN-ACK */
+	IDS_TRAFFIC__MAX
+};
+
+struct ids_dst_limit_key {
+	struct ids_addr dst; /* in the form ids_dst uses */
+	__u32 traffic; /* enum ids_traffic */
 };
 
 /*
- * Value of ids_dst_limit (key struct ids_addr, the destination in the form ids_dst uses): a
- * token bucket for the TCP SYNs (class "syn") sent to one destination. The bucket is kept as the
- * time its budget is spent up to (GCRA's theoretical arrival time): each admitted SYN moves
- * tat_ns 1e9 / syn_per_sec ns further, and a SYN is admitted while tat_ns stays within
- * burst intervals of now. One 64-bit word holds the whole state, so CPUs share it with a
- * compare-and-exchange and no lock (README.md: accuracy).
+ * Value of ids_dst_limit: a token bucket for one traffic class sent to one destination. The
+ * bucket is kept as the time its budget is spent up to (GCRA's theoretical arrival time): each
+ * admitted packet moves tat_ns 1e9 / per_sec ns further, and a packet is admitted while tat_ns
+ * stays within burst intervals of now. One 64-bit word holds the whole state, so CPUs share it
+ * with a compare-and-exchange and no lock (README.md: accuracy).
  */
 struct ids_dst_limit {
 	__u64 expires_ns; /* CLOCK_MONOTONIC deadline; 0 = no expiry */
 	__u64 tat_ns; /* the budget is spent up to this time; 0 = full burst */
-	__u64 drops; /* SYNs dropped by this entry */
-	__u32 syn_per_sec; /* 1..IDS_DST_LIMIT_MAX_RATE */
+	__u64 drops; /* packets dropped by this entry */
+	__u32 per_sec; /* 1..IDS_DST_LIMIT_MAX_RATE */
 	__u32 burst; /* >= 1 */
+	__u32 flags; /* IDS_ENTRY_* */
+	__u32 _pad;
 };
 
 /* 1e9 / rate is the interval in whole ns: at most 0.1% fast up to this rate. */
@@ -170,11 +251,16 @@ enum ids_counter {
 	IDS_CNT_DROP_BLOCKED, /* drops by reason: blocklist */
 	IDS_CNT_ALLOWLISTED, /* a block entry or destination limit would drop it; allowlisted */
 	IDS_CNT_BLOCK_EXPIRED, /* matched only an expired block entry, passed */
-	IDS_CNT_DROP_DST_LIMIT, /* drops by reason: SYN over its destination's limit */
+	IDS_CNT_DROP_DST_LIMIT, /* drops by reason: over its destination's limit for its traffic */
+	IDS_CNT_DROP_UNPARSED, /* drops by reason: encapsulated deeper than parsed while blocks are in force */
 	IDS_CNT_IPV4,
 	IDS_CNT_IPV6,
 	IDS_CNT_NON_IP,
 	IDS_CNT_FRAGMENTS, /* non-first fragments */
+	IDS_CNT_FIRST_FRAGMENTS, /* first fragments */
+	IDS_CNT_NOT_PROTECTED, /* packets to a destination outside the protected prefixes: not judged */
+	IDS_CNT_CHALLENGES, /* SYN-ACKs of protected hosts recorded as challenges (egress or mirror) */
+	IDS_CNT_HANDSHAKES, /* challenges answered: a source completed a handshake */
 	IDS_CNT_NEW_SOURCES, /* sources inserted into ids_src */
 	IDS_CNT_UNTRACKED, /* packets aggregated into ids_overflow by the insert throttle */
 	IDS_CNT_EVENTS, /* ring buffer events submitted */
@@ -183,7 +269,9 @@ enum ids_counter {
 	/* Parse errors by reason; the packet is passed. */
 	IDS_CNT_ERR_ETH_TRUNC,
 	IDS_CNT_ERR_VLAN_TRUNC,
-	IDS_CNT_ERR_VLAN_DEPTH, /* more than two VLAN tags */
+	IDS_CNT_ERR_ENCAP_DEPTH, /* more than IDS_MAX_VLAN VLAN tags or IDS_MAX_MPLS MPLS labels */
+	IDS_CNT_ERR_PPPOE_TRUNC,
+	IDS_CNT_ERR_MPLS_TRUNC,
 	IDS_CNT_ERR_IP_VERSION, /* version field does not match the EtherType */
 	IDS_CNT_ERR_IPV4_TRUNC, /* fewer than 20 bytes, or fewer than IHL*4 */
 	IDS_CNT_ERR_IPV4_BAD_IHL, /* IHL < 5 */
@@ -199,7 +287,9 @@ enum ids_counter {
 	IDS_CNT__MAX
 };
 
-#define IDS_IPV6_MAX_EXT 6
+#define IDS_IPV6_MAX_EXT 8
+#define IDS_MAX_VLAN 4
+#define IDS_MAX_MPLS 4
 
 struct ids_globals {
 	__u64 c[IDS_CNT__MAX];
@@ -209,7 +299,9 @@ struct ids_globals {
 #define IDS_CFG_BLOCKS 0x1 /* block lists are non-empty: look them up */
 #define IDS_CFG_WATCH 0x2 /* ids_watch is non-empty: look sources up in it */
 #define IDS_CFG_ALLOWS 0x4 /* allow lists are non-empty: a source about to be dropped looks them up */
-#define IDS_CFG_DST_LIMITS 0x8 /* ids_dst_limit is non-empty: look SYNs' destinations up in it */
+#define IDS_CFG_DST_LIMITS 0x8 /* ids_dst_limit is non-empty: look limited classes' destinations up */
+#define IDS_CFG_PROTECT 0x10 /* protect tries are non-empty: judge only traffic towards them */
+#define IDS_CFG_DROP_UNPARSED 0x20 /* drop frames encapsulated deeper than parsed while blocks exist */
 
 struct ids_config {
 	__u64 window_ns; /* window length; 0 means 1 s */
@@ -223,6 +315,8 @@ struct ids_config {
 	__u32 insert_burst;
 	__u32 sample_new_every; /* sample one in N newly tracked sources; 0 = off */
 	__u32 flags; /* IDS_CFG_* */
+	__u32 protect_gen; /* changed by user space with the protect tries: invalidates ids_protect_cache */
+	__u32 _pad;
 };
 
 /* Ring buffer events. */
@@ -243,8 +337,8 @@ enum ids_trip {
 };
 
 #define IDS_FRAG_DF 0x1
-#define IDS_FRAG_MF 0x2
-#define IDS_FRAG_NONFIRST 0x4
+#define IDS_FRAG_MF 0x2 /* more fragments follow */
+#define IDS_FRAG_NONFIRST 0x4 /* fragment offset > 0 */
 
 /* One event: the header elements of the packet that caused it. Multi-byte fields are in host
  * order; addresses in network order. Fields that do not apply are zero. */
@@ -262,7 +356,7 @@ struct ids_event {
 	__u8 smac[6];
 	__u8 dmac[6];
 	__u16 ethertype; /* innermost EtherType */
-	__u16 vlan[2]; /* TCIs of the outer and inner VLAN tags; 0 = none */
+	__u16 vlan[2]; /* TCIs of the two outermost VLAN tags; 0 = none */
 	__u16 pkt_len; /* frame length */
 	__u8 ttl; /* TTL or hop limit */
 	__u8 tos; /* DSCP << 2 | ECN (IPv4 TOS / IPv6 traffic class) */

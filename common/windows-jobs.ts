@@ -11,11 +11,11 @@
  * third of the size of an array of objects, and split into parts of at most MAX_SOURCES_PER_JOB
  * sources so that no job grows without bound.
  */
-import type { DestinationWindow, HeaderSample, SensorTick, SourceWindow, Trip } from './sensor-tick';
+import { NO_UNTRACKED, type DestinationWindow, type HeaderSample, type SensorTick, type SourceWindow, type Trip } from './sensor-tick';
 
 export const WINDOWS_QUEUE = 'windows';
 export const PARTITIONS = 16;
-export const JOB_FORMAT = 1;
+export const JOB_FORMAT = 2;
 export const MAX_SOURCES_PER_JOB = 10_000;
 export const MAX_SAMPLES_PER_JOB = 256;
 
@@ -32,9 +32,13 @@ export function partitionOf(sensor: string, partitions = PARTITIONS): number {
 
 const SOURCE_FIELDS = [
   'packets', 'bytes', 'syn', 'synAck', 'ackOnly', 'rst', 'fin', 'nullScan', 'finOnly', 'xmas', 'synFin', 'udp', 'icmp',
-  'fragments', 'malformed', 'distinctPorts', 'distinctHosts', 'firstSeenMs',
+  'fragments', 'malformed', 'firstFragments', 'replies', 'handshakes', 'ttlMismatch', 'distinctPorts', 'distinctHosts',
+  'distinctProtocols', 'firstSeenMs', 'verifiedMs',
 ] as const satisfies readonly (keyof SourceWindow)[];
-const DESTINATION_FIELDS = ['syn', 'udp', 'icmp', 'bytes', 'distinctSources'] as const satisfies readonly (keyof DestinationWindow)[];
+const DESTINATION_FIELDS = [
+  'syn', 'udp', 'icmp', 'bytes', 'synAck', 'udpAmp', 'udpAmpBytes', 'fragments', 'fragmentBytes', 'handshakes', 'synOut',
+  'distinctSources', 'ampSources',
+] as const satisfies readonly (keyof DestinationWindow)[];
 const S = SOURCE_FIELDS.length;
 const D = DESTINATION_FIELDS.length;
 
@@ -57,6 +61,7 @@ export interface TickJob {
   untracked?: SensorTick['untracked'];
   globals?: Record<string, number>;
   trackedSources?: number;
+  evictedSources?: number;
   /** Header samples the sensor received since the previous tick (new and watched sources). */
   samples?: HeaderSample[];
 }
@@ -89,7 +94,7 @@ export function encodeTick(tick: SensorTick, samples: HeaderSample[] = [], maxSo
     jobs.push({
       f: JOB_FORMAT, type: 'tick', sensor: tick.sensor, iface: tick.iface, window: tick.window, startMs: tick.startMs, endMs: tick.endMs,
       part, parts, src: slice.map((w) => w.src), s, dst: destinations.map((w) => w.dst), d,
-      ...(first ? { untracked: tick.untracked, globals: tick.globals, trackedSources: tick.trackedSources, samples: samples.slice(-MAX_SAMPLES_PER_JOB) } : {}),
+      ...(first ? { untracked: tick.untracked, globals: tick.globals, trackedSources: tick.trackedSources, evictedSources: tick.evictedSources, samples: samples.slice(-MAX_SAMPLES_PER_JOB) } : {}),
     });
   }
   return jobs;
@@ -126,7 +131,8 @@ export function decodeSources(job: TickJob, out: SourceWindow[] = []): SourceWin
     out.push({
       src: job.src[i], packets: s[o], bytes: s[o + 1], syn: s[o + 2], synAck: s[o + 3], ackOnly: s[o + 4], rst: s[o + 5], fin: s[o + 6],
       nullScan: s[o + 7], finOnly: s[o + 8], xmas: s[o + 9], synFin: s[o + 10], udp: s[o + 11], icmp: s[o + 12], fragments: s[o + 13],
-      malformed: s[o + 14], distinctPorts: s[o + 15], distinctHosts: s[o + 16], firstSeenMs: s[o + 17],
+      malformed: s[o + 14], firstFragments: s[o + 15], replies: s[o + 16], handshakes: s[o + 17], ttlMismatch: s[o + 18],
+      distinctPorts: s[o + 19], distinctHosts: s[o + 20], distinctProtocols: s[o + 21], firstSeenMs: s[o + 22], verifiedMs: s[o + 23],
     });
   }
   return out;
@@ -136,14 +142,13 @@ export function decodeDestinations(job: TickJob, out: DestinationWindow[] = []):
   const d = job.d;
   for (let i = 0; i < job.dst.length; i++) {
     const o = i * D;
-    out.push({ dst: job.dst[i], syn: d[o], udp: d[o + 1], icmp: d[o + 2], bytes: d[o + 3], distinctSources: d[o + 4] });
+    out.push({
+      dst: job.dst[i], syn: d[o], udp: d[o + 1], icmp: d[o + 2], bytes: d[o + 3], synAck: d[o + 4], udpAmp: d[o + 5], udpAmpBytes: d[o + 6],
+      fragments: d[o + 7], fragmentBytes: d[o + 8], handshakes: d[o + 9], synOut: d[o + 10], distinctSources: d[o + 11], ampSources: d[o + 12],
+    });
   }
   return out;
 }
-
-const ZERO_UNTRACKED: SensorTick['untracked'] = {
-  packets: 0, bytes: 0, syn: 0, synAck: 0, ackOnly: 0, rst: 0, fin: 0, nullScan: 0, finOnly: 0, xmas: 0, synFin: 0, udp: 0, icmp: 0, fragments: 0, malformed: 0,
-};
 
 /**
  * Reassembles a tick from its parts, which arrive in order on one partition. A part of a newer
@@ -166,7 +171,7 @@ export class TickAssembler {
       entry = {
         tick: {
           sensor: job.sensor, iface: job.iface, window: job.window, startMs: job.startMs, endMs: job.endMs, sources: [], destinations: [],
-          untracked: job.untracked ?? ZERO_UNTRACKED, globals: job.globals ?? {}, trackedSources: job.trackedSources ?? 0,
+          untracked: job.untracked ?? { ...NO_UNTRACKED }, globals: job.globals ?? {}, trackedSources: job.trackedSources ?? 0, evictedSources: job.evictedSources ?? 0,
         },
         samples: job.samples ?? [], next: job.part, parts: job.parts, whole: job.part === 0,
       };

@@ -152,6 +152,7 @@ interface NativeBpfObject {
   mapFd(name: string): number;
   mapInfo(name: string): MapInfo;
   attachXdp(ifindex: number, mode: XdpAttachMode, programName?: string): XdpMode;
+  attachTcEgress(ifindex: number, programName?: string): void;
   testRun(data: Uint8Array, opts?: TestRunOptions): TestRunResult;
 }
 
@@ -180,6 +181,7 @@ interface NativeAddon {
   BpfObject: {
     new (path: string, opts?: OpenOptions): NativeBpfObject;
     detachXdp(ifindex: number, mode?: XdpAttachMode): boolean;
+    detachTcEgress(ifindex: number): boolean;
     queryXdp(ifindex: number): XdpStatus;
   };
   BpfMap: new (fdOrPinPath: number | string, name?: string) => NativeBpfMap;
@@ -266,6 +268,11 @@ export class BpfObject {
     return addon().BpfObject.detachXdp(ifindex, mode);
   }
 
+  /** Removes this addon's TC egress filter (whoever attached it, e.g. a crashed sensor); false when there was none. */
+  static detachTcEgress(ifindex: number): boolean {
+    return addon().BpfObject.detachTcEgress(ifindex);
+  }
+
   static queryXdp(ifindex: number): XdpStatus {
     return addon().BpfObject.queryXdp(ifindex);
   }
@@ -340,6 +347,11 @@ export class BpfObject {
    */
   attachXdp(ifindex: number, mode: XdpAttachMode, programName?: string): XdpMode {
     return this.native.attachXdp(ifindex, mode, programName);
+  }
+
+  /** A `tc` program on the interface's egress (clsact), replacing an earlier one of ours. */
+  attachTcEgress(ifindex: number, programName?: string): void {
+    this.native.attachTcEgress(ifindex, programName);
   }
 
   testRun(data: Uint8Array, opts?: TestRunOptions): TestRunResult {

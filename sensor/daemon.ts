@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type { Logger } from 'pino';
 import type { SensorSink, SensorTick, SourceWindow, Trip, TripKind } from '../common/sensor-tick';
-import { addressKey } from './addresses';
+import { addressKey, parsePrefix } from './addresses';
 import type { RingBuffer, XdpMode } from '../native/bpf';
 import { monoToWallMs, monotonicNs } from './clock';
 import { XdpIdsProgram, type MapSizes } from './kernel/program';
@@ -32,6 +32,22 @@ export interface SensorOptions {
   sizes?: MapSizes;
   /** Pin maps under /sys/fs/bpf/xdp-ids/<iface> (default); off for throwaway runs. */
   pin?: boolean;
+  /**
+   * Protected prefixes (like Suricata's HOME_NET): only traffic towards them is judged. Default:
+   * this host's own addresses, followed as they change.
+   */
+  protect?: string[];
+  /** Drop frames encapsulated deeper than the program parses while blocks are in force (default true). */
+  dropUnparsed?: boolean;
+}
+
+/** How often the host's own addresses are looked at again when they are the protected set. */
+const PROTECT_REFRESH_MS = 10_000;
+
+/** This host's addresses, each as a host prefix. */
+export function ownAddresses(): string[] {
+  return Object.values(os.networkInterfaces()).flatMap((addrs) => addrs ?? [])
+    .map((a) => `${a.address.replace(/%.*$/, '')}/${a.family === 'IPv4' ? 32 : 128}`);
 }
 
 /** The kernel stamps with the coarse clock, up to one jiffy (4 ms at HZ=250) behind ours. */
@@ -73,6 +89,8 @@ export class Sensor {
   /** Tripped sources of the current window, with the packets their last report had. */
   private readonly followed = new Map<string, { trip: Trip; packets: number }>();
   private follower?: NodeJS.Timeout;
+  private protectTimer?: NodeJS.Timeout;
+  private trackedBefore = 0;
 
   private constructor(readonly program: XdpIdsProgram, private readonly opts: SensorOptions, mode: XdpMode,
     private readonly sink: SensorSink, private readonly log: Logger) {
@@ -98,7 +116,9 @@ export class Sensor {
         insertRate: opts.inserts?.perSecondPerCpu ?? 50_000,
         insertBurst: opts.inserts?.burst ?? 10_000,
         sampleNewEvery: opts.events?.sampleNewEvery ?? 64,
+        dropUnparsed: opts.dropUnparsed ?? true,
       });
+      program.setProtected(opts.protect ?? ownAddresses());
       const mode = program.attach(ifindex, opts.mode ?? 'auto');
       sensor = new Sensor(program, opts, mode, sink, log);
     } catch (err) {
@@ -106,8 +126,9 @@ export class Sensor {
       throw err;
     }
     sensor.ring = program.subscribe((records) => sensor.forwardEvents(records));
-    log.info({ iface: opts.iface, mode: sensor.mode, pinDir: program.pinDir }, 'sensor attached');
+    log.info({ iface: opts.iface, mode: sensor.mode, pinDir: program.pinDir, protect: program.listProtected() }, 'sensor attached');
     sensor.scheduleTick();
+    if (!opts.protect) sensor.followOwnAddresses();
     return sensor;
   }
 
@@ -163,6 +184,17 @@ export class Sensor {
     return value && this.sources.sinceLastDrain(addressKey(src), value, window, Date.now() - Number(monotonicNs()) / 1e6);
   }
 
+  private followOwnAddresses(): void {
+    const canonical = (cidrs: string[]): string => cidrs.map((c) => parsePrefix(c).text).sort().join(',');
+    this.protectTimer = setInterval(() => {
+      const own = ownAddresses();
+      if (canonical(own) === canonical(this.program.listProtected())) return;
+      this.program.setProtected(own);
+      this.log.info({ protect: this.program.listProtected() }, 'protected addresses changed');
+    }, PROTECT_REFRESH_MS);
+    this.protectTimer.unref();
+  }
+
   private scheduleTick(): void {
     if (this.stopped) return;
     const now = monotonicNs();
@@ -198,9 +230,13 @@ export class Sensor {
     this.previousGlobals = globalsNow;
     const startMs = monoToWallMs(this.lastTickNs);
     this.lastTickNs = now;
+    const trackedSources = src.count - drained.idleKeys.length;
+    // What the LRU map dropped to make room: those sources' counts since the last tick are gone.
+    const evictedSources = Math.max(0, this.trackedBefore + (globals.new_sources ?? 0) - src.count);
+    this.trackedBefore = trackedSources;
     return {
       sensor: this.sensorId, iface: this.opts.iface, window, startMs, endMs: monoToWallMs(now),
-      sources: drained.windows, destinations, untracked, globals, trackedSources: src.count - drained.idleKeys.length,
+      sources: drained.windows, destinations, untracked, globals, trackedSources, evictedSources,
     };
   }
 
@@ -210,6 +246,7 @@ export class Sensor {
     this.stopped = true;
     clearTimeout(this.timer);
     clearInterval(this.follower);
+    clearInterval(this.protectTimer);
     this.ring?.close();
     if (opts.detach !== false) this.program.detach();
     this.program.close();

@@ -74,7 +74,23 @@ export class QueuePublisher implements SensorSink {
     const samples = this.samples;
     this.samples = [];
     this.enqueue(encodeTick(tick, samples));
+    this.reportBlindSpots(tick);
     for (const sink of this.opts.also ?? []) void sink.tick(tick);
+  }
+
+  /**
+   * Sources the kernel could not follow are invisible to every rule: new ones the insert throttle
+   * refused (counted only in sum) and tracked ones its full table evicted. Both are what a flood of
+   * forged sources causes, and operators must know the sensor is partly blind.
+   */
+  private reportBlindSpots(tick: SensorTick): void {
+    const untracked = tick.untracked.packets;
+    if (untracked === 0 && tick.evictedSources === 0) return;
+    void this.exceptions.report('sensor-blind-spot', 'medium',
+      `sensor partly blind in window ${tick.window}: ${untracked} packets from sources the insert throttle did not track, `
+        + `${tick.evictedSources} tracked sources evicted by a full source table (${tick.trackedSources} tracked); `
+        + 'likely a flood of forged sources: see the destination-scoped incidents',
+      { untrackedPackets: untracked, evictedSources: tick.evictedSources, trackedSources: tick.trackedSources, window: tick.window });
   }
 
   trip(trip: Trip): void {

@@ -3,19 +3,21 @@
  * counter (so a restarted sensor, or two readers, cannot lose counts); this class remembers the
  * previous reading of every source and destination and reports what changed since.
  */
-import type { DestinationWindow, SourceWindow } from '../common/sensor-tick';
+import type { DestinationWindow, SensorTick, SourceWindow } from '../common/sensor-tick';
 import { keyToAddress } from './addresses';
 import { estimateDistinct } from './sketch';
 import {
-  ADDR_SIZE, DST_SRC_BITS, DST_STATS_SIZE, HOST_BITS, PORT_BITS, SRC_COUNTERS, SRC_COUNTER_OFFSETS, SRC_OFFSETS,
-  SRC_STATS_SIZE, readDstCounters, readDstSourceBits, type SrcCounters,
+  ADDR_SIZE, COARSE_SHIFT, DST_AMP_SRC_BITS, DST_COUNTERS, DST_SRC_BITS, DST_STATS_SIZE, HOST_BITS, PORT_BITS, PROTO_BITS, SRC_COUNTERS,
+  SRC_COUNTER_OFFSETS, SRC_OFFSETS, SRC_STATS_SIZE, readDstCounters, readDstSourceBits, type DstCounters, type SrcCounters,
 } from './kernel/records';
 
-export type Counts = Omit<SourceWindow, 'src' | 'distinctPorts' | 'distinctHosts' | 'firstSeenMs'>;
+export type Counts = SensorTick['untracked'];
 
 const COUNTERS = 2 + SRC_COUNTERS.length;
 const PORT_ESTIMATES = Array.from({ length: PORT_BITS + 1 }, (_, bits) => estimateDistinct(bits, PORT_BITS));
 const HOST_ESTIMATES = Array.from({ length: HOST_BITS + 1 }, (_, bits) => estimateDistinct(bits, HOST_BITS));
+const PROTO_ESTIMATES = Array.from({ length: PROTO_BITS + 1 }, (_, bits) => estimateDistinct(bits, PROTO_BITS));
+const COARSE_UNIT_MS = 2 ** COARSE_SHIFT / 1e6;
 /**
  * A count as a small integer when it is one. Numbers read from typed arrays reach V8 as doubles,
  * and an object field that first receives a double boxes every later value in a heap number of
@@ -34,7 +36,7 @@ function countsFrom(d: Float64Array): Counts {
   return {
     packets: int(d[0]), bytes: int(d[1]), syn: int(d[2]), synAck: int(d[3]), ackOnly: int(d[4]), rst: int(d[5]), fin: int(d[6]),
     nullScan: int(d[7]), finOnly: int(d[8]), xmas: int(d[9]), synFin: int(d[10]), udp: int(d[11]), icmp: int(d[12]),
-    fragments: int(d[13]), malformed: int(d[14]),
+    fragments: int(d[13]), malformed: int(d[14]), firstFragments: int(d[15]), replies: int(d[16]), handshakes: int(d[17]), ttlMismatch: int(d[18]),
   };
 }
 
@@ -42,12 +44,13 @@ function countsFrom(d: Float64Array): Counts {
  * A window record, its counts laid out as in countsFrom. V8 allocates 100,000 of these per tick
  * at their final shape, where adding fields one by one would cost a transition each.
  */
-function windowFrom(src: string, d: Float64Array, distinctPorts: number, distinctHosts: number, firstSeenMs: number): SourceWindow {
+function windowFrom(src: string, d: Float64Array, distinctPorts: number, distinctHosts: number, distinctProtocols: number, firstSeenMs: number,
+  verifiedMs: number): SourceWindow {
   return {
     src, packets: int(d[0]), bytes: int(d[1]), syn: int(d[2]), synAck: int(d[3]), ackOnly: int(d[4]), rst: int(d[5]), fin: int(d[6]),
     nullScan: int(d[7]), finOnly: int(d[8]), xmas: int(d[9]), synFin: int(d[10]), udp: int(d[11]), icmp: int(d[12]),
-    fragments: int(d[13]), malformed: int(d[14]),
-    distinctPorts, distinctHosts, firstSeenMs,
+    fragments: int(d[13]), malformed: int(d[14]), firstFragments: int(d[15]), replies: int(d[16]), handshakes: int(d[17]), ttlMismatch: int(d[18]),
+    distinctPorts, distinctHosts, distinctProtocols, firstSeenMs, verifiedMs,
   };
 }
 
@@ -82,6 +85,7 @@ const W = {
   bytes: SRC_OFFSETS.bytes / 4,
   firstSeen: SRC_OFFSETS.firstSeen / 4,
   lastSeen: SRC_OFFSETS.lastSeen / 4,
+  verifiedAt: SRC_OFFSETS.verifiedAt / 4,
   win: SRC_OFFSETS.win / 4,
   winSize: SRC_OFFSETS.winSize / 4,
   winWindow: SRC_OFFSETS.winWindow / 4,
@@ -92,6 +96,8 @@ const PORT_BITS_WORD = SRC_OFFSETS.winPortBits >> 2;
 const PORT_BITS_SHIFT = (SRC_OFFSETS.winPortBits & 3) * 8;
 const HOST_BITS_WORD = SRC_OFFSETS.winHostBits >> 2;
 const HOST_BITS_SHIFT = (SRC_OFFSETS.winHostBits & 3) * 8;
+const PROTO_BITS_WORD = SRC_OFFSETS.winProtoBits >> 2;
+const PROTO_BITS_SHIFT = (SRC_OFFSETS.winProtoBits & 3) * 8;
 /** ::ffff:0:0/96 as the key's third little-endian word. */
 const V4_MAPPED_WORD = 0xffff0000;
 
@@ -114,6 +120,8 @@ export class SourceWindows {
   private readonly slots = new Map<number | string, number>();
   private readonly freeSlots: number[] = [];
   private previous = new Float64Array(0);
+  /** first_seen_ns of the record each slot's baseline was read from: another one means the kernel evicted and re-created the source. */
+  private firstSeen = new Float64Array(0);
   private generation = new Uint32Array(0);
   /** Each slot's address text, built once per source rather than once per window. */
   private names: string[] = [];
@@ -165,12 +173,17 @@ export class SourceWindows {
       slots[i] = slot;
       this.generation[slot] = gen;
       const base = slot * COUNTERS;
-      if (known && u64(v, vi + W.packets) === this.previous[base]) continue;
-      if (!(known || u64(v, vi + W.firstSeen) >= since)) {
+      const firstSeen = u64(v, vi + W.firstSeen);
+      // A record evicted and created again between two drains starts from zero: against the old
+      // baseline its counters would go negative (and 32-bit ones wrap to ~4.29e9).
+      const sameRecord = known && this.firstSeen[slot] === firstSeen && u64(v, vi + W.packets) >= this.previous[base];
+      this.firstSeen[slot] = firstSeen;
+      if (sameRecord && u64(v, vi + W.packets) === this.previous[base]) continue;
+      if (!(known || firstSeen >= since)) {
         this.readDeltas(v, vi, base, false, true);
         continue;
       }
-      const w = this.windowOf(this.names[slot], v, vi, window, base, known, true, wallMinusMonoMs);
+      const w = this.windowOf(this.names[slot], v, vi, window, base, sameRecord, true, wallMinusMonoMs);
       if (w.packets === 0) continue;
       windows.push(w);
     }
@@ -200,7 +213,9 @@ export class SourceWindows {
    */
   sinceLastDrain(key: Buffer, value: Buffer, window: number, wallMinusMonoMs: number): SourceWindow {
     const slot = this.slots.get(this.idOf(key, words(key), 0));
-    return this.windowOf(keyToAddress(key, 0), words(value), 0, window, (slot ?? 0) * COUNTERS, slot !== undefined, false, wallMinusMonoMs);
+    const v = words(value);
+    const sameRecord = slot !== undefined && this.firstSeen[slot] === u64(v, W.firstSeen) && u64(v, W.packets) >= this.previous[slot * COUNTERS];
+    return this.windowOf(keyToAddress(key, 0), v, 0, window, (slot ?? 0) * COUNTERS, sameRecord, false, wallMinusMonoMs);
   }
 
   private idOf(keys: Buffer, k: Uint32Array, ki: number): number | string {
@@ -231,10 +246,13 @@ export class SourceWindows {
     const d = this.readDeltas(v, vi, base, hasBase, update);
     const slot = vi + W.win + (window & 1) * W.winSize;
     const current = v[slot + W.winWindow] === window >>> 0;
+    const verifiedAt = v[vi + W.verifiedAt];
     return windowFrom(src, d,
       current ? PORT_ESTIMATES[(v[slot + PORT_BITS_WORD] >>> PORT_BITS_SHIFT) & 0xffff] : 0,
       current ? HOST_ESTIMATES[(v[slot + HOST_BITS_WORD] >>> HOST_BITS_SHIFT) & 0xffff] : 0,
-      u64(v, vi + W.firstSeen) / 1e6 + wallMinusMonoMs);
+      current ? PROTO_ESTIMATES[(v[slot + PROTO_BITS_WORD] >>> PROTO_BITS_SHIFT) & 0xffff] : 0,
+      u64(v, vi + W.firstSeen) / 1e6 + wallMinusMonoMs,
+      verifiedAt ? verifiedAt * COARSE_UNIT_MS + wallMinusMonoMs : 0);
   }
 
   private reserve(slots: number): void {
@@ -242,22 +260,21 @@ export class SourceWindows {
     const size = Math.max(slots, this.generation.length * 2, 1024);
     const previous = new Float64Array(size * COUNTERS);
     previous.set(this.previous);
+    const firstSeen = new Float64Array(size);
+    firstSeen.set(this.firstSeen);
     const generation = new Uint32Array(size);
     generation.set(this.generation);
     this.previous = previous;
+    this.firstSeen = firstSeen;
     this.generation = generation;
   }
 }
 
-interface DstPrevious {
-  syn: number;
-  udp: number;
-  icmp: number;
-  bytes: number;
-}
+const ZERO_DST = Object.fromEntries(DST_COUNTERS.map((name) => [name, 0])) as DstCounters;
+const AMP_SOURCE_ESTIMATES = Array.from({ length: DST_AMP_SRC_BITS + 1 }, (_, bits) => estimateDistinct(bits, DST_AMP_SRC_BITS));
 
 export class DestinationWindows {
-  private readonly previous = new Map<string, DstPrevious>();
+  private readonly previous = new Map<string, DstCounters>();
   private primed = false;
 
   /** The first drain only sets the baseline: counts from before this reader started are not news. */
@@ -270,11 +287,20 @@ export class DestinationWindows {
       const id = keys.toString('latin1', koff, koff + ADDR_SIZE);
       seen.add(id);
       const now = readDstCounters(values, voff);
-      const before = this.previous.get(id) ?? (this.primed ? { syn: 0, udp: 0, icmp: 0, bytes: 0 } : now);
+      let before = this.previous.get(id) ?? (this.primed ? ZERO_DST : now);
+      // Evicted and created again since the last drain: everything it holds is new.
+      if (DST_COUNTERS.some((name) => now[name] < before[name])) before = ZERO_DST;
       this.previous.set(id, now);
-      const d = { syn: now.syn - before.syn, udp: now.udp - before.udp, icmp: now.icmp - before.icmp, bytes: now.bytes - before.bytes };
-      if (d.syn + d.udp + d.icmp === 0) continue;
-      out.push({ dst: keyToAddress(keys, koff), ...d, distinctSources: estimateDistinct(readDstSourceBits(values, voff, window), DST_SRC_BITS) });
+      const d = {} as DstCounters;
+      let any = 0;
+      for (const name of DST_COUNTERS) any += d[name] = now[name] - before[name];
+      if (any === 0) continue;
+      const bits = readDstSourceBits(values, voff, window);
+      out.push({
+        dst: keyToAddress(keys, koff), syn: d.syn, udp: d.udp, icmp: d.icmp, bytes: d.bytes, synAck: d.synack, udpAmp: d.udp_amp,
+        udpAmpBytes: d.udp_amp_bytes, fragments: d.fragments, fragmentBytes: d.fragment_bytes, handshakes: d.handshakes, synOut: d.syn_out,
+        distinctSources: estimateDistinct(bits.sources, DST_SRC_BITS), ampSources: AMP_SOURCE_ESTIMATES[bits.ampSources],
+      });
     }
     for (const id of this.previous.keys()) if (!seen.has(id)) this.previous.delete(id);
     this.primed = true;

@@ -11,7 +11,7 @@
  */
 import { LAYOUTS, findFeature, featuresOf, type DerivedFeature, type Feature } from '../features';
 
-export const SCHEMA_ID = 'source-window/v2';
+export const SCHEMA_ID = 'source-window/v3';
 
 const COUNTS_AND_RATIOS = [
   'packets', 'bytes', 'syn', 'ack_only', 'rst', 'fin', 'udp', 'icmp', 'odd_flags',

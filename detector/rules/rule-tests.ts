@@ -3,7 +3,7 @@
  * a fresh engine holding only the rule under test (enabled, whatever the file says), and checks
  * whether the rule fired where the case expects.
  */
-import type { DestinationWindow, SensorTick, SourceWindow } from '../../common/sensor-tick';
+import { destinationWindowOf, NO_UNTRACKED, sourceWindowOf, type DestinationWindow, type SensorTick, type SourceWindow } from '../../common/sensor-tick';
 import { LAYOUTS, vectorOf } from '../features';
 import { formatDuration } from './durations';
 import { RuleEngine } from './engine';
@@ -26,20 +26,16 @@ const TEST_SENSOR = 'rule-test';
 const FIRST_WINDOW = 1_000_000;
 
 function sourceWindow(src: string, counts: Readonly<Record<string, number>>): SourceWindow {
-  const w = { src, firstSeenMs: 0 } as SourceWindow;
+  const w = sourceWindowOf(src);
   for (const c of LAYOUTS.source.counters) (w[c.field] as number) = counts[c.name] ?? 0;
   return w;
 }
 
 function destinationWindow(dst: string, counts: Readonly<Record<string, number>>): DestinationWindow {
-  const w = { dst } as DestinationWindow;
+  const w = destinationWindowOf(dst);
   for (const c of LAYOUTS.destination.counters) (w[c.field] as number) = counts[c.name] ?? 0;
   return w;
 }
-
-const EMPTY_UNTRACKED: SensorTick['untracked'] = {
-  packets: 0, bytes: 0, syn: 0, synAck: 0, ackOnly: 0, rst: 0, fin: 0, nullScan: 0, finOnly: 0, xmas: 0, synFin: 0, udp: 0, icmp: 0, fragments: 0, malformed: 0,
-};
 
 /** The tick the sensor would send for window `i` of a case. */
 function tickOf(rule: CompiledRule, c: RuleTestCase, i: number): SensorTick {
@@ -51,7 +47,7 @@ function tickOf(rule: CompiledRule, c: RuleTestCase, i: number): SensorTick {
     sensor: TEST_SENSOR, iface: 'test', window: FIRST_WINDOW + i, startMs: i * 1000, endMs: (i + 1) * 1000,
     sources: source && !silent ? [sourceWindow(c.address ?? TEST_SOURCE, counts)] : [],
     destinations: !source && !silent ? [destinationWindow(c.address ?? TEST_DESTINATION, counts)] : [],
-    untracked: EMPTY_UNTRACKED, globals: {}, trackedSources: 1,
+    untracked: NO_UNTRACKED, globals: {}, trackedSources: 1, evictedSources: 0,
   };
 }
 

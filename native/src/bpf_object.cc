@@ -113,6 +113,31 @@ const char* AttachModeName(uint8_t mode) {
 
 std::string ErrnoSummary(int err) { return ErrnoText(err) + " (" + ErrnoName(err) + ")"; }
 
+// Our filter's place in the interface's clsact egress hook: fixed, so that a restarted sensor
+// (or detachTcEgress after a crash) finds and replaces exactly it and nobody else's.
+constexpr uint32_t kTcHandle = 0x1d5;
+constexpr uint32_t kTcPriority = 0x1d5;
+
+struct bpf_tc_hook EgressHook(int ifindex) {
+  struct bpf_tc_hook hook;
+  memset(&hook, 0, sizeof(hook));
+  hook.sz = sizeof(hook);
+  hook.ifindex = ifindex;
+  hook.attach_point = BPF_TC_EGRESS;
+  return hook;
+}
+
+struct bpf_tc_opts EgressOpts(int prog_fd, uint32_t flags) {
+  struct bpf_tc_opts opts;
+  memset(&opts, 0, sizeof(opts));
+  opts.sz = sizeof(opts);
+  opts.handle = kTcHandle;
+  opts.priority = kTcPriority;
+  opts.prog_fd = prog_fd;
+  opts.flags = flags;
+  return opts;
+}
+
 }  // namespace
 
 Napi::Function BpfObject::Init(Napi::Env env) {
@@ -130,8 +155,10 @@ Napi::Function BpfObject::Init(Napi::Env env) {
                          InstanceMethod<&BpfObject::MapFd>("mapFd"),
                          InstanceMethod<&BpfObject::MapInfo>("mapInfo"),
                          InstanceMethod<&BpfObject::AttachXdp>("attachXdp"),
+                         InstanceMethod<&BpfObject::AttachTcEgress>("attachTcEgress"),
                          InstanceMethod<&BpfObject::TestRun>("testRun"),
                          StaticMethod<&BpfObject::DetachXdp>("detachXdp"),
+                         StaticMethod<&BpfObject::DetachTcEgress>("detachTcEgress"),
                          StaticMethod<&BpfObject::QueryXdp>("queryXdp"),
                      });
 }
@@ -405,6 +432,42 @@ Napi::Value BpfObject::AttachXdp(const Napi::CallbackInfo& info) {
   throw BpfError(env, "bpf_xdp_attach", target, generic_err,
                  "generic mode; native mode failed first with " + ErrnoSummary(native_err),
                  native_log + log);
+}
+
+Napi::Value BpfObject::AttachTcEgress(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int ifindex = ArgIfindex(info);
+  std::string prog_name;
+  auto wanted = OptName(info, 1);
+  int fd = LoadedProgramFd(env, wanted.get(), "bpf_tc_attach", &prog_name);
+  std::string target = prog_name + " on " + IfDesc(ifindex) + " egress";
+  struct bpf_tc_hook hook = EgressHook(ifindex);
+  LogCapture cap;
+  // The clsact qdisc may exist already (another tool's filters, or our earlier run): keep it.
+  int err = bpf_tc_hook_create(&hook);
+  if (err != 0 && err != -EEXIST) {
+    throw BpfError(env, "bpf_tc_hook_create", target, PositiveErr(err), "", cap.text());
+  }
+  struct bpf_tc_opts opts = EgressOpts(fd, BPF_TC_F_REPLACE);
+  err = bpf_tc_attach(&hook, &opts);
+  if (err != 0) throw BpfError(env, "bpf_tc_attach", target, PositiveErr(err), "", cap.text());
+  return env.Undefined();
+}
+
+Napi::Value BpfObject::DetachTcEgress(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int ifindex = ArgIfindex(info);
+  CheckIfExists(env, ifindex, "bpf_tc_detach");
+  struct bpf_tc_hook hook = EgressHook(ifindex);
+  struct bpf_tc_opts opts = EgressOpts(0, 0);
+  LogCapture cap;
+  int err = bpf_tc_detach(&hook, &opts);
+  // No clsact qdisc, or no filter of ours in it: nothing to detach.
+  if (err == -ENOENT || err == -EINVAL) return Napi::Boolean::New(env, false);
+  if (err != 0) {
+    throw BpfError(env, "bpf_tc_detach", IfDesc(ifindex) + " egress", PositiveErr(err), "", cap.text());
+  }
+  return Napi::Boolean::New(env, true);
 }
 
 Napi::Value BpfObject::DetachXdp(const Napi::CallbackInfo& info) {

@@ -1,4 +1,4 @@
-// BpfObject: a struct bpf_object* (one .bpf.o file), its programs, maps and XDP attachment.
+// BpfObject: a struct bpf_object* (one .bpf.o file), its programs, maps, XDP and TC egress attachments.
 #pragma once
 
 #include <napi.h>
@@ -31,8 +31,10 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   Napi::Value MapFd(const Napi::CallbackInfo& info);
   Napi::Value MapInfo(const Napi::CallbackInfo& info);
   Napi::Value AttachXdp(const Napi::CallbackInfo& info);
+  Napi::Value AttachTcEgress(const Napi::CallbackInfo& info);
   Napi::Value TestRun(const Napi::CallbackInfo& info);
   static Napi::Value DetachXdp(const Napi::CallbackInfo& info);
+  static Napi::Value DetachTcEgress(const Napi::CallbackInfo& info);
   static Napi::Value QueryXdp(const Napi::CallbackInfo& info);
 
   void CheckOpen(Napi::Env env, const char* op) const;

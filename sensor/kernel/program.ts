@@ -6,12 +6,14 @@
 import path from 'node:path';
 import { BpfObject, RingBuffer, numPossibleCpus, type BpfMap, type TestRunOptions, type TestRunResult, type XdpAttachMode, type XdpMode } from '../../native/bpf';
 import ipaddr from 'ipaddr.js';
-import { addressKey, keyToAddress, parsePrefix, type Prefix } from '../addresses';
+import { addressKey, parsePrefix, type Prefix } from '../addresses';
 import {
-  SRC_STATS_SIZE, DST_LIMIT_MAX_RATE, encodeBlock, encodeConfig, encodeDstLimit, readAllowHits, readBlock, readDstLimit, readSrcCounters,
-  sumGlobals, SRC_COUNTERS, type KernelConfig, type SrcCounters,
+  SRC_STATS_SIZE, DST_LIMIT_MAX_RATE, ENTRY_RETAINED, encodeAllow, encodeBlock, encodeConfig, encodeDstLimit, encodeDstLimitKey, encodeMeta,
+  readAllow, readBlock, readDstLimit, readDstLimitKey, readMeta, readSrcCounters, sumGlobals, SRC_COUNTERS, type KernelConfig, type LedgerMark,
+  type SrcCounters, type TrafficClass,
 } from './records';
 import { STRUCTS } from './layout.generated';
+import { portClassTable } from '../ports';
 
 export const PIN_ROOT = '/sys/fs/bpf/xdp-ids';
 
@@ -25,6 +27,9 @@ export interface MapSizes {
   destinationLimits?: number;
 }
 
+/** The kernel's table sizes (bpf/maps.h): what the ledger may ask a sensor to hold. */
+export const KERNEL_CAPACITY = { blocksV4: 65_536, blocksV6: 16_384, allows: 4096, destinationLimits: 1024, protect: 1024 } as const;
+
 export interface OpenOptions {
   /** Interface name: pins go to PIN_ROOT/<pinName>. Omit for an unpinned program (tests, benchmarks). */
   pinName?: string;
@@ -35,8 +40,13 @@ export interface OpenOptions {
 /** Trips and samples off until the sensor configures them; everything counted, nothing throttled. */
 export const DEFAULT_KERNEL_CONFIG: KernelConfig = {
   windowNs: 1_000_000_000n, tripSyn: 0, tripPortBits: 0, tripHostBits: 0, eventsPerSrcWindow: 0, eventRate: 0,
-  eventBurst: 0, insertRate: 0, insertBurst: 0, sampleNewEvery: 0,
+  eventBurst: 0, insertRate: 0, insertBurst: 0, sampleNewEvery: 0, dropUnparsed: false,
 };
+
+/** Bookkeeping of an entry: `retained` ones outlived the ledger generation that wrote them. */
+export interface EntryOptions {
+  retained?: boolean;
+}
 
 export interface BlockEntry {
   prefix: string;
@@ -44,16 +54,19 @@ export interface BlockEntry {
   expiresNs: bigint;
   drops: number;
   lastDropNs: bigint;
+  retained: boolean;
 }
 
-/** A per-destination TCP SYN rate limit (token bucket) and the SYNs it dropped. */
+/** A rate limit (token bucket) on one traffic class to one destination, and what it dropped. */
 export interface DestinationLimit {
   address: string;
-  synPerSecond: number;
+  traffic: TrafficClass;
+  perSecond: number;
   burst: number;
   /** CLOCK_MONOTONIC ns; 0n = no expiry. */
   expiresNs: bigint;
   drops: number;
+  retained: boolean;
 }
 
 const U32_MAX = 2 ** 32 - 1;
@@ -62,6 +75,7 @@ const U64_MAX = 2n ** 64n - 1n;
 export interface AllowEntry {
   prefix: string;
   hits: number;
+  retained: boolean;
 }
 
 export interface SourceBatch {
@@ -85,10 +99,15 @@ function lpmKeyToText(key: Buffer): string {
   return `${ipaddr.fromByteArray(bytes).toString()}/${key.readUInt32LE(0)}`;
 }
 
+function flagsOf(opts: EntryOptions): number {
+  return opts.retained ? ENTRY_RETAINED : 0;
+}
+
 export class XdpIdsProgram {
   private readonly cpus = numPossibleCpus();
   private attachedIfindex?: number;
   private config: KernelConfig = DEFAULT_KERNEL_CONFIG;
+  private protectGen = 0;
   /** Where readSources() reads every tick: memory already faulted in, not fresh pages each time. */
   private sourceBuffers?: { keys: Buffer; values: Buffer };
 
@@ -110,22 +129,45 @@ export class XdpIdsProgram {
       object.close();
       throw err;
     }
-    return new XdpIdsProgram(object, pinDir);
+    const program = new XdpIdsProgram(object, pinDir);
+    program.setPortClasses(portClassTable());
+    return program;
+  }
+
+  /** One byte per port (sensor/ports.ts): which ports are services and which amplifiers. */
+  setPortClasses(table: Uint8Array): void {
+    if (table.length !== 65536) throw new RangeError(`a port class table has 65536 entries, got ${table.length}`);
+    const keys = Buffer.alloc(65536 * 4);
+    for (let port = 0; port < 65536; port++) keys.writeUInt32LE(port, port * 4);
+    this.map('ids_ports').updateBatch(keys, Buffer.from(table));
   }
 
   private map(name: string): BpfMap {
     return this.object.map(name);
   }
 
+  /** XDP on the way in, and the TC egress program that records the SYN-ACKs going out (handshake challenges). */
   attach(ifindex: number, mode: XdpAttachMode = 'auto'): XdpMode {
-    const attached = this.object.attachXdp(ifindex, mode);
+    const attached = this.object.attachXdp(ifindex, mode, 'xdp_ids');
+    try {
+      this.object.attachTcEgress(ifindex, 'ids_egress');
+    } catch (err) {
+      BpfObject.detachXdp(ifindex);
+      throw err;
+    }
     this.attachedIfindex = ifindex;
     return attached;
   }
 
   detach(): void {
-    if (this.attachedIfindex !== undefined) BpfObject.detachXdp(this.attachedIfindex);
+    if (this.attachedIfindex !== undefined) XdpIdsProgram.detachFrom(this.attachedIfindex);
     this.attachedIfindex = undefined;
+  }
+
+  /** Removes both programs from an interface, whoever attached them (also after a crash). */
+  static detachFrom(ifindex: number): void {
+    BpfObject.detachXdp(ifindex);
+    BpfObject.detachTcEgress(ifindex);
   }
 
   close(): void {
@@ -146,7 +188,7 @@ export class XdpIdsProgram {
     const nonEmpty = (...names: string[]): boolean => names.some((name) => this.map(name).getNextKey(undefined) !== undefined);
     const lists = {
       blocks: nonEmpty('ids_block_v4', 'ids_block_v6'), allows: nonEmpty('ids_allow_v4', 'ids_allow_v6'), watch: nonEmpty('ids_watch'),
-      dstLimits: nonEmpty('ids_dst_limit'),
+      dstLimits: nonEmpty('ids_dst_limit'), protect: nonEmpty('ids_protect_v4', 'ids_protect_v6'), protectGen: this.protectGen,
     };
     this.map('ids_config').update(Buffer.alloc(4), encodeConfig(this.config, lists), 'any');
   }
@@ -188,9 +230,12 @@ export class XdpIdsProgram {
     return this.map('ids_src').lookup(addressKey(address));
   }
 
-  addBlock(cidr: string, expiresNs = 0n): Prefix {
+  /** Adds or replaces a block entry (its drop count is kept). */
+  addBlock(cidr: string, expiresNs = 0n, opts: EntryOptions = {}): Prefix {
     const prefix = parsePrefix(cidr);
-    this.map(prefix.family === 4 ? 'ids_block_v4' : 'ids_block_v6').update(lpmKey(prefix), encodeBlock(expiresNs), 'any');
+    const map = this.map(prefix.family === 4 ? 'ids_block_v4' : 'ids_block_v6');
+    const key = lpmKey(prefix);
+    map.update(key, encodeBlock(prefix.length, expiresNs, flagsOf(opts), map.lookup(key)), 'any');
     this.writeConfig();
     return prefix;
   }
@@ -203,13 +248,17 @@ export class XdpIdsProgram {
   }
 
   listBlocks(): BlockEntry[] {
-    return ['ids_block_v4', 'ids_block_v6'].flatMap((name) =>
-      [...this.map(name).entries()].map(([key, value]) => ({ prefix: lpmKeyToText(key), ...readBlock(value) })));
+    return ['ids_block_v4', 'ids_block_v6'].flatMap((name) => [...this.map(name).entries()].map(([key, value]) => {
+      const { flags, ...record } = readBlock(value);
+      return { prefix: lpmKeyToText(key), ...record, retained: (flags & ENTRY_RETAINED) !== 0 };
+    }));
   }
 
-  addAllow(cidr: string): Prefix {
+  addAllow(cidr: string, opts: EntryOptions = {}): Prefix {
     const prefix = parsePrefix(cidr);
-    this.map(prefix.family === 4 ? 'ids_allow_v4' : 'ids_allow_v6').update(lpmKey(prefix), Buffer.alloc(STRUCTS.ids_allow.size), 'any');
+    const map = this.map(prefix.family === 4 ? 'ids_allow_v4' : 'ids_allow_v6');
+    const key = lpmKey(prefix);
+    map.update(key, encodeAllow(flagsOf(opts), map.lookup(key)), 'any');
     this.writeConfig();
     return prefix;
   }
@@ -222,41 +271,73 @@ export class XdpIdsProgram {
   }
 
   listAllows(): AllowEntry[] {
-    return ['ids_allow_v4', 'ids_allow_v6'].flatMap((name) =>
-      [...this.map(name).entries()].map(([key, value]) => ({ prefix: lpmKeyToText(key), hits: readAllowHits(value) })));
+    return ['ids_allow_v4', 'ids_allow_v6'].flatMap((name) => [...this.map(name).entries()].map(([key, value]) => {
+      const { hits, flags } = readAllow(value);
+      return { prefix: lpmKeyToText(key), hits, retained: (flags & ENTRY_RETAINED) !== 0 };
+    }));
   }
 
   /**
-   * Limits the TCP SYNs (SYN without ACK) to one destination address; over budget they are dropped
+   * Limits one traffic class to one destination address; over budget its packets are dropped
    * unless their source is allowlisted. Replacing an entry keeps its drop count and bucket state,
    * so refreshing a limit grants no new burst. expiresNs is CLOCK_MONOTONIC ns (0n = never).
    */
-  setDestinationLimit(address: string, opts: { synPerSecond: number; burst?: number; expiresNs?: bigint }): void {
-    const key = addressKey(address);
-    const { synPerSecond, burst = synPerSecond, expiresNs = 0n } = opts;
-    if (!Number.isInteger(synPerSecond) || synPerSecond < 1 || synPerSecond > DST_LIMIT_MAX_RATE) {
-      throw new RangeError(`synPerSecond must be an integer in 1..${DST_LIMIT_MAX_RATE}, got ${synPerSecond}`);
+  setDestinationLimit(address: string, traffic: TrafficClass, opts: { perSecond: number; burst?: number; expiresNs?: bigint } & EntryOptions): void {
+    const key = encodeDstLimitKey(addressKey(address), traffic);
+    const { perSecond, burst = perSecond, expiresNs = 0n } = opts;
+    if (!Number.isInteger(perSecond) || perSecond < 1 || perSecond > DST_LIMIT_MAX_RATE) {
+      throw new RangeError(`perSecond must be an integer in 1..${DST_LIMIT_MAX_RATE}, got ${perSecond}`);
     }
     if (!Number.isInteger(burst) || burst < 1 || burst > U32_MAX) throw new RangeError(`burst must be an integer in 1..${U32_MAX}, got ${burst}`);
     if (typeof expiresNs !== 'bigint' || expiresNs < 0n || expiresNs > U64_MAX) throw new RangeError(`expiresNs must be a bigint in 0..2^64-1, got ${String(expiresNs)}`);
     const map = this.map('ids_dst_limit');
     const previous = map.lookup(key);
     const { drops, tatNs } = previous ? readDstLimit(previous) : { drops: 0, tatNs: 0n };
-    map.update(key, encodeDstLimit({ synPerSecond, burst, expiresNs, drops, tatNs }), 'any');
+    map.update(key, encodeDstLimit({ perSecond, burst, expiresNs, drops, tatNs, flags: flagsOf(opts) }), 'any');
     this.writeConfig();
   }
 
-  deleteDestinationLimit(address: string): boolean {
-    const deleted = this.map('ids_dst_limit').delete(addressKey(address));
+  deleteDestinationLimit(address: string, traffic: TrafficClass): boolean {
+    const deleted = this.map('ids_dst_limit').delete(encodeDstLimitKey(addressKey(address), traffic));
     this.writeConfig();
     return deleted;
   }
 
   listDestinationLimits(): DestinationLimit[] {
     return [...this.map('ids_dst_limit').entries()].map(([key, value]) => {
-      const { synPerSecond, burst, expiresNs, drops } = readDstLimit(value);
-      return { address: keyToAddress(key), synPerSecond, burst, expiresNs, drops };
+      const { perSecond, burst, expiresNs, drops, flags } = readDstLimit(value);
+      return { ...readDstLimitKey(key), perSecond, burst, expiresNs, drops, retained: (flags & ENTRY_RETAINED) !== 0 };
     });
+  }
+
+  /**
+   * The protected prefixes (like Suricata's HOME_NET): only traffic towards them is judged per
+   * source and destination; none means every destination. Replaces the whole set.
+   */
+  setProtected(cidrs: readonly string[]): void {
+    const wanted = new Map(cidrs.map((c) => parsePrefix(c)).map((p) => [p.text, p]));
+    for (const name of ['ids_protect_v4', 'ids_protect_v6']) {
+      const map = this.map(name);
+      for (const [key] of [...map.entries()]) if (!wanted.has(lpmKeyToText(key))) map.delete(key);
+    }
+    for (const prefix of wanted.values()) {
+      this.map(prefix.family === 4 ? 'ids_protect_v4' : 'ids_protect_v6').update(lpmKey(prefix), Buffer.alloc(STRUCTS.ids_protect.size), 'any');
+    }
+    this.protectGen++;
+    this.writeConfig();
+  }
+
+  listProtected(): string[] {
+    return ['ids_protect_v4', 'ids_protect_v6'].flatMap((name) => [...this.map(name).entries()].map(([key]) => lpmKeyToText(key)));
+  }
+
+  /** Which ledger generation the block, allow and limit entries come from (pinned with them). */
+  ledgerMark(): LedgerMark {
+    return readMeta(this.map('ids_meta').lookup(Buffer.alloc(4))!);
+  }
+
+  setLedgerMark(mark: LedgerMark): void {
+    this.map('ids_meta').update(Buffer.alloc(4), encodeMeta(mark), 'any');
   }
 
   /** Watched sources get a header sample for every packet (within the event limits). */
@@ -275,13 +356,13 @@ export class XdpIdsProgram {
     return new RingBuffer(this.map('ids_events'), onRecords);
   }
 
-  /** BPF_PROG_TEST_RUN: runs the program on one frame without attaching it. */
+  /** BPF_PROG_TEST_RUN: runs the XDP program (or, with programName 'ids_egress', the egress one) on one frame without attaching it. */
   testRun(frame: Buffer, opts: TestRunOptions = {}): TestRunResult {
-    return this.object.testRun(frame, opts);
+    return this.object.testRun(frame, { programName: 'xdp_ids', ...opts });
   }
 
   /** For a benchmark driver that tail-calls the program. */
   programFd(): number {
-    return this.object.programFd();
+    return this.object.programFd('xdp_ids');
   }
 }

@@ -21,6 +21,7 @@ export const ADDR_SIZE = STRUCTS.ids_addr.size;
 export const PORT_BITS = DEFINES.IDS_PORT_BITS;
 export const HOST_BITS = DEFINES.IDS_HOST_BITS;
 export const DST_SRC_BITS = DEFINES.IDS_DST_SRC_BITS;
+export const DST_AMP_SRC_BITS = DEFINES.IDS_DST_AMP_SRC_BITS;
 
 /** Global counter names in enum order: IDS_CNT_ERR_TCP_TRUNC becomes err_tcp_trunc. */
 export const COUNTER_NAMES: readonly string[] = Object.entries(ENUMS.ids_counter)
@@ -31,6 +32,7 @@ export const COUNTER_NAMES: readonly string[] = Object.entries(ENUMS.ids_counter
 /** Cumulative per-source counters, named as in struct ids_src_stats. */
 export const SRC_COUNTERS = [
   'syn', 'synack', 'ack', 'rst', 'fin', 'null_scan', 'fin_only', 'xmas', 'synfin', 'udp', 'icmp', 'fragments', 'malformed',
+  'first_fragments', 'replies', 'handshakes', 'ttl_mismatch',
 ] as const;
 export type SrcCounter = (typeof SRC_COUNTERS)[number];
 export type SrcCounters = Record<SrcCounter | 'packets' | 'bytes', number>;
@@ -48,13 +50,19 @@ export const SRC_OFFSETS = {
   bytes: SRC.bytes.offset,
   firstSeen: SRC.first_seen_ns.offset,
   lastSeen: SRC.last_seen_ns.offset,
+  verifiedAt: SRC.verified_at.offset,
   win: SRC.win.offset,
   winSize: STRUCTS.ids_src_window.size,
   winWindow: SRC_WIN.window.offset,
   winSyn: SRC_WIN.syn.offset,
   winPortBits: SRC_WIN.port_bits.offset,
   winHostBits: SRC_WIN.host_bits.offset,
+  winProtoBits: SRC_WIN.proto_bits.offset,
 } as const;
+
+/** verified_at is CLOCK_MONOTONIC ns >> COARSE_SHIFT; 0 = never. */
+export const COARSE_SHIFT = DEFINES.IDS_COARSE_SHIFT;
+export const PROTO_BITS = 32;
 
 export interface SrcWindowCounts {
   window: number;
@@ -80,26 +88,25 @@ export function readSrcWindow(buf: Buffer, off: number, window: number): SrcWind
   };
 }
 
-export interface DstCounters {
-  syn: number;
-  udp: number;
-  icmp: number;
-  bytes: number;
-}
+/** Cumulative per-destination counters (u64), named as in struct ids_dst_stats. */
+export const DST_COUNTERS = [
+  'syn', 'udp', 'icmp', 'bytes', 'synack', 'udp_amp', 'udp_amp_bytes', 'fragments', 'fragment_bytes', 'handshakes', 'syn_out',
+] as const;
+export type DstCounters = Record<(typeof DST_COUNTERS)[number], number>;
+
+const DST_COUNTER_OFFSETS = DST_COUNTERS.map((name) => DST[name].offset);
 
 export function readDstCounters(buf: Buffer, off: number): DstCounters {
-  return {
-    syn: Number(buf.readBigUInt64LE(off + DST.syn.offset)),
-    udp: Number(buf.readBigUInt64LE(off + DST.udp.offset)),
-    icmp: Number(buf.readBigUInt64LE(off + DST.icmp.offset)),
-    bytes: Number(buf.readBigUInt64LE(off + DST.bytes.offset)),
-  };
+  const out = {} as DstCounters;
+  DST_COUNTERS.forEach((name, i) => (out[name] = Number(buf.readBigUInt64LE(off + DST_COUNTER_OFFSETS[i]))));
+  return out;
 }
 
-export function readDstSourceBits(buf: Buffer, off: number, window: number): number {
+/** The distinct-source sketches' bit counts of the window, zero when the destination was silent in it. */
+export function readDstSourceBits(buf: Buffer, off: number, window: number): { sources: number; ampSources: number } {
   const slot = off + DST.win.offset + (window & 1) * STRUCTS.ids_dst_window.size;
-  if (buf.readUInt32LE(slot + DST_WIN.window.offset) !== window >>> 0) return 0;
-  return buf.readUInt16LE(slot + DST_WIN.src_bits.offset);
+  if (buf.readUInt32LE(slot + DST_WIN.window.offset) !== window >>> 0) return { sources: 0, ampSources: 0 };
+  return { sources: buf.readUInt16LE(slot + DST_WIN.src_bits.offset), ampSources: buf.readUInt16LE(slot + DST_WIN.amp_src_bits.offset) };
 }
 
 /** Sums a per-CPU ids_globals value (ncpu records, each rounded up to 8 bytes). */
@@ -125,9 +132,21 @@ export interface KernelConfig {
   insertRate: number;
   insertBurst: number;
   sampleNewEvery: number;
+  /** Drop frames encapsulated deeper than the program parses (their source is unknown) while blocks are in force. */
+  dropUnparsed: boolean;
 }
 
-export function encodeConfig(cfg: KernelConfig, lists: { blocks: boolean; allows: boolean; watch: boolean; dstLimits: boolean }): Buffer {
+export interface ConfigLists {
+  blocks: boolean;
+  allows: boolean;
+  watch: boolean;
+  dstLimits: boolean;
+  protect: boolean;
+  /** Changed whenever the protect tries change. */
+  protectGen: number;
+}
+
+export function encodeConfig(cfg: KernelConfig, lists: ConfigLists): Buffer {
   const buf = Buffer.alloc(STRUCTS.ids_config.size);
   buf.writeBigUInt64LE(cfg.windowNs, CFG.window_ns.offset);
   buf.writeUInt32LE(cfg.tripSyn, CFG.trip_syn.offset);
@@ -140,21 +159,34 @@ export function encodeConfig(cfg: KernelConfig, lists: { blocks: boolean; allows
   buf.writeUInt32LE(cfg.insertBurst, CFG.insert_burst.offset);
   buf.writeUInt32LE(cfg.sampleNewEvery, CFG.sample_new_every.offset);
   const flags = (lists.blocks ? DEFINES.IDS_CFG_BLOCKS : 0) | (lists.allows ? DEFINES.IDS_CFG_ALLOWS : 0) | (lists.watch ? DEFINES.IDS_CFG_WATCH : 0) |
-    (lists.dstLimits ? DEFINES.IDS_CFG_DST_LIMITS : 0);
+    (lists.dstLimits ? DEFINES.IDS_CFG_DST_LIMITS : 0) | (lists.protect ? DEFINES.IDS_CFG_PROTECT : 0) |
+    (cfg.dropUnparsed ? DEFINES.IDS_CFG_DROP_UNPARSED : 0);
   buf.writeUInt32LE(flags, CFG.flags.offset);
+  buf.writeUInt32LE(lists.protectGen >>> 0, CFG.protect_gen.offset);
   return buf;
 }
+
+/** Bookkeeping flags of block, allow and limit entries (IDS_ENTRY_*). */
+export const ENTRY_RETAINED = DEFINES.IDS_ENTRY_RETAINED;
 
 export interface BlockRecord {
   /** CLOCK_MONOTONIC ns; 0n = no expiry. */
   expiresNs: bigint;
   drops: number;
   lastDropNs: bigint;
+  /** IDS_ENTRY_* */
+  flags: number;
 }
 
-export function encodeBlock(expiresNs: bigint): Buffer {
+export function encodeBlock(prefixLength: number, expiresNs: bigint, flags: number, kept?: Buffer): Buffer {
   const buf = Buffer.alloc(STRUCTS.ids_block.size);
   buf.writeBigUInt64LE(expiresNs, BLOCK.expires_ns.offset);
+  if (kept) {
+    buf.writeBigUInt64LE(kept.readBigUInt64LE(BLOCK.drops.offset), BLOCK.drops.offset);
+    buf.writeBigUInt64LE(kept.readBigUInt64LE(BLOCK.last_drop_ns.offset), BLOCK.last_drop_ns.offset);
+  }
+  buf.writeUInt32LE(prefixLength, BLOCK.prefixlen.offset);
+  buf.writeUInt32LE(flags, BLOCK.flags.offset);
   return buf;
 }
 
@@ -163,23 +195,62 @@ export function readBlock(buf: Buffer): BlockRecord {
     expiresNs: buf.readBigUInt64LE(BLOCK.expires_ns.offset),
     drops: Number(buf.readBigUInt64LE(BLOCK.drops.offset)),
     lastDropNs: buf.readBigUInt64LE(BLOCK.last_drop_ns.offset),
+    flags: buf.readUInt32LE(BLOCK.flags.offset),
   };
 }
 
-export function readAllowHits(buf: Buffer): number {
-  return Number(buf.readBigUInt64LE(STRUCTS.ids_allow.fields.hits.offset));
+const ALLOW = STRUCTS.ids_allow.fields;
+
+export function encodeAllow(flags: number, kept?: Buffer): Buffer {
+  const buf = Buffer.alloc(STRUCTS.ids_allow.size);
+  if (kept) buf.writeBigUInt64LE(kept.readBigUInt64LE(ALLOW.hits.offset), ALLOW.hits.offset);
+  buf.writeUInt32LE(flags, ALLOW.flags.offset);
+  return buf;
+}
+
+export function readAllow(buf: Buffer): { hits: number; flags: number } {
+  return { hits: Number(buf.readBigUInt64LE(ALLOW.hits.offset)), flags: buf.readUInt32LE(ALLOW.flags.offset) };
 }
 
 export const DST_LIMIT_MAX_RATE = DEFINES.IDS_DST_LIMIT_MAX_RATE;
 
+/** What a destination limit caps (enum ids_traffic): the answer to floods from forged sources or reflectors. */
+export const TRAFFIC_CLASSES = ['syn', 'udp-amp', 'fragments', 'syn-ack'] as const;
+export type TrafficClass = (typeof TRAFFIC_CLASSES)[number];
+
+const TRAFFIC_IDS: Record<TrafficClass, number> = {
+  syn: ENUMS.ids_traffic.IDS_TRAFFIC_SYN,
+  'udp-amp': ENUMS.ids_traffic.IDS_TRAFFIC_UDP_AMP,
+  fragments: ENUMS.ids_traffic.IDS_TRAFFIC_FRAGMENTS,
+  'syn-ack': ENUMS.ids_traffic.IDS_TRAFFIC_SYNACK,
+};
+
+const DST_LIMIT_KEY = STRUCTS.ids_dst_limit_key.fields;
+
+export function encodeDstLimitKey(addressKey: Buffer, traffic: TrafficClass): Buffer {
+  const buf = Buffer.alloc(STRUCTS.ids_dst_limit_key.size);
+  addressKey.copy(buf, DST_LIMIT_KEY.dst.offset);
+  buf.writeUInt32LE(TRAFFIC_IDS[traffic], DST_LIMIT_KEY.traffic.offset);
+  return buf;
+}
+
+export function readDstLimitKey(buf: Buffer): { address: string; traffic: TrafficClass } {
+  const id = buf.readUInt32LE(DST_LIMIT_KEY.traffic.offset);
+  const traffic = TRAFFIC_CLASSES.find((t) => TRAFFIC_IDS[t] === id);
+  if (!traffic) throw new RangeError(`unknown traffic class ${id} in a destination limit key`);
+  return { address: keyToAddress(buf, DST_LIMIT_KEY.dst.offset), traffic };
+}
+
 export interface DstLimitRecord {
-  synPerSecond: number;
+  perSecond: number;
   burst: number;
   /** CLOCK_MONOTONIC ns; 0n = no expiry. */
   expiresNs: bigint;
   drops: number;
   /** The bucket's state (struct ids_dst_limit.tat_ns), carried over when an entry is replaced. */
   tatNs: bigint;
+  /** IDS_ENTRY_* */
+  flags: number;
 }
 
 export function encodeDstLimit(limit: DstLimitRecord): Buffer {
@@ -187,19 +258,44 @@ export function encodeDstLimit(limit: DstLimitRecord): Buffer {
   buf.writeBigUInt64LE(limit.expiresNs, DST_LIMIT.expires_ns.offset);
   buf.writeBigUInt64LE(limit.tatNs, DST_LIMIT.tat_ns.offset);
   buf.writeBigUInt64LE(BigInt(limit.drops), DST_LIMIT.drops.offset);
-  buf.writeUInt32LE(limit.synPerSecond, DST_LIMIT.syn_per_sec.offset);
+  buf.writeUInt32LE(limit.perSecond, DST_LIMIT.per_sec.offset);
   buf.writeUInt32LE(limit.burst, DST_LIMIT.burst.offset);
+  buf.writeUInt32LE(limit.flags, DST_LIMIT.flags.offset);
   return buf;
 }
 
 export function readDstLimit(buf: Buffer): DstLimitRecord {
   return {
-    synPerSecond: buf.readUInt32LE(DST_LIMIT.syn_per_sec.offset),
+    perSecond: buf.readUInt32LE(DST_LIMIT.per_sec.offset),
     burst: buf.readUInt32LE(DST_LIMIT.burst.offset),
     expiresNs: buf.readBigUInt64LE(DST_LIMIT.expires_ns.offset),
     drops: Number(buf.readBigUInt64LE(DST_LIMIT.drops.offset)),
     tatNs: buf.readBigUInt64LE(DST_LIMIT.tat_ns.offset),
+    flags: buf.readUInt32LE(DST_LIMIT.flags.offset),
   };
+}
+
+const META = STRUCTS.ids_meta.fields;
+
+/** Which ledger generation the kernel's entries come from (struct ids_meta). */
+export interface LedgerMark {
+  epoch: string;
+  rev: number;
+}
+
+export function encodeMeta(mark: LedgerMark): Buffer {
+  const buf = Buffer.alloc(STRUCTS.ids_meta.size);
+  const epoch = Buffer.from(mark.epoch, 'utf8');
+  if (epoch.length >= META.ledger_epoch.size) throw new RangeError(`ledger epoch too long: ${mark.epoch.length} bytes`);
+  epoch.copy(buf, META.ledger_epoch.offset);
+  buf.writeBigUInt64LE(BigInt(mark.rev), META.ledger_rev.offset);
+  return buf;
+}
+
+export function readMeta(buf: Buffer): LedgerMark {
+  const raw = buf.subarray(META.ledger_epoch.offset, META.ledger_epoch.offset + META.ledger_epoch.size);
+  const end = raw.indexOf(0);
+  return { epoch: raw.subarray(0, end < 0 ? raw.length : end).toString('utf8'), rev: Number(buf.readBigUInt64LE(META.ledger_rev.offset)) };
 }
 
 const TCP_FLAG_LETTERS = 'FSRPAUEC';

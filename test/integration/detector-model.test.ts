@@ -11,7 +11,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AlertEvent, ExceptionEvent, IncidentEvent } from '../../common/alert-events';
 import { connectRedis } from '../../common/redis';
-import type { SensorTick } from '../../common/sensor-tick';
+import { NO_UNTRACKED, type SensorTick } from '../../common/sensor-tick';
 import { saveModel } from '../../detector/model/files';
 import { seededRandom } from '../../detector/model/random';
 import { MODEL_RULE_ID } from '../../detector/model/scorer';
@@ -37,7 +37,7 @@ function liveTicks(sensor: string, count: number, scanFrom: number): SensorTick[
     if (w >= scanFrom) sources.push(windowOf(SCANNER, 'scan', random));
     return {
       sensor, iface: 'lab0', window: 1000 + w, startMs: t0 + w * 1000, endMs: t0 + (w + 1) * 1000, sources, destinations: [],
-      untracked: { ...windowOf('0.0.0.0', 'web', () => 0), packets: 0, bytes: 0, syn: 0, fin: 0, ackOnly: 0 }, globals: {}, trackedSources: sources.length,
+      untracked: { ...NO_UNTRACKED }, globals: {}, trackedSources: sources.length, evictedSources: 0,
     };
   });
 }

@@ -63,7 +63,7 @@ function compare(all: Buffer[], lists: Lists = {}): void {
     const dst = program.readDestinations();
     const gotDst: Record<string, Record<string, number>> = {};
     for (let i = 0; i < dst.count; i++) {
-      gotDst[hex(dst.keys, i)] = { ...readDstCounters(dst.values, i * DST_STATS_SIZE), src_bits: readDstSourceBits(dst.values, i * DST_STATS_SIZE, window) };
+      gotDst[hex(dst.keys, i)] = { ...readDstCounters(dst.values, i * DST_STATS_SIZE), src_bits: readDstSourceBits(dst.values, i * DST_STATS_SIZE, window).sources };
     }
     const wantDst = Object.fromEntries([...model.destinations()].map(([k, v]) => [k, Object.fromEntries(Object.entries(v).map(([f, n]) => [f, Number(n)]))]));
     expect(gotDst).toEqual(wantDst);

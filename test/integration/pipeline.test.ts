@@ -6,7 +6,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AlertEvent, IncidentEvent } from '../../common/alert-events';
 import { connectRedis } from '../../common/redis';
-import type { SensorTick, SourceWindow } from '../../common/sensor-tick';
+import { NO_UNTRACKED, sourceWindowOf, type SensorTick, type SourceWindow } from '../../common/sensor-tick';
 import { JOB_FORMAT, PARTITIONS, partitionOf, partitionQueue } from '../../common/windows-jobs';
 import { ownerOf } from '../../detector/partitions';
 import { Detector } from '../../detector/service';
@@ -18,22 +18,14 @@ import { testRedis, type TestRedis } from '../support/redis';
 const RULES = ['rules'];
 const SCANNER = '198.18.0.66';
 
-function source(src: string, counts: Partial<SourceWindow>): SourceWindow {
-  return {
-    src, packets: 0, bytes: 0, syn: 0, synAck: 0, ackOnly: 0, rst: 0, fin: 0, nullScan: 0, finOnly: 0, xmas: 0, synFin: 0, udp: 0, icmp: 0,
-    fragments: 0, malformed: 0, distinctPorts: 0, distinctHosts: 0, firstSeenMs: 0, ...counts,
-  };
-}
-
-const scan = (src = SCANNER): SourceWindow => source(src, { packets: 400, bytes: 24_000, syn: 400, rst: 0, distinctPorts: 380, distinctHosts: 1 });
-const browsing = (i: number): SourceWindow => source(`198.18.1.${i}`, { packets: 40, bytes: 30_000, syn: 2, ackOnly: 30, fin: 2, distinctPorts: 1, distinctHosts: 1 });
+const scan = (src = SCANNER): SourceWindow => sourceWindowOf(src, { packets: 400, bytes: 24_000, syn: 400, rst: 0, distinctPorts: 380, distinctHosts: 1 });
+const browsing = (i: number): SourceWindow => sourceWindowOf(`198.18.1.${i}`, { packets: 40, bytes: 30_000, syn: 2, ackOnly: 30, fin: 2, distinctPorts: 1, distinctHosts: 1 });
 
 function tick(sensor: string, window: number, sources: SourceWindow[]): SensorTick {
   const endMs = Date.now();
   return {
     sensor, iface: 'lab0', window, startMs: endMs - 1000, endMs, sources, destinations: [],
-    untracked: { packets: 0, bytes: 0, syn: 0, synAck: 0, ackOnly: 0, rst: 0, fin: 0, nullScan: 0, finOnly: 0, xmas: 0, synFin: 0, udp: 0, icmp: 0, fragments: 0, malformed: 0 },
-    globals: {}, trackedSources: sources.length,
+    untracked: { ...NO_UNTRACKED }, globals: {}, trackedSources: sources.length, evictedSources: 0,
   };
 }
 
@@ -127,7 +119,7 @@ describe('windows → detectors → incidents → alerts, on a real Redis', () =
       ipVersion: 4 as const, protocol: 6, length: 60, ttl: 44, dscp: 0, ecn: 0, ipId: 1, flowLabel: 0, fragment: { df: false, mf: false, nonFirst: false },
       srcPort: 40000, dstPort: 443, tcpFlags: 'S', seq: 1, ack: 0, tcpWindow: 1024, icmpType: 0, icmpCode: 0,
     };
-    pub.trip({ sensor: 'sensor-t', kind: 'ports', src: SCANNER, window: 300, value: 100, threshold: 100, packet, sofar: source(SCANNER, { packets: 120, syn: 120, distinctPorts: 110 }) });
+    pub.trip({ sensor: 'sensor-t', kind: 'ports', src: SCANNER, window: 300, value: 100, threshold: 100, packet, sofar: sourceWindowOf(SCANNER, { packets: 120, syn: 120, distinctPorts: 110 }) });
     const opened = await until('the opened event', async () => (await incidentEvents()).find((e) => e.phase === 'opened' && e.incident.ruleId === 'scan-tcp-vertical'));
     expect(opened.incident.evidence).toEqual([packet]);
     expect(d.stats()).toMatchObject({ ticks: 0, trips: 1, earlyDetections: expect.any(Number) });

@@ -1,17 +1,12 @@
 /** A fixed, seeded dataset of source-windows for the model's unit tests. */
-import type { SensorTick, SourceWindow } from '../../common/sensor-tick';
+import { NO_UNTRACKED, sourceWindowOf, type SensorTick, type SourceWindow } from '../../common/sensor-tick';
 import { seededRandom } from '../../detector/model/random';
 
 export type Profile = 'web' | 'dns' | 'bulk' | 'scan' | 'null-scan';
 
-const ZERO: Omit<SourceWindow, 'src'> = {
-  packets: 0, bytes: 0, syn: 0, synAck: 0, ackOnly: 0, rst: 0, fin: 0, nullScan: 0, finOnly: 0, xmas: 0, synFin: 0,
-  udp: 0, icmp: 0, fragments: 0, malformed: 0, distinctPorts: 0, distinctHosts: 0, firstSeenMs: 0,
-};
-
 export function windowOf(src: string, profile: Profile, random: () => number): SourceWindow {
   const n = (lo: number, hi: number) => lo + Math.floor(random() * (hi - lo + 1));
-  const w: SourceWindow = { ...ZERO, src };
+  const w = sourceWindowOf(src);
   if (profile === 'web') {
     w.syn = n(1, 3);
     w.fin = w.syn;
@@ -52,7 +47,7 @@ export function windowOf(src: string, profile: Profile, random: () => number): S
 export function tickOf(window: number, sources: SourceWindow[], sensor = 'unit'): SensorTick {
   return {
     sensor, iface: 'veth0', window, startMs: 1_700_000_000_000 + window * 1000, endMs: 1_700_000_000_000 + (window + 1) * 1000, sources, destinations: [],
-    untracked: { ...ZERO }, globals: {}, trackedSources: sources.length,
+    untracked: { ...NO_UNTRACKED }, globals: {}, trackedSources: sources.length, evictedSources: 0,
   };
 }
 
