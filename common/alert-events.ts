@@ -4,10 +4,23 @@
  * a unique `id` (also its BullMQ job id, so an event enqueued twice is one job) and a schema
  * version `v`; consumers reject versions they do not know.
  */
+import type { JobsOptions } from 'bullmq';
 import type { HeaderSample } from './sensor-tick';
 
 export const ALERTS_QUEUE = 'alerts';
 export const ALERT_EVENT_VERSION = 1;
+
+/**
+ * How every producer queues an alert event (with `jobId: event.id`). An event the alerter fails to
+ * ingest (Redis refusing a write, a bug) is retried for about eight minutes, then dead-lettered by
+ * the alerter (`xdp-ids alerts dlq`); failed jobs are never trimmed, so nothing disappears unseen.
+ */
+export const ALERT_EVENT_JOB_OPTIONS = {
+  attempts: 10,
+  backoff: { type: 'exponential', delay: 1000 },
+  removeOnComplete: true,
+  removeOnFail: false,
+} as const satisfies JobsOptions;
 
 export type Severity = 'info' | 'low' | 'medium' | 'high' | 'critical';
 

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Logger } from 'pino';
-import { ALERT_EVENT_VERSION, type AlertEvent, type ExceptionCode, type ExceptionEvent, type Severity } from './alert-events';
+import { ALERT_EVENT_JOB_OPTIONS, ALERT_EVENT_VERSION, type AlertEvent, type ExceptionCode, type ExceptionEvent, type Severity } from './alert-events';
 
 export class ExceptionReporter {
   private readonly lastSent = new Map<ExceptionCode, number>();
@@ -22,7 +22,7 @@ export class ExceptionReporter {
     this.lastSent.set(code, now);
     const event: ExceptionEvent = { v: ALERT_EVENT_VERSION, id: `exc-${randomUUID()}`, atMs: now, kind: 'exception', code, severity, component: this.component, message, details };
     try {
-      await this.alerts.add(event.kind, event, { jobId: event.id, removeOnComplete: true, removeOnFail: 1000 });
+      await this.alerts.add(event.kind, event, { ...ALERT_EVENT_JOB_OPTIONS, jobId: event.id });
     } catch (err) {
       this.log.error({ err, code }, 'could not queue an exception event');
     }

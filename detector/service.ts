@@ -9,7 +9,7 @@ import os from 'node:os';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { ALERT_EVENT_VERSION, ALERTS_QUEUE, type AlertEvent, type BlockOutcome, type Incident, type IncidentEvent } from '../common/alert-events';
+import { ALERT_EVENT_JOB_OPTIONS, ALERT_EVENT_VERSION, ALERTS_QUEUE, type AlertEvent, type BlockOutcome, type Incident, type IncidentEvent } from '../common/alert-events';
 import type { Blocker } from '../common/block-requests';
 import { ExceptionReporter } from '../common/exceptions';
 import { connectRedis } from '../common/redis';
@@ -262,7 +262,7 @@ export class Detector {
   private async announce(t: Transition): Promise<void> {
     const id = `${t.incident.id}|${t.phase}|${t.phase === 'updated' ? t.incident.detections : 0}`;
     const event: IncidentEvent = { v: ALERT_EVENT_VERSION, id, atMs: Date.now(), kind: 'incident', phase: t.phase, incident: t.incident };
-    await this.alerts.add(event.kind, event, { jobId: id, removeOnComplete: true, removeOnFail: 1000 });
+    await this.alerts.add(event.kind, event, { ...ALERT_EVENT_JOB_OPTIONS, jobId: id });
     this.counts.alertsQueued++;
     this.opts.onIncident?.(event);
   }
