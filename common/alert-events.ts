@@ -92,6 +92,16 @@ export interface Incident {
   /** Model detections only. */
   explanation?: FeatureContribution[];
   block?: BlockOutcome;
+  /**
+   * Only on a rule's overflow incident (key `*`): detections of new keys once the rule had its
+   * maximum of open incidents (`--max-incidents-per-rule`). It never blocks.
+   */
+  overflow?: {
+    /** Distinct keys folded in (a HyperLogLog estimate, within about 1%). */
+    keys: number;
+    /** Up to 20 of them. */
+    sampleKeys: string[];
+  };
 }
 
 interface EventBase {
@@ -129,7 +139,7 @@ export interface BlockEvent extends EventBase {
 export type ExceptionCode =
   | 'redis-unreachable' | 'windows-dropped' | 'sensor-silent' | 'sensor-detached' | 'ring-buffer-loss'
   | 'queue-backlog' | 'rule-reload-failed' | 'model-missing' | 'model-reload-failed' | 'delivery-failed'
-  | 'block-budget-exceeded' | 'receiver-disabled' | 'event-dead-lettered';
+  | 'block-budget-exceeded' | 'receiver-disabled' | 'event-dead-lettered' | 'incident-cap-reached';
 
 /** Something wrong with xdp-ids itself; routed to operators, not to the SOC. */
 export interface ExceptionEvent extends EventBase {
