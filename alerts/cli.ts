@@ -67,7 +67,7 @@ export function registerAlertsCommands(program: Command): Command {
       process.once('SIGTERM', shutdown);
     });
 
-  const alerts = program.command('alerts').description('operate the alerter: dead letters, silences, receivers, config')
+  const alerts = program.command('alerts').description('operate the alerter: dead letters, silences, receivers, stats, config')
     .option('--redis <url>', 'Redis URL (default: $XDP_IDS_REDIS_URL)');
 
   const dlq = alerts.command('dlq').description('messages that could not be delivered, and events that could not be read');
@@ -82,6 +82,11 @@ export function registerAlertsCommands(program: Command): Command {
     .option('--all', 'replay every dead letter')
     .action(function (this: Command, ids: string[], opts: { all?: boolean }) {
       return withRedis(this, (r) => ops.dlqReplay(r, ids, opts.all === true));
+    });
+
+  alerts.command('stats').description('how many events and deliveries were retried and dead-lettered (all alerters on this Redis)')
+    .action(function (this: Command) {
+      return withRedis(this, ops.statsShow);
     });
 
   const silence = alerts.command('silence').description('mute alerts that match, for a while');

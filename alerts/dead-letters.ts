@@ -6,6 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import { keys } from './keys';
+import { deadLetterField } from './stats';
 
 export interface DeadLetter {
   id: string;
@@ -15,15 +16,17 @@ export interface DeadLetter {
   summary: string;
   error: string;
   attempts: number;
-  /** Attempts a delivery was allowed; a replay gets as many again. */
+  /** Attempts a delivery was allowed (a replay gets as many again), or an event was given. */
   maxAttempts: number;
   failedMs: number;
   /** The delivery job data or the event, as received. */
   data: unknown;
 }
 
+/** Also counts it (stats.ts). */
 export async function addDeadLetter(redis: Redis, entry: DeadLetter): Promise<void> {
-  await redis.multi().hset(keys.deadLetters, entry.id, JSON.stringify(entry)).zadd(keys.deadLetterOrder, String(entry.failedMs), entry.id).exec();
+  await redis.multi().hset(keys.deadLetters, entry.id, JSON.stringify(entry)).zadd(keys.deadLetterOrder, String(entry.failedMs), entry.id)
+    .hincrby(keys.stats, deadLetterField(entry.type), 1).exec();
 }
 
 /** Oldest first. */

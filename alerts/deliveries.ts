@@ -11,7 +11,7 @@ import type { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Transporter } from 'nodemailer';
-import { ALERT_EVENT_VERSION, type AlertEvent, type ExceptionCode } from '../common/alert-events';
+import { ALERT_EVENT_JOB_OPTIONS, ALERT_EVENT_VERSION, type AlertEvent, type ExceptionCode } from '../common/alert-events';
 import type { AlertsConfig } from './config';
 import { addDeadLetter } from './dead-letters';
 import { sendEmail } from './email';
@@ -20,6 +20,7 @@ import { ITEM_STATE_TTL_MS, keys } from './keys';
 import { appendToMailbox } from './mailbox';
 import { renderEmail, renderWebhookBody } from './render';
 import { PermanentError, ReceiverGoneError, RetryableError } from './send-errors';
+import { countRetry } from './stats';
 import { sendWebhook } from './webhook';
 
 export interface DeliveryJob {
@@ -90,6 +91,7 @@ export class DeliveryProcessor {
       }
       if (e instanceof RetryableError && attempt < maxAttempts) {
         this.log.warn({ receiver: name, deliveryId, attempt, err: e.message }, 'delivery failed, will retry');
+        await countRetry(this.redis, 'delivery');
         throw e;
       }
       if (!(e instanceof RetryableError) && !(e instanceof PermanentError)) this.log.error({ receiver: name, deliveryId, err: e }, 'delivery failed unexpectedly');
@@ -113,9 +115,12 @@ export class DeliveryProcessor {
     return 'dead-lettered';
   }
 
-  /** `id` makes the report idempotent: the same failure reported twice (a retried job) is one event. */
+  /**
+   * `id` makes the report idempotent: the same failure reported twice (a retried job, a backlog
+   * seen again in the same period) is one event, as long as its finished job is kept (a day).
+   */
   async report(code: ExceptionCode, severity: 'medium' | 'high', message: string, details: Record<string, unknown>, id: string): Promise<void> {
     const event: AlertEvent = { v: ALERT_EVENT_VERSION, id, atMs: Date.now(), kind: 'exception', code, severity, component: this.component, message, details };
-    await this.alertsQueue.add(code, event, { jobId: id });
+    await this.alertsQueue.add(code, event, { ...ALERT_EVENT_JOB_OPTIONS, jobId: id, removeOnComplete: { age: 86_400 } });
   }
 }

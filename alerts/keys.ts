@@ -17,6 +17,7 @@ export const keys = {
   deadLetters: `${KEY_PREFIX}:dlq`,
   deadLetterOrder: `${KEY_PREFIX}:dlq:order`,
   sent: (deliveryId: string) => `${KEY_PREFIX}:sent:${deliveryId}`,
+  stats: `${KEY_PREFIX}:stats`,
 };
 
 /** Per-item state outlives its incident by this much, so late duplicates are still recognised. */

@@ -1,17 +1,19 @@
 /**
  * What operators do to a running alerter, as functions of a Redis connection returning the text
  * to print: dead letters (list, show, replay), silences (add, list, delete), receivers disabled
- * after a 410 (list, enable). The CLI (cli.ts) wires them to commands.
+ * after a 410 (list, enable), retry and dead-letter counts. The CLI (cli.ts) wires them to commands.
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { ALERTS_QUEUE } from '../common/alert-events';
+import { ALERT_EVENT_JOB_OPTIONS, ALERTS_QUEUE } from '../common/alert-events';
 import { formatDuration } from '../detector/rules/durations';
 import { getDeadLetter, listDeadLetters, removeDeadLetter, type DeadLetter } from './dead-letters';
 import { BACKOFF_TYPE, type DeliveryJob } from './deliveries';
+import { REPLAY_JOB_NAME } from './event-jobs';
 import { DELIVERY_QUEUE, keys } from './keys';
 import { formatMatcher, parseMatcher } from './matchers';
 import { addSilence, deleteSilence, listSilences } from './silences';
+import { readStats } from './stats';
 
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
@@ -47,7 +49,8 @@ async function replayOne(redis: Redis, letter: DeadLetter, nowMs: number): Promi
   } else {
     const q = new Queue(ALERTS_QUEUE, { connection: redis });
     try {
-      await q.add('replay', letter.data, { jobId: replayId });
+      // Retried and dead-lettered again like any event, should the cause still be there.
+      await q.add(REPLAY_JOB_NAME, letter.data, { ...ALERT_EVENT_JOB_OPTIONS, jobId: replayId });
     } finally {
       await q.close();
     }
@@ -65,6 +68,10 @@ export async function dlqReplay(redis: Redis, ids: string[], all: boolean, nowMs
   }));
   for (const letter of letters) await replayOne(redis, letter, nowMs);
   return `replayed ${letters.length} dead letter${letters.length === 1 ? '' : 's'}\n`;
+}
+
+export async function statsShow(redis: Redis): Promise<string> {
+  return table([['COUNTER', 'TOTAL'], ...Object.entries(await readStats(redis)).map(([name, n]) => [name, String(n)])]);
 }
 
 export async function silenceAdd(redis: Redis, opts: { matchers: string[]; durationMs: number; comment: string; author: string }, nowMs = Date.now()): Promise<string> {

@@ -19,13 +19,14 @@ function ecsOf(event: AlertEvent) {
   switch (event.kind) {
     case 'incident': {
       const i = event.incident;
-      const address = hostOf(i.key);
+      // An overflow incident's key, `*`, is no address: ECS consumers would reject it as source.ip.
+      const address = i.overflow ? undefined : hostOf(i.key);
       return {
         message: i.title,
         event: { severity: SEVERITY_NUMBER[i.severity], start: new Date(i.firstWindowMs).toISOString(), end: i.resolvedMs ? new Date(i.resolvedMs).toISOString() : undefined },
         rule: { id: i.ruleId, name: i.title, version: i.ruleVersion, description: i.description },
-        source: i.scope === 'source' ? { ip: address } : undefined,
-        destination: i.scope === 'destination' ? { ip: address } : undefined,
+        source: address && i.scope === 'source' ? { ip: address } : undefined,
+        destination: address && i.scope === 'destination' ? { ip: address } : undefined,
         threat: i.mitre.length ? { framework: 'MITRE ATT&CK', technique: { id: i.mitre } } : undefined,
         observer: { name: i.sensors },
         tags: i.tags,

@@ -1,8 +1,8 @@
 /**
  * The alerter: three BullMQ workers on one Redis. `alerts` events are checked, silenced or
- * inhibited, and grouped; `alerts-flush` jobs turn a group into a notification and queue one
- * delivery per receiver; `alerts-deliveries` jobs send. Any number of alerters can run on the
- * same Redis: every decision that must happen once is a job id or a Lua script.
+ * inhibited, and grouped (event-jobs.ts); `alerts-flush` jobs turn a group into a notification
+ * and queue one delivery per receiver; `alerts-deliveries` jobs send. Any number of alerters can
+ * run on the same Redis: every decision that must happen once is a job id or a Lua script.
  */
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Transporter } from 'nodemailer';
@@ -10,12 +10,10 @@ import type { Logger } from 'pino';
 import { ALERTS_QUEUE, type AlertEvent } from '../common/alert-events';
 import { connectRedis, redactUrl } from '../common/redis';
 import { loadConfig, type AlertsConfig } from './config';
-import { addDeadLetter } from './dead-letters';
 import { BACKOFF_TYPE, backoffStrategy, DeliveryProcessor, type DeliveryJob } from './deliveries';
 import { emailTransport } from './email';
-import { BadEventError, parseEvent } from './event-shape';
+import { processEventJob } from './event-jobs';
 import { takeNotification, type FlushJob } from './grouping';
-import { ingest } from './ingest';
 import { DELIVERY_QUEUE, FLUSH_QUEUE } from './keys';
 
 export interface AlerterOptions {
@@ -73,20 +71,10 @@ export async function startAlerterWith(config: AlertsConfig, opts: Omit<AlerterO
   const backlogTimer = setInterval(checkBacklogLogged, BACKLOG_CHECK_MS);
   backlogTimer.unref();
 
-  const ingestWorker = new Worker<AlertEvent>(ALERTS_QUEUE, async (job: Job) => {
-    let event: AlertEvent;
-    try {
-      event = parseEvent(job.data);
-    } catch (err) {
-      if (!(err instanceof BadEventError)) throw err;
-      log.error({ jobId: job.id, err: err.message }, 'alert event rejected and dead-lettered');
-      await addDeadLetter(redis, { id: `event-${job.id}`, type: 'event', summary: `event ${job.id}`, error: err.message, attempts: 1, maxAttempts: 1, failedMs: Date.now(), data: job.data });
-      return 'rejected';
-    }
-    const outcome = await ingest(redis, flushQueue, config, event, Date.now(), job.attemptsStarted > 1);
-    log.debug({ eventId: event.id, ...outcome }, 'event ingested');
-    return outcome.result;
-  }, { connection: workerConnection(), concurrency: 16, maxStalledCount: 5, ...lock });
+  const eventContext = { redis, flushQueue, config, log, report: processor.report.bind(processor) };
+  const ingestWorker = new Worker<AlertEvent>(ALERTS_QUEUE, (job: Job) => processEventJob(eventContext, job), {
+    connection: workerConnection(), concurrency: 16, maxStalledCount: 5, ...lock,
+  });
 
   const flushWorker = new Worker<FlushJob>(FLUSH_QUEUE, async (job: Job<FlushJob>) => {
     const route = config.routes.find((r) => r.name === job.data.route);

@@ -46,9 +46,20 @@ function actionOf(i: Incident): string {
   }
 }
 
+/** An overflow incident names how many keys it stands for rather than its key, `*`. */
+function keyText(i: Incident): string {
+  return i.overflow ? `about ${i.overflow.keys.toLocaleString('en-US')} ${i.scope === 'source' ? 'sources' : 'destinations'}` : i.key;
+}
+
+function foldedText(i: Incident): string | undefined {
+  if (!i.overflow) return undefined;
+  const examples = i.overflow.sampleKeys.length ? ` (e.g. ${distinct(i.overflow.sampleKeys, 5)})` : '';
+  return `${keyText(i)} beyond the rule's maximum of open incidents${examples}; this incident never blocks`;
+}
+
 function incidentView(i: Incident) {
-  const sources = i.scope === 'source' ? i.key : distinct(i.evidence.map((s) => s.src), 3) || 'many';
-  const targets = i.scope === 'destination' ? i.key : distinct(i.evidence.map((s) => s.dst), 3) || 'this host';
+  const sources = i.scope === 'source' ? keyText(i) : distinct(i.evidence.map((s) => s.src), 3) || 'many';
+  const targets = i.scope === 'destination' ? keyText(i) : distinct(i.evidence.map((s) => s.dst), 3) || 'this host';
   return {
     title: i.title, severity: i.severity, SEVERITY: i.severity.toUpperCase(), source: sources, target: targets, action: actionOf(i),
     description: i.description, ruleId: i.ruleId, ruleVersion: i.ruleVersion, incidentId: i.id, key: i.key, groupBy: i.groupBy,
@@ -60,6 +71,7 @@ function incidentView(i: Incident) {
     samples: i.evidence.slice(-MAX_SAMPLES).map(sampleView),
     block: i.block ? { ...i.block, until: iso(i.block.expiresMs) } : undefined,
     explanation: i.explanation?.map((e) => ({ ...e, percent: `${Math.round(e.share * 100)}%` })),
+    folded: foldedText(i),
   };
 }
 

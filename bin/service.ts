@@ -30,7 +30,7 @@ import { connectRedis } from '../common/redis';
 import type { Blocker } from '../common/block-requests';
 import { positiveInt, sshPorts } from './arguments';
 
-/** The detector options both commands share: rules, window, the anomaly model, dry run. */
+/** The detector options both commands share: rules, window, the anomaly model, dry run, the incident cap. */
 function detectorOptions(cmd: Command): Command {
   return cmd
     .option('--rules <paths...>', 'rule files or directories', [defaultRulesDir()])
@@ -38,7 +38,9 @@ function detectorOptions(cmd: Command): Command {
     .option('--model-dir <dir>', 'run the newest anomaly model of this directory next to the rules (hot swapped)', defaultModelDir())
     .option('--no-model', 'rules only')
     .option('--model-block-ttl <s>', 'also block sources the model finds anomalous, for this many seconds (default: alert only)', positiveInt('--model-block-ttl', 30 * 86_400))
-    .option('--dry-run', 'record block decisions as "would block" instead of blocking');
+    .option('--dry-run', 'record block decisions as "would block" instead of blocking')
+    .option('--max-incidents-per-rule <n>', 'open incidents per rule; detections of further keys are folded into one overflow incident that never blocks',
+      positiveInt('--max-incidents-per-rule', 1_000_000), 500);
 }
 
 function modelOf(opts: { model: boolean; modelDir: string; modelBlockTtl?: number }, missingAfterMs?: number): DetectorOptions['model'] {
@@ -89,6 +91,7 @@ export function registerServiceCommands(program: Command): void {
       const blocking = ledgerBlocker(redisUrl, `detector@${os.hostname()}:${process.pid}`, Boolean(opts.dryRun), log);
       const detector = await Detector.start({
         redisUrl, rulePaths: opts.rules, log, windowMs: opts.windowMs, resolveAfterMs: opts.resolveAfter * 1000, blocker: blocking.blocker, model: modelOf(opts),
+        maxIncidentsPerRule: opts.maxIncidentsPerRule,
       });
       onExit(log, async () => {
         await detector.stop();
@@ -147,7 +150,7 @@ export function registerServiceCommands(program: Command): void {
         if (!opts.alerts) log.info({ mailbox: path.resolve(opts.mailbox) }, 'alerts go to a local mailbox (give --alerts for email and webhooks)');
         const detector = await Detector.start({
           redisUrl, rulePaths: opts.rules, log: log.child({ part: 'detector' }), windowMs: opts.windowMs, blocker: blocking.blocker,
-          model: modelOf({ ...opts, modelDir }, learner && DEMO_MODEL_DUE_MS), onIncident: (e) => view.incident(e),
+          model: modelOf({ ...opts, modelDir }, learner && DEMO_MODEL_DUE_MS), onIncident: (e) => view.incident(e), maxIncidentsPerRule: opts.maxIncidentsPerRule,
         });
         stops.push(() => detector.stop());
         const sensorId = `${os.hostname()}/${iface}`;

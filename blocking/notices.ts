@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { ALERTS_QUEUE, ALERT_EVENT_VERSION, type AlertEvent, type BlockEvent, type ExceptionEvent } from '../common/alert-events';
+import { ALERTS_QUEUE, ALERT_EVENT_JOB_OPTIONS, ALERT_EVENT_VERSION, type AlertEvent, type BlockEvent, type ExceptionEvent } from '../common/alert-events';
 
 type Unstamped<T> = T extends unknown ? Omit<T, 'v' | 'id' | 'atMs'> : never;
 
@@ -25,7 +25,7 @@ export class AlertQueueNotices implements Notices {
 
   async send(event: Unstamped<BlockEvent> | Unstamped<ExceptionEvent>): Promise<void> {
     const stamped = { ...event, v: ALERT_EVENT_VERSION, id: randomUUID(), atMs: Date.now() } as AlertEvent;
-    await this.queue.add(stamped.kind, stamped, { jobId: stamped.id, removeOnComplete: 1000, removeOnFail: 5000 });
+    await this.queue.add(stamped.kind, stamped, { ...ALERT_EVENT_JOB_OPTIONS, jobId: stamped.id });
   }
 
   async close(): Promise<void> {

@@ -4,10 +4,23 @@
  * a unique `id` (also its BullMQ job id, so an event enqueued twice is one job) and a schema
  * version `v`; consumers reject versions they do not know.
  */
+import type { JobsOptions } from 'bullmq';
 import type { HeaderSample } from './sensor-tick';
 
 export const ALERTS_QUEUE = 'alerts';
 export const ALERT_EVENT_VERSION = 1;
+
+/**
+ * How every producer queues an alert event (with `jobId: event.id`). An event the alerter fails to
+ * ingest (Redis refusing a write, a bug) is retried for about eight minutes, then dead-lettered by
+ * the alerter (`xdp-ids alerts dlq`); failed jobs are never trimmed, so nothing disappears unseen.
+ */
+export const ALERT_EVENT_JOB_OPTIONS = {
+  attempts: 10,
+  backoff: { type: 'exponential', delay: 1000 },
+  removeOnComplete: true,
+  removeOnFail: false,
+} as const satisfies JobsOptions;
 
 export type Severity = 'info' | 'low' | 'medium' | 'high' | 'critical';
 
@@ -79,6 +92,16 @@ export interface Incident {
   /** Model detections only. */
   explanation?: FeatureContribution[];
   block?: BlockOutcome;
+  /**
+   * Only on a rule's overflow incident (key `*`): detections of new keys once the rule had its
+   * maximum of open incidents (`--max-incidents-per-rule`). It never blocks.
+   */
+  overflow?: {
+    /** Distinct keys folded in (a HyperLogLog estimate, within about 1%). */
+    keys: number;
+    /** Up to 20 of them. */
+    sampleKeys: string[];
+  };
 }
 
 interface EventBase {
@@ -116,8 +139,8 @@ export interface BlockEvent extends EventBase {
 export type ExceptionCode =
   | 'redis-unreachable' | 'windows-dropped' | 'sensor-silent' | 'sensor-detached' | 'ring-buffer-loss'
   | 'queue-backlog' | 'rule-reload-failed' | 'model-missing' | 'model-reload-failed' | 'delivery-failed'
-  | 'block-budget-exceeded' | 'receiver-disabled' | 'sensor-blind-spot' | 'ledger-generation-changed' | 'kernel-table-full'
-  | 'ledger-entry-refused';
+  | 'block-budget-exceeded' | 'receiver-disabled' | 'event-dead-lettered' | 'incident-cap-reached' | 'sensor-blind-spot'
+  | 'ledger-generation-changed' | 'kernel-table-full' | 'ledger-entry-refused';
 
 /** Something wrong with xdp-ids itself; routed to operators, not to the SOC. */
 export interface ExceptionEvent extends EventBase {

@@ -5,8 +5,18 @@
  * so when two detectors (fed by two sensors that see the same attacker) report the same rule and
  * key at once, exactly one of them opens the incident and the other updates it.
  *
- * Keys, per incident: `<prefix>:inc:{<rule>|<key>}` (a hash), `...:peak` (highest feature values)
- * and `...:sensors` (a set); `<prefix>:incidents:open` indexes open incidents by resolve deadline.
+ * A rule has at most `maxOpenPerRule` open incidents: each spoofed source could otherwise open
+ * its own, and an attacker forging 100,000 sources would make 100,000 incidents, alerts and sets
+ * of keys. A detection of a new key of a rule at its maximum is folded into the rule's one
+ * overflow incident (key `*`), which counts the distinct keys folded in and keeps a few of them;
+ * keys with an open incident of their own go on updating it. The check and the opening are one
+ * script, so detectors racing on the last free place never open one too many.
+ *
+ * Keys, per incident: `<prefix>:inc:{<rule>|<key>}` (a hash), `...:peak` (highest feature values),
+ * `...:sensors` (a set), and for an overflow incident `...:keys` (a HyperLogLog of the keys folded
+ * in) and `...:samples` (a few of them); `<prefix>:incidents:open` indexes open incidents by
+ * resolve deadline, `<prefix>:incidents:open:<rule>` holds a rule's open incidents (not its overflow
+ * incident).
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -22,7 +32,14 @@ export interface IncidentStoreOptions {
   updateEveryMs?: number;
   /** How long a resolved incident stays readable. */
   keepResolvedMs?: number;
+  /** Open incidents per rule, its overflow incident aside (default 500). */
+  maxOpenPerRule?: number;
 }
+
+/** The key of a rule's overflow incident: no address or prefix looks like it. */
+export const OVERFLOW_KEY = '*';
+/** Keys an overflow incident keeps as examples. */
+const OVERFLOW_SAMPLES = 20;
 
 export type Phase = 'opened' | 'updated' | 'resolved';
 
@@ -31,49 +48,72 @@ export interface Transition {
   incident: Incident;
 }
 
+// KEYS: 1-5 the key's incident (hash, peak, sensors, folded keys, sample keys), 6 the open index,
+// 7 the rule's open incidents, 8-12 the rule's overflow incident (as 1-5).
+// ARGV: 1 a new id, 2 now, 3 quiet ms, 4 update every ms, 5 static, 6 last, 7 evidence, 8 sensor,
+// 9 the rule's maximum, 10 a new id and 11 static for its overflow incident, 12 the key, 13... peaks.
 const RECORD = `
-local status = redis.call('HGET', KEYS[1], 'status')
 local now = tonumber(ARGV[2])
-local phase = 'quiet'
-if status ~= 'open' then
-  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-  redis.call('HSET', KEYS[1], 'id', ARGV[1], 'status', 'open', 'openedMs', ARGV[2], 'detections', 0, 'notifiedMs', ARGV[2], 'static', ARGV[5])
-  phase = 'opened'
-elseif now - tonumber(redis.call('HGET', KEYS[1], 'notifiedMs')) >= tonumber(ARGV[4]) then
-  redis.call('HSET', KEYS[1], 'notifiedMs', ARGV[2])
-  phase = 'updated'
+local function record(base, id, static)
+  local inc = KEYS[base]
+  local phase = 'quiet'
+  if redis.call('HGET', inc, 'status') ~= 'open' then
+    redis.call('DEL', inc, KEYS[base + 1], KEYS[base + 2], KEYS[base + 3], KEYS[base + 4])
+    redis.call('HSET', inc, 'id', id, 'status', 'open', 'openedMs', ARGV[2], 'detections', 0, 'notifiedMs', ARGV[2], 'static', static)
+    phase = 'opened'
+  elseif now - tonumber(redis.call('HGET', inc, 'notifiedMs')) >= tonumber(ARGV[4]) then
+    redis.call('HSET', inc, 'notifiedMs', ARGV[2])
+    phase = 'updated'
+  end
+  redis.call('HINCRBY', inc, 'detections', 1)
+  redis.call('HSET', inc, 'lastSeenMs', ARGV[2], 'quietMs', ARGV[3], 'last', ARGV[6])
+  if ARGV[7] ~= '[]' then redis.call('HSET', inc, 'evidence', ARGV[7]) end
+  redis.call('SADD', KEYS[base + 2], ARGV[8])
+  for i = 13, #ARGV, 2 do
+    local current = redis.call('HGET', KEYS[base + 1], ARGV[i])
+    if not current or tonumber(ARGV[i + 1]) > tonumber(current) then redis.call('HSET', KEYS[base + 1], ARGV[i], ARGV[i + 1]) end
+  end
+  redis.call('ZADD', KEYS[6], now + tonumber(ARGV[3]), inc)
+  return phase
 end
-redis.call('HINCRBY', KEYS[1], 'detections', 1)
-redis.call('HSET', KEYS[1], 'lastSeenMs', ARGV[2], 'quietMs', ARGV[3], 'last', ARGV[6])
-if ARGV[7] ~= '[]' then redis.call('HSET', KEYS[1], 'evidence', ARGV[7]) end
-redis.call('SADD', KEYS[3], ARGV[8])
-for i = 9, #ARGV, 2 do
-  local current = redis.call('HGET', KEYS[2], ARGV[i])
-  if not current or tonumber(ARGV[i + 1]) > tonumber(current) then redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+if redis.call('HGET', KEYS[1], 'status') == 'open' or redis.call('SCARD', KEYS[7]) < tonumber(ARGV[9]) then
+  redis.call('SADD', KEYS[7], KEYS[1])
+  return {record(1, ARGV[1], ARGV[5]), 0}
 end
-redis.call('ZADD', KEYS[4], now + tonumber(ARGV[3]), KEYS[1])
-return {phase, redis.call('HGET', KEYS[1], 'id')}
+local phase = record(8, ARGV[10], ARGV[11])
+redis.call('PFADD', KEYS[11], ARGV[12])
+if redis.call('SCARD', KEYS[12]) < ${OVERFLOW_SAMPLES} then redis.call('SADD', KEYS[12], ARGV[12]) end
+return {phase, 1}
 `;
 
+// KEYS: 1-5 the incident (as RECORD's), 6 the open index, 7 its rule's open incidents.
 const RESOLVE = `
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then
-  redis.call('ZREM', KEYS[4], KEYS[1])
+  redis.call('ZREM', KEYS[6], KEYS[1])
+  redis.call('SREM', KEYS[7], KEYS[1])
   return 0
 end
 local due = tonumber(redis.call('HGET', KEYS[1], 'lastSeenMs')) + tonumber(redis.call('HGET', KEYS[1], 'quietMs'))
 if due > tonumber(ARGV[1]) then
-  redis.call('ZADD', KEYS[4], due, KEYS[1])
+  redis.call('ZADD', KEYS[6], due, KEYS[1])
   return 0
 end
 redis.call('HSET', KEYS[1], 'status', 'resolved', 'resolvedMs', ARGV[1])
-redis.call('ZREM', KEYS[4], KEYS[1])
-for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+redis.call('ZREM', KEYS[6], KEYS[1])
+redis.call('SREM', KEYS[7], KEYS[1])
+for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
 return 1
 `;
 
 interface Scripts {
-  incidentRecord(inc: string, peak: string, sensors: string, open: string, ...args: (string | number)[]): Promise<[string, string]>;
-  incidentResolve(inc: string, peak: string, sensors: string, open: string, now: number, keepMs: number): Promise<number>;
+  /** The phase, and 1 when the detection was folded into the overflow incident. */
+  incidentRecord(...keysAndArgs: (string | number)[]): Promise<[string, number]>;
+  incidentResolve(...keysAndArgs: (string | number)[]): Promise<number>;
+}
+
+/** The keys of one incident, in the order the scripts take them. */
+function incidentKeys(key: string): string[] {
+  return [key, `${key}:peak`, `${key}:sensors`, `${key}:keys`, `${key}:samples`];
 }
 
 type Static = Pick<Incident, 'ruleId' | 'ruleVersion' | 'title' | 'description' | 'severity' | 'mitre' | 'tags' | 'scope' | 'groupBy' | 'key' | 'when' | 'windowMs' | 'firstWindowMs'>;
@@ -96,6 +136,7 @@ export class IncidentStore {
   private readonly resolveAfterMs: number;
   private readonly updateEveryMs: number;
   private readonly keepResolvedMs: number;
+  readonly maxOpenPerRule: number;
 
   constructor(private readonly redis: Redis, opts: IncidentStoreOptions = {}) {
     this.prefix = opts.prefix ?? 'xdp-ids';
@@ -103,27 +144,34 @@ export class IncidentStore {
     this.resolveAfterMs = opts.resolveAfterMs ?? 60_000;
     this.updateEveryMs = opts.updateEveryMs ?? 60_000;
     this.keepResolvedMs = opts.keepResolvedMs ?? 7 * 86_400_000;
+    this.maxOpenPerRule = opts.maxOpenPerRule ?? 500;
     if (!('incidentRecord' in redis)) {
-      redis.defineCommand('incidentRecord', { numberOfKeys: 4, lua: RECORD });
-      redis.defineCommand('incidentResolve', { numberOfKeys: 4, lua: RESOLVE });
+      redis.defineCommand('incidentRecord', { numberOfKeys: 12, lua: RECORD });
+      redis.defineCommand('incidentResolve', { numberOfKeys: 7, lua: RESOLVE });
     }
   }
 
-  /** Records one detection; returns the transition to announce, if any (`updated` is rate-limited). */
+  /**
+   * Records one detection; returns the transition to announce, if any (`updated` is rate-limited).
+   * It is the overflow incident's when the key was folded into it.
+   */
   async record(input: IncidentInput, evidence: readonly HeaderSample[], nowMs = Date.now()): Promise<Transition | undefined> {
     const key = this.keyOf(input.ruleId, input.key);
+    const overflowKey = this.keyOf(input.ruleId, OVERFLOW_KEY);
     const { ruleId, ruleVersion, title, description, severity, mitre, tags, scope, groupBy, when, windowMs, firstWindowMs, features, conditions, explanation } = input;
     const staticPart: Static = { ruleId, ruleVersion, title, description, severity, mitre, tags, scope, groupBy, key: input.key, when, windowMs, firstWindowMs };
+    const overflowPart: Static = { ...staticPart, key: OVERFLOW_KEY, title: `${title} (many ${scope === 'source' ? 'sources' : 'destinations'})` };
     const last: Last = { features, conditions, ...(explanation ? { explanation } : {}) };
     // A rule sees a key only in windows in which it has traffic: a slow scan's probes may be a window apart.
     const quietMs = Math.max(this.resolveAfterMs, windowMs);
     const peaks = Object.entries(features).filter(([, v]) => Number.isFinite(v)).flatMap(([k, v]) => [k, v]);
-    const [phase] = await (this.redis as unknown as Scripts).incidentRecord(
-      key, `${key}:peak`, `${key}:sensors`, this.openIndex,
-      `inc-${randomUUID()}`, nowMs, quietMs, this.updateEveryMs, JSON.stringify(staticPart), JSON.stringify(last), JSON.stringify(evidence), input.sensor, ...peaks,
+    const [phase, folded] = await (this.redis as unknown as Scripts).incidentRecord(
+      ...incidentKeys(key), this.openIndex, this.openOfRule(ruleId), ...incidentKeys(overflowKey),
+      `inc-${randomUUID()}`, nowMs, quietMs, this.updateEveryMs, JSON.stringify(staticPart), JSON.stringify(last), JSON.stringify(evidence), input.sensor,
+      this.maxOpenPerRule, `inc-${randomUUID()}`, JSON.stringify(overflowPart), input.key, ...peaks,
     );
     if (phase === 'quiet') return undefined;
-    return { phase: phase as Phase, incident: (await this.read(key))! };
+    return { phase: phase as Phase, incident: (await this.read(folded === 1 ? overflowKey : key))! };
   }
 
   /** Stores what the blocker did, and returns the incident with it. */
@@ -138,7 +186,7 @@ export class IncidentStore {
     const due = await this.redis.zrangebyscore(this.openIndex, '-inf', String(nowMs), 'LIMIT', '0', String(limit));
     const out: Transition[] = [];
     for (const key of due) {
-      const won = await (this.redis as unknown as Scripts).incidentResolve(key, `${key}:peak`, `${key}:sensors`, this.openIndex, nowMs, this.keepResolvedMs);
+      const won = await (this.redis as unknown as Scripts).incidentResolve(...incidentKeys(key), this.openIndex, this.openOfRule(this.ruleOf(key)), nowMs, this.keepResolvedMs);
       if (won !== 1) continue;
       const incident = await this.read(key);
       if (incident) out.push({ phase: 'resolved', incident });
@@ -160,9 +208,19 @@ export class IncidentStore {
     return `${this.prefix}:inc:{${ruleId}|${key}}`;
   }
 
+  /** The rule of an incident's Redis key (neither rule ids nor keys contain `|`). */
+  private ruleOf(incidentKey: string): string {
+    return incidentKey.slice(`${this.prefix}:inc:{`.length, incidentKey.lastIndexOf('|'));
+  }
+
+  private openOfRule(ruleId: string): string {
+    return `${this.openIndex}:${ruleId}`;
+  }
+
   private async read(key: string): Promise<Incident | undefined> {
-    const [[, h], [, peak], [, sensors]] = (await this.redis.multi().hgetall(key).hgetall(`${key}:peak`).smembers(`${key}:sensors`).exec()) as [
-      [null, Record<string, string>], [null, Record<string, string>], [null, string[]],
+    const [hash, peaks, members, folded, samples] = incidentKeys(key);
+    const [[, h], [, peak], [, sensors], [, keys], [, sampleKeys]] = (await this.redis.multi().hgetall(hash).hgetall(peaks).smembers(members).pfcount(folded).smembers(samples).exec()) as [
+      [null, Record<string, string>], [null, Record<string, string>], [null, string[]], [null, number], [null, string[]],
     ];
     if (!h.id) return undefined;
     const s = JSON.parse(h.static) as Static;
@@ -174,6 +232,7 @@ export class IncidentStore {
       peak: Object.fromEntries(Object.entries(peak).map(([k, v]) => [k, Number(v)])),
       evidence: h.evidence ? JSON.parse(h.evidence) as HeaderSample[] : [],
       ...(h.block ? { block: JSON.parse(h.block) as BlockOutcome } : {}),
+      ...(s.key === OVERFLOW_KEY ? { overflow: { keys, sampleKeys: sampleKeys.sort() } } : {}),
     };
   }
 }

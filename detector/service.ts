@@ -9,7 +9,7 @@ import os from 'node:os';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { ALERT_EVENT_VERSION, ALERTS_QUEUE, type AlertEvent, type BlockOutcome, type Incident, type IncidentEvent } from '../common/alert-events';
+import { ALERT_EVENT_JOB_OPTIONS, ALERT_EVENT_VERSION, ALERTS_QUEUE, type AlertEvent, type BlockOutcome, type Incident, type IncidentEvent } from '../common/alert-events';
 import type { Blocker } from '../common/block-requests';
 import { ExceptionReporter } from '../common/exceptions';
 import { connectRedis } from '../common/redis';
@@ -35,6 +35,8 @@ export interface DetectorOptions {
   windowMs?: number;
   resolveAfterMs?: number;
   updateEveryMs?: number;
+  /** Open incidents per rule before new keys are folded into one overflow incident (default 500). */
+  maxIncidentsPerRule?: number;
   partitions?: number;
   blocker?: Blocker;
   /** Run the anomaly model of this directory next to the rules (`xdp-ids model train --out DIR`). */
@@ -111,7 +113,7 @@ export class Detector {
       throw new Error(`the rules have errors:\n${loaded.problems.map(formatProblem).join('\n')}`);
     }
     this.engine = new RuleEngine(loaded.ruleSet, { windowMs: opts.windowMs });
-    this.incidents = new IncidentStore(redis, { resolveAfterMs: opts.resolveAfterMs, updateEveryMs: opts.updateEveryMs });
+    this.incidents = new IncidentStore(redis, { resolveAfterMs: opts.resolveAfterMs, updateEveryMs: opts.updateEveryMs, maxOpenPerRule: opts.maxIncidentsPerRule });
     this.alerts = new Queue(ALERTS_QUEUE, { connection: redis });
     this.exceptions = new ExceptionReporter(this.alerts, `detector@${this.id}`, opts.log);
     this.blocker = opts.blocker ?? loggingBlocker(opts.log);
@@ -233,8 +235,13 @@ export class Detector {
       const transition = await this.incidents.record(inputOf(d), this.evidence.of(d.key));
       if (!transition) return;
       if (transition.phase === 'opened') this.counts.incidentsOpened++;
-      // A limited destination still sees (and counts) the flood, so its incident stays open: each update renews the limit.
-      if (transition.phase === 'opened' || (transition.phase === 'updated' && d.actions.limitSyn)) transition.incident = await this.respond(d, transition.incident);
+      if (transition.incident.overflow) {
+        // It stands for many keys, most of them likely forged: told about, never answered with a block or a limit.
+        if (transition.phase === 'opened') this.reportCapReached(transition.incident);
+      } else if (transition.phase === 'opened' || (transition.phase === 'updated' && d.actions.limitSyn)) {
+        // A limited destination still sees (and counts) the flood, so its incident stays open: each update renews the limit.
+        transition.incident = await this.respond(d, transition.incident);
+      }
       if (d.actions.alert) await this.announce(transition);
     }));
   }
@@ -259,10 +266,18 @@ export class Detector {
     return (await this.incidents.setBlock(d.ruleId, d.key, outcome)) ?? { ...incident, block: outcome };
   }
 
+  /** Once per overflow incident, so once per rule until its flood of new keys has been quiet for the resolve time. */
+  private reportCapReached(overflow: Incident): void {
+    const max = this.incidents.maxOpenPerRule;
+    void this.exceptions.report('incident-cap-reached', 'high',
+      `rule ${overflow.ruleId} has ${max} open incidents, its maximum: detections of further keys are folded into incident ${overflow.id} (key ${overflow.key}), which never blocks`,
+      { rule: overflow.ruleId, maxOpen: max, incident: overflow.id }, overflow.ruleId);
+  }
+
   private async announce(t: Transition): Promise<void> {
     const id = `${t.incident.id}|${t.phase}|${t.phase === 'updated' ? t.incident.detections : 0}`;
     const event: IncidentEvent = { v: ALERT_EVENT_VERSION, id, atMs: Date.now(), kind: 'incident', phase: t.phase, incident: t.incident };
-    await this.alerts.add(event.kind, event, { jobId: id, removeOnComplete: true, removeOnFail: 1000 });
+    await this.alerts.add(event.kind, event, { ...ALERT_EVENT_JOB_OPTIONS, jobId: id });
     this.counts.alertsQueued++;
     this.opts.onIncident?.(event);
   }

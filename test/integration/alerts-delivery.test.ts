@@ -235,15 +235,18 @@ test('mail queued while the SMTP server is down is delivered once when it comes 
   expect(smtp.messages[0].subject).toContain('OPENED');
 }, 30_000);
 
-test('an event of an unknown version is dead-lettered with the reason, and the alerter goes on', async () => {
+test('an event of an unknown version is dead-lettered with the reason and reported to operators, and the alerter goes on', async () => {
   await start();
   await queue.add('incident', { ...incidentEvent('opened', incident()), v: 2 } as unknown as AlertEvent, { jobId: 'future-event' });
   await send(incidentEvent('opened', incident({ id: 'inc-after-bad' })));
-  await smtp.waitFor(1);
+  await smtp.waitFor(2);
   await settled();
   const letters = await listDeadLetters(redis);
   expect(letters.map((l) => [l.id, l.type, l.error])).toEqual([['event-future-event', 'event', 'unsupported alert event version 2 (this alerter reads version 1)']]);
-  expect(smtp.messages).toHaveLength(1);
+  expect(smtp.messages.map((m) => m.subject).sort()).toEqual([
+    expect.stringMatching(/^\[HIGH\] OPENED: SYN port scan — /),
+    expect.stringMatching(/^\[HIGH\] OPENED: event-dead-lettered — alerter@/),
+  ]);
 });
 
 test('exception events go to the ops route, grouped by code', async () => {

@@ -96,6 +96,22 @@ describe('rendering', () => {
     expect(notice({ phase: 'limited', action: 'syn-limit', target: '198.18.0.1', synPerSecond: 50 })).toBe('SYN limit set: 198.18.0.1 (50 SYN/s)');
   });
 
+  test('an overflow incident says how many sources it stands for, with examples, and gives no address to SIEMs', () => {
+    const overflow = incident({
+      key: '*', title: 'SYN flood from one source (many sources)', block: undefined,
+      overflow: { keys: 4912, sampleKeys: Array.from({ length: 20 }, (_, i) => `10.0.0.${i + 1}`) },
+    });
+    const n = { id: 'n3', route: 'soc', groupLabels: {}, createdMs: 0, items: [{ phase: 'opened' as const, event: incidentEvent('opened', overflow), changes: [] }] };
+    const email = renderEmail(n);
+    expect(email.subject).toBe('[HIGH] OPENED: SYN flood from one source (many sources) — about 4,912 sources → 198.18.0.10 — alert only');
+    expect(email.text).toContain("Folded:   about 4,912 sources beyond the rule's maximum of open incidents "
+      + '(e.g. 10.0.0.1, 10.0.0.2, 10.0.0.3, 10.0.0.4, 10.0.0.5 +15 more); this incident never blocks');
+    expect(email.html).toContain('<th align="left">Folded</th><td>about 4,912 sources');
+    const alert = (JSON.parse(renderWebhookBody(n, 'json')) as { alerts: Record<string, unknown>[] }).alerts[0];
+    expect(alert.source).toBeUndefined();
+    expect(alert.xdp_ids).toMatchObject({ incident: { key: '*', overflow: { keys: 4912 } } });
+  });
+
   test('the Slack body escapes &, < and >', () => {
     const body = JSON.parse(renderWebhookBody(notification, 'slack')) as { text: string };
     expect(body.text).toContain('&lt;img src=x onerror=alert(1)&gt;');
