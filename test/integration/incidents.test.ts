@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import type { AlertEvent, ExceptionEvent, IncidentEvent } from '../../common/alert-events';
 import type { BlockRequest, Blocker } from '../../common/block-requests';
 import { connectRedis } from '../../common/redis';
-import type { SensorTick, SourceWindow } from '../../common/sensor-tick';
+import { NO_UNTRACKED, sourceWindowOf, type SensorTick, type SourceWindow } from '../../common/sensor-tick';
 import { partitionOf, partitionQueue } from '../../common/windows-jobs';
 import { IncidentStore, OVERFLOW_KEY, type IncidentInput, type Transition } from '../../detector/incidents';
 import { Detector } from '../../detector/service';
@@ -125,10 +125,7 @@ describe('a detector at the cap', () => {
   const events = async (): Promise<AlertEvent[]> => (await alerts.getJobs(['waiting', 'active', 'completed', 'delayed'])).map((j) => j.data);
 
   function scanner(src: string): SourceWindow {
-    return {
-      src, packets: 400, bytes: 24_000, syn: 400, synAck: 0, ackOnly: 0, rst: 0, fin: 0, nullScan: 0, finOnly: 0, xmas: 0, synFin: 0, udp: 0, icmp: 0,
-      fragments: 0, malformed: 0, distinctPorts: 380, distinctHosts: 1, firstSeenMs: 0,
-    };
+    return sourceWindowOf(src, { packets: 400, bytes: 24_000, syn: 400, distinctPorts: 380, distinctHosts: 1 });
   }
 
   test('blocks the keys of its own incidents only; the overflow incident is announced without a block, and the cap is reported once', async () => {
@@ -151,8 +148,7 @@ describe('a detector at the cap', () => {
         const endMs = Date.now() + w * 1000;
         const tick: SensorTick = {
           sensor: 'sensor-c', iface: 'lab0', window: 500 + w, startMs: endMs - 1000, endMs, sources, destinations: [],
-          untracked: { packets: 0, bytes: 0, syn: 0, synAck: 0, ackOnly: 0, rst: 0, fin: 0, nullScan: 0, finOnly: 0, xmas: 0, synFin: 0, udp: 0, icmp: 0, fragments: 0, malformed: 0 },
-          globals: {}, trackedSources: sources.length,
+          untracked: { ...NO_UNTRACKED }, globals: {}, trackedSources: sources.length, evictedSources: 0,
         };
         publisher.tick(tick);
       }
