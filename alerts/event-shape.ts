@@ -4,6 +4,7 @@
  * alerter routes and renders by. Fields it only passes on are not checked here.
  */
 import { z } from 'zod';
+import { TRAFFIC_CLASSES } from '../common/traffic';
 import { ALERT_EVENT_VERSION, type AlertEvent } from '../common/alert-events';
 
 const severity = z.enum(['info', 'low', 'medium', 'high', 'critical']);
@@ -17,14 +18,14 @@ const IncidentShape = z.looseObject({
   conditions: z.array(z.looseObject({ expression: z.string(), value: z.number(), threshold: z.number(), holds: z.boolean() })),
   evidence: z.array(z.looseObject({ tsMs: ms, src: z.string(), dst: z.string(), protocol: z.number() })),
   explanation: z.array(z.looseObject({ feature: z.string(), value: z.number(), share: z.number() })).optional(),
-  block: z.looseObject({ status: z.enum(['blocked', 'extended', 'limited', 'would-block', 'refused', 'pending']), target: z.string() }).optional(),
+  block: z.looseObject({ status: z.enum(['blocked', 'extended', 'limited', 'would-block', 'alert-only', 'refused', 'pending']), target: z.string() }).optional(),
 });
 
 const base = { v: z.literal(ALERT_EVENT_VERSION), id: z.string().min(1), atMs: ms };
 
 const EventShape = z.discriminatedUnion('kind', [
   z.looseObject({ ...base, kind: z.literal('incident'), phase: z.enum(['opened', 'updated', 'resolved']), incident: IncidentShape }),
-  z.looseObject({ ...base, kind: z.literal('block'), phase: z.enum(['blocked', 'extended', 'unblocked', 'expired', 'refused', 'would-block', 'limited', 'unlimited']), target: z.string().min(1), origin: z.enum(['rule', 'model', 'manual']), action: z.enum(['block', 'syn-limit']).optional(), synPerSecond: z.number().int().positive().optional() }),
+  z.looseObject({ ...base, kind: z.literal('block'), phase: z.enum(['blocked', 'extended', 'unblocked', 'expired', 'refused', 'would-block', 'limited', 'unlimited']), target: z.string().min(1), origin: z.enum(['rule', 'model', 'manual']), action: z.enum(['block', 'limit']).optional(), traffic: z.enum(TRAFFIC_CLASSES).optional(), perSecond: z.number().int().positive().optional() }),
   z.looseObject({ ...base, kind: z.literal('exception'), code: z.string().min(1), severity, component: z.string().min(1), message: z.string() }),
 ]);
 

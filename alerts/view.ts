@@ -3,6 +3,7 @@
  * template only places and loops, never computes. The first item's fields are also at the top
  * level for subject lines.
  */
+import { TRAFFIC_NAMES, type TrafficClass } from '../common/traffic';
 import type { AlertEvent, Incident } from '../common/alert-events';
 import type { HeaderSample } from '../common/sensor-tick';
 import type { NoticeItem, Notification } from './grouping';
@@ -33,14 +34,20 @@ function sampleView(s: HeaderSample) {
   };
 }
 
+function limitText(target: string, traffic: TrafficClass | undefined, perSecond: number | undefined): string {
+  return `${TRAFFIC_NAMES[traffic ?? 'syn']} to ${target} limited to ${perSecond}/s`;
+}
+
 function actionOf(i: Incident): string {
   const b = i.block;
   if (!b) return 'alert only';
+  const unverified = b.evidence === 'unverified' ? ' (unverified source: one short block, no escalation)' : '';
   switch (b.status) {
-    case 'blocked': return `blocked ${b.target} until ${iso(b.expiresMs)}`;
+    case 'blocked': return `blocked ${b.target} until ${iso(b.expiresMs)}${unverified}`;
     case 'extended': return `block of ${b.target} extended until ${iso(b.expiresMs)}`;
-    case 'limited': return `SYNs to ${b.target} limited to ${b.synPerSecond}/s until ${iso(b.expiresMs)}`;
-    case 'would-block': return b.synPerSecond ? `would limit SYNs to ${b.target} to ${b.synPerSecond}/s (dry run)` : `would block ${b.target} (dry run)`;
+    case 'limited': return `${limitText(b.target, b.traffic, b.perSecond)} until ${iso(b.expiresMs)}`;
+    case 'would-block': return b.traffic ? `would limit: ${limitText(b.target, b.traffic, b.perSecond)} (dry run)` : `would block ${b.target} (dry run)`;
+    case 'alert-only': return `alert only, ${b.target} not blocked${b.reason ? `: ${b.reason}` : ''}`;
     case 'refused': return `block of ${b.target} refused${b.reason ? `: ${b.reason}` : ''}`;
     case 'pending': return `block of ${b.target} pending`;
   }
@@ -79,10 +86,10 @@ const LIMIT_PHASE_LABEL: Partial<Record<string, string>> = { limited: 'set', unl
 
 function otherView(event: Exclude<AlertEvent, { kind: 'incident' }>) {
   if (event.kind === 'block') {
-    const limit = event.action === 'syn-limit';
+    const limit = event.action === 'limit';
     return {
       title: limit
-        ? `SYN limit ${LIMIT_PHASE_LABEL[event.phase] ?? event.phase}: ${event.target}${event.synPerSecond ? ` (${event.synPerSecond} SYN/s)` : ''}`
+        ? `Limit ${LIMIT_PHASE_LABEL[event.phase] ?? event.phase}: ${TRAFFIC_NAMES[event.traffic ?? 'syn']} to ${event.target}${event.perSecond ? ` (${event.perSecond}/s)` : ''}`
         : `Block ${event.phase}: ${event.target}`,
       severity: event.phase === 'refused' ? 'medium' : 'info', source: limit ? 'any' : event.target, target: limit ? event.target : 'this host',
       action: `${event.phase}${event.expiresMs ? ` until ${iso(event.expiresMs)}` : ''}`, description: event.reason ?? '', ruleId: event.ruleId ?? '',

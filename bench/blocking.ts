@@ -87,13 +87,13 @@ async function main(): Promise<void> {
     const program = sensor.program;
     enforcer = await startEnforcer({ program, redisUrl: server.url, sensorId: lab.name, log: quietLogger });
     const ledger = new BlockLedger(redis);
-    const blocker = new LedgerBlocker(ledger, { component: 'bench', hostAllow: hostAllowRules(), maxNewPerMinute: 1e6, ladderMs: [] }, undefined, quietLogger);
+    const blocker = new LedgerBlocker(ledger, { component: 'bench', hostAllow: hostAllowRules(), verified: { maxNewPerMinute: 1e6 }, unverified: { maxNewPerMinute: 1e6 }, unverifiedMemoryMs: 1, ladderMs: [] }, undefined, quietLogger);
     const request = (ttlMs = 60_000) => blocker.request({
       target: attacker.v4, ttlMs, origin: 'rule', ruleId: 'bench', incidentId: `bench-${Date.now()}`, title: 'bench', severity: 'high',
       sensor: lab.name, key: attacker.v4, requestedMs: Date.now(),
     });
     const clear = async (): Promise<void> => {
-      await ledger.unblock(target);
+      await ledger.unblock(target, 60_000);
       program.deleteBlock(target);
       program.deleteSources([addressKey(attacker.v4)]);
     };
@@ -156,7 +156,7 @@ async function main(): Promise<void> {
         await sink.nextTicks(2);
         const firstSeen = Math.min(...sink.ticks.slice(ticksBefore).flatMap((t) => t.sources).filter((s) => s.src === host.v4).map((s) => s.firstSeenMs));
         attackToDrop[tool].push(droppedMs - firstSeen);
-        await ledger.unblock(PREFIX(host.v4));
+        await ledger.unblock(PREFIX(host.v4), 60_000);
       }
     }
 

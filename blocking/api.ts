@@ -62,9 +62,9 @@ function routes(app: FastifyInstance, control: BlockControl, ledger: BlockLedger
 
   app.get('/v1/limits', async () => ({ limits: await control.listLimits() }));
   app.post('/v1/limits', async (req, reply) => reply.code(201).send(await control.addLimit(req.body ?? {})));
-  app.delete<{ Params: { '*': string } }>('/v1/limits/*', async (req, reply) => (await control.delLimit(req.params['*'])
+  app.delete<{ Params: { '*': string }; Querystring: { traffic?: string } }>('/v1/limits/*', async (req, reply) => (await control.delLimit(req.params['*'], req.query.traffic ?? 'syn')
     ? { removed: true }
-    : reply.code(404).send({ error: `no active SYN limit for ${req.params['*']}` })));
+    : reply.code(404).send({ error: `no active ${req.query.traffic ?? 'syn'} limit for ${req.params['*']}` })));
 
   app.get('/v1/allows', async () => ({ allows: await control.listAllows() }));
   app.post('/v1/allows', async (req, reply) => reply.code(201).send({ target: await control.addAllow(req.body ?? {}) }));

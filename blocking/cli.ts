@@ -9,7 +9,8 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { createLogger } from '../common/log';
 import { connectRedis, redactUrl } from '../common/redis';
 import { startControlApi } from './api';
-import { LedgerBlocker } from './blocker';
+import { LedgerBlocker, limitSummary } from './blocker';
+import { TRAFFIC_CLASSES } from '../common/traffic';
 import { BlockControl, DEFAULT_MANUAL_TTL, InputError } from './control';
 import { BlockLedger, type LedgerEntry } from './ledger';
 import { AlertQueueNotices } from './notices';
@@ -108,29 +109,33 @@ export function registerBlockingCommands(program: Command): void {
       write(this, `${JSON.stringify(entry, null, 2)}\n`);
     });
 
-  const limit = program.command('limit').description('cap the SYNs every sensor lets through to a protected address (the answer to spoofed-source SYN floods)')
+  const limit = program.command('limit')
+    .description('cap one kind of traffic every sensor lets through to a protected address (the answer to floods from forged sources or reflectors)')
     .option('--redis <url>', redisHelp);
+  const traffic = `what to cap: ${TRAFFIC_CLASSES.join(', ')}`;
   limit.command('add')
     .argument('<address>', 'the protected address, e.g. 198.18.0.1')
-    .requiredOption('--rate <syn-per-second>', 'SYNs a second still let through')
+    .requiredOption('--rate <per-second>', 'packets a second still let through')
+    .option('--traffic <class>', traffic, 'syn')
     .option('--ttl <duration>', 'how long, e.g. 30m, 24h (max 30d)', DEFAULT_MANUAL_TTL)
-    .option('--reason <text>', 'why (shown in lists)', 'manual SYN limit')
-    .action(async function (this: Command, target: string, opts: { rate: string; ttl: string; reason: string }) {
-      const outcome = await withControl(this, (c) => c.addLimit({ target, rate: opts.rate, ttl: opts.ttl, reason: opts.reason }));
-      write(this, `SYNs to ${outcome.target} limited to ${outcome.synPerSecond}/s until ${new Date(outcome.expiresMs!).toISOString()} (undo: ${outcome.undo})\n`);
+    .option('--reason <text>', 'why (shown in lists)', 'manual limit')
+    .action(async function (this: Command, target: string, opts: { rate: string; traffic: string; ttl: string; reason: string }) {
+      const outcome = await withControl(this, (c) => c.addLimit({ target, traffic: opts.traffic, rate: opts.rate, ttl: opts.ttl, reason: opts.reason }));
+      write(this, `${limitSummary(outcome.target, outcome.traffic!, outcome.perSecond!)} until ${new Date(outcome.expiresMs!).toISOString()} (undo: ${outcome.undo})\n`);
     });
   limit.command('del')
     .argument('<address>', 'as listed')
-    .action(async function (this: Command, target: string) {
-      if (!(await withControl(this, (c) => c.delLimit(target)))) fail('limit.missing', `no active SYN limit for ${target}`);
-      write(this, `removed the SYN limit on ${target}\n`);
+    .option('--traffic <class>', traffic, 'syn')
+    .action(async function (this: Command, target: string, opts: { traffic: string }) {
+      if (!(await withControl(this, (c) => c.delLimit(target, opts.traffic)))) fail('limit.missing', `no active ${opts.traffic} limit for ${target}`);
+      write(this, `removed the ${opts.traffic} limit on ${target}\n`);
     });
   limit.command('list')
     .option('--json', 'one JSON array')
     .action(async function (this: Command, opts: { json?: boolean }) {
       const entries = await withControl(this, (c) => c.listLimits());
-      write(this, opts.json ? `${JSON.stringify(entries)}\n` : table([['ADDRESS', 'SYN/S', 'EXPIRES', 'ORIGIN', 'RULE', 'REASON'], ...entries.map((e) => [
-        e.target, String(e.synPerSecond), new Date(e.expiresMs).toISOString(), e.origin, e.ruleId ?? '-', e.reason,
+      write(this, opts.json ? `${JSON.stringify(entries)}\n` : table([['ADDRESS', 'TRAFFIC', 'PER S', 'EXPIRES', 'ORIGIN', 'RULE', 'REASON'], ...entries.map((e) => [
+        e.target, e.traffic, String(e.perSecond), new Date(e.expiresMs).toISOString(), e.origin, e.ruleId ?? '-', e.reason,
       ])]));
     });
 

@@ -7,7 +7,8 @@ import { z } from 'zod';
 import type { BlockOutcome } from '../common/alert-events';
 import { formatDuration, parseDuration } from '../detector/rules/durations';
 import type { LedgerBlocker } from './blocker';
-import type { AllowEntry, BlockLedger, LedgerEntry } from './ledger';
+import { ALLOW_CAPACITY, type AllowEntry, type BlockLedger, type LedgerEntry } from './ledger';
+import { TRAFFIC_CLASSES } from '../common/traffic';
 import type { LimitEntry } from './limits';
 import { normalizeTarget } from './targets';
 
@@ -34,9 +35,10 @@ export const blockInput = z.object({
 
 export const limitInput = z.object({
   target: z.string().min(1, 'target is required'),
-  rate: z.coerce.number().int('rate: a whole number of SYNs a second').min(1, 'rate: at least 1 SYN a second'),
+  traffic: z.enum(TRAFFIC_CLASSES, { error: `traffic: one of ${TRAFFIC_CLASSES.join(', ')}` }).default('syn'),
+  rate: z.coerce.number().int('rate: a whole number of packets a second').min(1, 'rate: at least 1 packet a second'),
   ttl: z.string().default(DEFAULT_MANUAL_TTL),
-  reason: z.string().max(200, 'reason: at most 200 characters').default('manual SYN limit'),
+  reason: z.string().max(200, 'reason: at most 200 characters').default('manual limit'),
 }).strict();
 
 export const allowInput = z.object({
@@ -87,15 +89,17 @@ export class BlockControl {
   async addLimit(raw: unknown): Promise<BlockOutcome> {
     const input = parseInput(limitInput, raw);
     const outcome = await this.blocker.limit({
-      target: input.target, synPerSecond: input.rate, ttlMs: this.ttlMs(input.ttl), origin: 'manual', ruleId: '', incidentId: '', title: input.reason,
-      severity: 'info', sensor: '', key: input.target, requestedMs: Date.now(),
+      target: input.target, traffic: input.traffic, perSecond: input.rate, ttlMs: this.ttlMs(input.ttl), origin: 'manual', ruleId: '', incidentId: '',
+      title: input.reason, severity: 'info', sensor: '', key: input.target, requestedMs: Date.now(),
     });
     if (outcome.status === 'refused') throw new InputError(`refused to limit ${input.target}: ${outcome.reason}`);
     return outcome;
   }
 
-  async delLimit(text: string): Promise<boolean> {
-    return await this.blocker.unlimit(text);
+  async delLimit(text: string, traffic: unknown = 'syn'): Promise<boolean> {
+    const parsed = z.enum(TRAFFIC_CLASSES).safeParse(traffic);
+    if (!parsed.success) throw new InputError(`traffic: one of ${TRAFFIC_CLASSES.join(', ')}, got ${JSON.stringify(traffic)}`);
+    return await this.blocker.unlimit(text, parsed.data);
   }
 
   async listLimits(): Promise<LimitEntry[]> {
@@ -105,7 +109,7 @@ export class BlockControl {
   async addAllow(raw: unknown): Promise<string> {
     const input = parseInput(allowInput, raw);
     const prefix = target(input.target);
-    await this.ledger.allow(prefix, input.reason);
+    if (!(await this.ledger.allow(prefix, input.reason))) throw new InputError(`the ledger already holds ${ALLOW_CAPACITY} configured allow entries, all the kernel can take: remove some first`);
     return prefix;
   }
 

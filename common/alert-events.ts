@@ -5,6 +5,7 @@
  * version `v`; consumers reject versions they do not know.
  */
 import type { JobsOptions } from 'bullmq';
+import type { TrafficClass } from './traffic';
 import type { HeaderSample } from './sensor-tick';
 
 export const ALERTS_QUEUE = 'alerts';
@@ -43,9 +44,16 @@ export interface FeatureContribution {
 
 /** What the blocker did about an incident (absent when the rule does not block). */
 export interface BlockOutcome {
-  /** `limited`: SYNs to the target (a protected destination) capped at `synPerSecond` (spoofed-source floods). */
-  status: 'blocked' | 'extended' | 'limited' | 'would-block' | 'refused' | 'pending';
-  synPerSecond?: number;
+  /**
+   * `limited`: a traffic class to the target (a protected destination) capped at `perSecond`
+   * (forged sources, reflectors). `alert-only`: the evidence does not allow a block (an unverified
+   * source already blocked once, a partner prefix).
+   */
+  status: 'blocked' | 'extended' | 'limited' | 'would-block' | 'alert-only' | 'refused' | 'pending';
+  traffic?: TrafficClass;
+  perSecond?: number;
+  /** What the block rests on (blocks only). */
+  evidence?: 'verified' | 'unverified' | 'manual';
   /** The address or prefix, e.g. `198.18.0.66/32`. */
   target: string;
   expiresMs?: number;
@@ -118,9 +126,9 @@ export interface IncidentEvent extends EventBase {
 }
 
 /**
- * A block or destination SYN limit decision taken outside an incident's opening (manual, expiry,
- * refusal, budget). `action` says which (no action: a block); a SYN limit's phases are
- * `limited`, `extended`, `unlimited` and `expired`.
+ * A block or destination limit decision taken outside an incident's opening (manual, expiry,
+ * refusal, budget). `action` says which (no action: a block); a limit's phases are `limited`,
+ * `extended`, `unlimited` and `expired`.
  */
 export interface BlockEvent extends EventBase {
   kind: 'block';
@@ -131,9 +139,12 @@ export interface BlockEvent extends EventBase {
   incidentId?: string;
   expiresMs?: number;
   reason?: string;
-  action?: 'block' | 'syn-limit';
-  /** A SYN limit's rate, when known. */
-  synPerSecond?: number;
+  action?: 'block' | 'limit';
+  /** A limit's traffic class and rate, when known. */
+  traffic?: TrafficClass;
+  perSecond?: number;
+  /** Who asked (manual decisions), e.g. `cli:alice@host1`, `api:soc-bot`. */
+  actor?: string;
 }
 
 export type ExceptionCode =

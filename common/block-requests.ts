@@ -1,10 +1,11 @@
 /**
  * How detections ask for a block: the detector calls a Blocker with a BlockRequest when an
  * incident of a blocking rule (or, if configured, the model) opens, and puts the outcome in the
- * incident's alert. The blocker decides (allowlist, budget, dry run) and records the decision in
- * the Redis block ledger, which every sensor enforces.
+ * incident's alert. The blocker decides (allowlist, evidence, budget, dry run) and records the
+ * decision in the Redis block ledger, which every sensor enforces.
  */
 import type { BlockOutcome, Severity } from './alert-events';
+import type { TrafficClass } from './traffic';
 
 export interface BlockRequest {
   /** The address or prefix to block, after the rule's block scope, e.g. `198.18.0.66/32`, `fd00:18::/64`. */
@@ -21,14 +22,21 @@ export interface BlockRequest {
   requestedMs: number;
   /** Who asked, recorded on the ledger entry: `rule:<id>`, `model`, `api:<token name>`, `cli:<user>@<host>`. */
   actor?: string;
+  /**
+   * Whether the source completed a handshake with a protected host while it was seen (it received
+   * our SYN-ACK, which a forger cannot), with a TTL that stayed on its path. Unverified blocks are
+   * short, never escalate, come once per target, and have a budget of their own.
+   */
+  evidence?: 'verified' | 'unverified';
 }
 
-/** Fastest SYN rate a limit may allow (the kernel's IDS_DST_LIMIT_MAX_RATE). */
-export const MAX_SYN_PER_SECOND = 1_000_000;
+/** Fastest rate a destination limit may allow (the kernel's IDS_DST_LIMIT_MAX_RATE). */
+export const MAX_LIMIT_RATE = 1_000_000;
 
-/** A cap on the SYNs XDP lets through to a protected address: the response to a spoofed-source SYN flood. */
+/** A cap on one traffic class XDP lets through to a protected address: the response to floods from forged sources or reflectors. */
 export interface LimitRequest extends BlockRequest {
-  synPerSecond: number;
+  traffic: TrafficClass;
+  perSecond: number;
 }
 
 export interface Blocker {

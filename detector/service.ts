@@ -16,6 +16,7 @@ import { connectRedis } from '../common/redis';
 import type { SensorTick } from '../common/sensor-tick';
 import { PARTITIONS, partitionQueue, TickAssembler, validateJob, type WindowsJob } from '../common/windows-jobs';
 import { EvidenceBuffer } from './evidence';
+import { SourceTrust } from './source-trust';
 import { IncidentStore, inputOf, type Transition } from './incidents';
 import { ModelLane, type ModelLaneOptions } from './model-lane';
 import { MODEL_RULE_ID } from './model/scorer';
@@ -69,8 +70,8 @@ function loggingBlocker(log: Logger): Blocker {
       return { status: 'pending', target: req.target, reason: 'no blocker configured' };
     },
     async limit(req) {
-      log.warn({ target: req.target, synPerSecond: req.synPerSecond, rule: req.ruleId, incident: req.incidentId }, 'SYN limit requested (no blocker configured)');
-      return { status: 'pending', target: req.target, synPerSecond: req.synPerSecond, reason: 'no blocker configured' };
+      log.warn({ target: req.target, traffic: req.traffic, perSecond: req.perSecond, rule: req.ruleId, incident: req.incidentId }, 'limit requested (no blocker configured)');
+      return { status: 'pending', target: req.target, traffic: req.traffic, perSecond: req.perSecond, reason: 'no blocker configured' };
     },
   };
 }
@@ -96,6 +97,7 @@ export class Detector {
   private readonly workers = new Map<number, { worker: Worker<WindowsJob>; connection: Redis }>();
   private readonly assembler = new TickAssembler();
   private readonly evidence = new EvidenceBuffer();
+  private readonly trust = new SourceTrust();
   private readonly earlySeen = new Set<string>();
   private readonly blocker: Blocker;
   private model?: ModelLane;
@@ -198,6 +200,7 @@ export class Detector {
       this.counts.trips++;
       this.evidence.add(data.trip.packet);
       if (data.trip.sofar) {
+        this.trust.observe(data.trip.sofar);
         const early = this.engine.preview(data.trip.sensor, data.trip.window, data.trip.sofar, Date.now()).filter((d) => this.firstEarly(d));
         this.counts.earlyDetections += early.length;
         await this.handle(early);
@@ -226,6 +229,7 @@ export class Detector {
   private async evaluate(tick: SensorTick): Promise<void> {
     this.counts.ticks++;
     this.counts.windows += tick.sources.length + tick.destinations.length;
+    for (const w of tick.sources) this.trust.observe(w);
     await this.handle([...this.engine.process(tick), ...(this.model?.detect(tick) ?? [])]);
   }
 
@@ -238,7 +242,7 @@ export class Detector {
       if (transition.incident.overflow) {
         // It stands for many keys, most of them likely forged: told about, never answered with a block or a limit.
         if (transition.phase === 'opened') this.reportCapReached(transition.incident);
-      } else if (transition.phase === 'opened' || (transition.phase === 'updated' && d.actions.limitSyn)) {
+      } else if (transition.phase === 'opened' || (transition.phase === 'updated' && d.actions.limit)) {
         // A limited destination still sees (and counts) the flood, so its incident stays open: each update renews the limit.
         transition.incident = await this.respond(d, transition.incident);
       }
@@ -246,9 +250,12 @@ export class Detector {
     }));
   }
 
-  /** What the rule asks for when its incident opens: a block of the source, or a SYN limit on the destination. */
+  /**
+   * What the rule asks for when its incident opens: a block of the source (as long as its
+   * evidence allows), or a limit on the destination.
+   */
   private async respond(d: Detection, incident: Incident): Promise<Incident> {
-    const target = blockTarget(d) ?? (d.actions.limitSyn ? d.key : undefined);
+    const target = blockTarget(d) ?? (d.actions.limit ? d.key : undefined);
     if (!target) return incident;
     const req = {
       target, origin: d.ruleId === MODEL_RULE_ID ? 'model' as const : 'rule' as const, ruleId: d.ruleId, incidentId: incident.id, title: d.title, severity: d.severity,
@@ -256,9 +263,11 @@ export class Detector {
     };
     let outcome: BlockOutcome;
     try {
+      // A prefix key stands for addresses that were not each verified.
+      const evidence = d.groupBy === 'src' ? this.trust.evidenceOf(d.key) : 'unverified';
       outcome = d.actions.block
-        ? await this.blocker.request({ ...req, ttlMs: d.actions.block.ttlMs })
-        : await this.blocker.limit({ ...req, ttlMs: d.actions.limitSyn!.ttlMs, synPerSecond: d.actions.limitSyn!.synPerSecond });
+        ? await this.blocker.request({ ...req, ttlMs: d.actions.block.ttlMs, evidence })
+        : await this.blocker.limit({ ...req, ttlMs: d.actions.limit!.ttlMs, traffic: d.actions.limit!.traffic, perSecond: d.actions.limit!.perSecond });
     } catch (err) {
       this.opts.log.error({ err, target }, 'block request failed');
       outcome = { status: 'refused', target, reason: `block request failed: ${(err as Error).message}` };

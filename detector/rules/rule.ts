@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import { LAYOUTS, vectorOf, type Scope } from '../features';
 import { AddressSet, groupingContains, parseCidr, parseGrouping, type Grouping } from './addresses';
-import { MAX_SYN_PER_SECOND } from '../../common/block-requests';
+import { MAX_LIMIT_RATE } from '../../common/block-requests';
+import { TRAFFIC_CLASSES, type TrafficClass } from '../../common/traffic';
 import { formatDuration, parseDuration } from './durations';
 import { compileExpression, type CompiledExpression } from './expression';
 import type { SourcePosition } from './problems';
@@ -24,16 +25,20 @@ export interface BlockAction {
   scope: Grouping;
 }
 
-/** Caps the SYNs XDP lets through to the rule's destination key (spoofed-source floods, where blocking sources is useless). */
-export interface SynLimitAction {
-  synPerSecond: number;
+/**
+ * Caps one traffic class XDP lets through to the rule's destination key: the answer to floods
+ * from forged sources or reflectors, where blocking sources is useless.
+ */
+export interface LimitAction {
+  traffic: TrafficClass;
+  perSecond: number;
   ttlMs: number;
 }
 
 export interface RuleActions {
   alert: boolean;
   block?: BlockAction;
-  limitSyn?: SynLimitAction;
+  limit?: LimitAction;
 }
 
 
@@ -97,7 +102,7 @@ function duration(problems: RuleProblem[], path: DocPath, text: string, min: num
 
 function compileActions(problems: RuleProblem[], items: readonly unknown[], grouping: Grouping): RuleActions {
   const actions: RuleActions = { alert: false };
-  if (items.length === 0) problems.push({ path: ['actions'], message: '`actions` is empty: a rule needs `alert`, `block: {...}`, `limit_syn: {...}` or a mix' });
+  if (items.length === 0) problems.push({ path: ['actions'], message: '`actions` is empty: a rule needs `alert`, `block: {...}`, `limit: {...}` or a mix' });
   items.forEach((item, i) => {
     const path = ['actions', i];
     if (item === 'alert') {
@@ -107,8 +112,8 @@ function compileActions(problems: RuleProblem[], items: readonly unknown[], grou
     }
     const [kind] = item && typeof item === 'object' && !Array.isArray(item) && Object.keys(item).length === 1 ? Object.keys(item) : [];
     const spec = kind === undefined ? undefined : (item as Record<string, unknown>)[kind];
-    if ((kind !== 'block' && kind !== 'limit_syn') || !spec || typeof spec !== 'object' || Array.isArray(spec)) {
-      problems.push({ path, message: 'an action is `alert`, `block: { ttl: 10m, scope: src }` or `limit_syn: { rate: 1000, ttl: 10m }`' });
+    if ((kind !== 'block' && kind !== 'limit') || !spec || typeof spec !== 'object' || Array.isArray(spec)) {
+      problems.push({ path, message: 'an action is `alert`, `block: { ttl: 10m, scope: src }` or `limit: { traffic: syn, rate: 1000, ttl: 10m }`' });
       return;
     }
     if (kind === 'block') {
@@ -116,9 +121,9 @@ function compileActions(problems: RuleProblem[], items: readonly unknown[], grou
       const block = compileBlock(problems, [...path, 'block'], spec as Record<string, unknown>, grouping);
       if (block) actions.block = block;
     } else {
-      if (actions.limitSyn) problems.push({ path, message: '`limit_syn` is listed twice' });
-      const limit = compileLimitSyn(problems, [...path, 'limit_syn'], spec as Record<string, unknown>, grouping);
-      if (limit) actions.limitSyn = limit;
+      if (actions.limit) problems.push({ path, message: '`limit` is listed twice' });
+      const limit = compileLimit(problems, [...path, 'limit'], spec as Record<string, unknown>, grouping);
+      if (limit) actions.limit = limit;
     }
   });
   return actions;
@@ -147,7 +152,7 @@ function compileBlock(problems: RuleProblem[], path: DocPath, spec: Record<strin
     scope = parsed;
   }
   if (grouping.scope === 'destination') {
-    problems.push({ path, message: 'a rule grouped by destination cannot block: its sources may be spoofed, and blocking the destination would finish the attack (use limit_syn)' });
+    problems.push({ path, message: 'a rule grouped by destination cannot block: its sources may be spoofed, and blocking the destination would finish the attack (use limit)' });
   } else if (scope.scope !== 'source') {
     problems.push({ path: [...path, 'scope'], message: 'a block scope is src or src_prefix/<length>' });
   } else if (!groupingContains(scope, grouping)) {
@@ -156,21 +161,25 @@ function compileBlock(problems: RuleProblem[], path: DocPath, spec: Record<strin
   return { ttlMs, scope };
 }
 
-function compileLimitSyn(problems: RuleProblem[], path: DocPath, spec: Record<string, unknown>, grouping: Grouping): SynLimitAction | undefined {
-  unknownFields(problems, path, spec, 'limit_syn', ['rate', 'ttl']);
+function compileLimit(problems: RuleProblem[], path: DocPath, spec: Record<string, unknown>, grouping: Grouping): LimitAction | undefined {
+  unknownFields(problems, path, spec, 'limit', ['traffic', 'rate', 'ttl']);
   if (grouping.text !== 'dst') {
-    problems.push({ path, message: 'limit_syn caps the SYNs to one destination: the rule must be grouped by dst' });
+    problems.push({ path, message: 'limit caps traffic to one destination: the rule must be grouped by dst' });
     return undefined;
   }
-  if (typeof spec.rate !== 'number' || !Number.isInteger(spec.rate) || spec.rate < 1 || spec.rate > MAX_SYN_PER_SECOND) {
-    problems.push({ path: [...path, 'rate'], message: `limit_syn needs \`rate\`, the SYNs a second still let through (a whole number from 1 to ${MAX_SYN_PER_SECOND})` });
+  if (typeof spec.traffic !== 'string' || !(TRAFFIC_CLASSES as readonly string[]).includes(spec.traffic)) {
+    problems.push({ path: [...path, 'traffic'], message: `limit needs \`traffic\`, what it caps: ${TRAFFIC_CLASSES.join(', ')}` });
+    return undefined;
+  }
+  if (typeof spec.rate !== 'number' || !Number.isInteger(spec.rate) || spec.rate < 1 || spec.rate > MAX_LIMIT_RATE) {
+    problems.push({ path: [...path, 'rate'], message: `limit needs \`rate\`, the packets a second still let through (a whole number from 1 to ${MAX_LIMIT_RATE})` });
     return undefined;
   }
   if (typeof spec.ttl !== 'string') {
-    problems.push({ path, message: 'limit_syn needs `ttl`, how long the limit lasts (e.g. 10m)' });
+    problems.push({ path, message: 'limit needs `ttl`, how long the limit lasts (e.g. 10m)' });
     return undefined;
   }
-  return { synPerSecond: spec.rate, ttlMs: duration(problems, [...path, 'ttl'], spec.ttl, MIN_BLOCK_MS, MAX_BLOCK_MS) };
+  return { traffic: spec.traffic as TrafficClass, perSecond: spec.rate, ttlMs: duration(problems, [...path, 'ttl'], spec.ttl, MIN_BLOCK_MS, MAX_BLOCK_MS) };
 }
 
 function compileExcept(problems: RuleProblem[], entries: readonly string[]): AddressSet {
@@ -240,7 +249,7 @@ function versionOf(doc: RuleDoc, grouping: Grouping, windowMs: number, forMs: nu
     group_by: grouping.text, when: doc.when.trim(), window_ms: windowMs, for_ms: forMs, except: doc.except,
     actions: {
       alert: actions.alert, block: actions.block && { ttl_ms: actions.block.ttlMs, scope: actions.block.scope.text },
-      limit_syn: actions.limitSyn && { rate: actions.limitSyn.synPerSecond, ttl_ms: actions.limitSyn.ttlMs },
+      limit: actions.limit && { traffic: actions.limit.traffic, rate: actions.limit.perSecond, ttl_ms: actions.limit.ttlMs },
     },
   };
   return createHash('sha256').update(JSON.stringify(normalized)).digest('hex').slice(0, 16);

@@ -10,8 +10,9 @@ import { addressKey, parsePrefix, type Prefix } from '../addresses';
 import {
   SRC_STATS_SIZE, DST_LIMIT_MAX_RATE, ENTRY_RETAINED, encodeAllow, encodeBlock, encodeConfig, encodeDstLimit, encodeDstLimitKey, encodeMeta,
   readAllow, readBlock, readDstLimit, readDstLimitKey, readMeta, readSrcCounters, sumGlobals, SRC_COUNTERS, type KernelConfig, type LedgerMark,
-  type SrcCounters, type TrafficClass,
+  type SrcCounters,
 } from './records';
+import type { TrafficClass } from '../../common/traffic';
 import { STRUCTS } from './layout.generated';
 import { portClassTable } from '../ports';
 

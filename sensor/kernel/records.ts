@@ -5,6 +5,7 @@
 import { DEFINES, ENUMS, STRUCTS } from './layout.generated';
 import { formatMac, keyToAddress } from '../addresses';
 import type { HeaderSample, TripKind } from '../../common/sensor-tick';
+import { TRAFFIC_CLASSES, type TrafficClass } from '../../common/traffic';
 
 const SRC = STRUCTS.ids_src_stats.fields;
 const SRC_WIN = STRUCTS.ids_src_window.fields;
@@ -213,10 +214,6 @@ export function readAllow(buf: Buffer): { hits: number; flags: number } {
 }
 
 export const DST_LIMIT_MAX_RATE = DEFINES.IDS_DST_LIMIT_MAX_RATE;
-
-/** What a destination limit caps (enum ids_traffic): the answer to floods from forged sources or reflectors. */
-export const TRAFFIC_CLASSES = ['syn', 'udp-amp', 'fragments', 'syn-ack'] as const;
-export type TrafficClass = (typeof TRAFFIC_CLASSES)[number];
 
 const TRAFFIC_IDS: Record<TrafficClass, number> = {
   syn: ENUMS.ids_traffic.IDS_TRAFFIC_SYN,

@@ -41,7 +41,7 @@ class TripBlockingSink extends CollectingSink {
 function ruleRequest(target: string, ttlMs: number, overrides: Partial<BlockRequest> = {}): BlockRequest {
   return {
     target, ttlMs, origin: 'rule', ruleId: 'syn-flood', incidentId: `inc-${target}-${Date.now()}`, title: 'SYN flood', severity: 'high',
-    sensor: 'xiblka', key: target, requestedMs: Date.now(), ...overrides,
+    sensor: 'xiblka', key: target, requestedMs: Date.now(), evidence: 'verified', ...overrides,
   };
 }
 
@@ -227,15 +227,15 @@ describe('automatic blocking with two sensors on one Redis', () => {
     await until('the admin allow removed', () => programs().every((p) => !p.listAllows().some((a) => a.prefix === '198.18.2.10/32')), 1000);
   });
 
-  test('a random-source SYN flood trips the budget: at most the budget is blocked, one exception is raised', async () => {
+  test('a random-source SYN flood trips the unverified budget: at most that budget is blocked, one exception is raised, verified blocks go on', async () => {
     const budget = 10;
-    const guarded = new LedgerBlocker(ledger, { component: 'test', hostAllow: hostAllowRules(), maxActive: budget, maxNewPerMinute: 1000 }, notices, quietLogger);
+    const guarded = new LedgerBlocker(ledger, { component: 'test', hostAllow: hostAllowRules(), unverified: { maxActive: budget, maxNewPerMinute: 1000 } }, notices, quietLogger);
     const ticksBefore = sinks[0].ticks.length;
     await hping3(labs[0], attackers[0], 'syn', labs[0].hostV4, { count: 300, intervalUs: 2000, dport: 8080, randSource: true });
     await sinks[0].nextTicks(2);
     const sources = [...new Set(sinks[0].ticks.slice(ticksBefore).flatMap((t) => t.sources).map((s) => s.src))].filter((s) => !s.startsWith('198.18.'));
     expect(sources.length).toBeGreaterThan(100);
-    const outcomes = await Promise.all(sources.map((src) => guarded.request(ruleRequest(src, 60_000))));
+    const outcomes = await Promise.all(sources.map((src) => guarded.request(ruleRequest(src, 60_000, { evidence: 'unverified' }))));
     const blocked = outcomes.filter((o) => o.status === 'blocked').length;
     expect(blocked).toBeLessThanOrEqual(budget);
     expect(blocked).toBeGreaterThan(0);
@@ -243,9 +243,11 @@ describe('automatic blocking with two sensors on one Redis', () => {
     await new Promise((r) => setTimeout(r, 600));
     for (const program of programs()) expect(program.listBlocks().length).toBeLessThanOrEqual(budget);
     const exceptions = (await queuedEvents()).filter((e) => e.kind === 'exception');
-    expect(exceptions).toEqual([expect.objectContaining({ code: 'block-budget-exceeded' })]);
-    for (const b of (await ledger.snapshot()).blocks) await ledger.unblock(b.target);
-    await redis.del('xdp-ids:blocks:breaker');
+    expect(exceptions).toEqual([expect.objectContaining({ code: 'block-budget-exceeded', details: expect.objectContaining({ evidence: 'unverified' }) })]);
+    // The breaker is the unverified pool's: a verified attacker is still blocked.
+    expect((await guarded.request(ruleRequest(ATTACKER, 60_000))).status).toBe('blocked');
+    for (const b of (await ledger.snapshot()).blocks) await ledger.unblock(b.target, 60_000);
+    await redis.del('xdp-ids:blocks:breaker:unverified');
   });
 
   test('a killed and restarted enforcer resyncs before it reports ready: adds the missing, removes the orphaned', async () => {

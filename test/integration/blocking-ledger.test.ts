@@ -24,7 +24,7 @@ const MIN = 60_000;
 function request(target: string, overrides: Partial<BlockRequest> = {}): BlockRequest {
   return {
     target, ttlMs: 10 * MIN, origin: 'rule', ruleId: 'syn-flood', incidentId: `inc-${target}`, title: 'SYN flood',
-    severity: 'high', sensor: 's1', key: target, requestedMs: Date.now(), ...overrides,
+    severity: 'high', sensor: 's1', key: target, requestedMs: Date.now(), evidence: 'verified', ...overrides,
   };
 }
 
@@ -122,7 +122,7 @@ describe('block ledger on a real Redis', () => {
   });
 
   test('the budget admits at most maxNewPerMinute, trips once into one exception event, and still extends', async () => {
-    const b = blocker({ maxNewPerMinute: 5, maxActive: 100 });
+    const b = blocker({ verified: { maxNewPerMinute: 5, maxActive: 100 } });
     const outcomes = [];
     for (let i = 10; i < 40; i++) outcomes.push(await b.request(request(`198.18.2.${i}`)));
     expect(outcomes.filter((o) => o.status === 'blocked')).toHaveLength(5);
@@ -135,7 +135,7 @@ describe('block ledger on a real Redis', () => {
   });
 
   test('max active blocks is a hard ceiling', async () => {
-    const b = blocker({ maxNewPerMinute: 1000, maxActive: 3 });
+    const b = blocker({ verified: { maxNewPerMinute: 1000, maxActive: 3 } });
     for (let i = 10; i < 20; i++) await b.request(request(`198.18.2.${i}`));
     expect((await ledger.snapshot()).blocks).toHaveLength(3);
   });
@@ -161,23 +161,26 @@ describe('block ledger on a real Redis', () => {
     expect((await b.request(request('198.18.2.70', { ttlMs: 300 }))).status).toBe('blocked');
   });
 
-  test('SYN limits: manual ones are announced when added and removed; an expiry exactly once, with its rate', async () => {
+  test('limits: manual ones are announced when added and removed; an expiry exactly once, with its class and rate', async () => {
     const b = blocker();
     const limits = new LimitLedger(redis);
-    const manual = { target: '198.18.2.80', synPerSecond: 50, ttlMs: 60_000, origin: 'manual' as const, title: 'maintenance', ruleId: '', incidentId: '', severity: 'info' as const, sensor: 'test', key: '198.18.2.80', requestedMs: Date.now() };
-    expect(await b.limit(manual)).toMatchObject({ status: 'limited', synPerSecond: 50 });
-    expect(await b.unlimit('198.18.2.80')).toBe(true);
-    const byRule = { ...manual, target: '198.18.2.81', synPerSecond: 1000, ttlMs: 300, origin: 'rule' as const, ruleId: 'flood-syn-spoofed', title: 'SYN flood' };
+    const manual = {
+      target: '198.18.2.80', traffic: 'syn' as const, perSecond: 50, ttlMs: 60_000, origin: 'manual' as const, title: 'maintenance', ruleId: '', incidentId: '',
+      severity: 'info' as const, sensor: 'test', key: '198.18.2.80', requestedMs: Date.now(),
+    };
+    expect(await b.limit(manual)).toMatchObject({ status: 'limited', traffic: 'syn', perSecond: 50, undo: 'xdp-ids limit del 198.18.2.80 --traffic syn' });
+    expect(await b.unlimit('198.18.2.80', 'syn')).toBe(true);
+    const byRule = { ...manual, target: '198.18.2.81', traffic: 'udp-amp' as const, perSecond: 1000, ttlMs: 300, origin: 'rule' as const, ruleId: 'reflection-udp-amplification', title: 'amplification' };
     const outcome = await b.limit(byRule);
     expect((await limits.list()).map((l) => l.target)).toEqual(['198.18.2.81']);
     await new Promise((r) => setTimeout(r, outcome.expiresMs! - Date.now() + 20));
     expect(await limits.list()).toEqual([]);
     const [one, other] = await Promise.all([limits.sweepExpired(), limits.sweepExpired()]);
-    expect([...one, ...other]).toEqual([expect.objectContaining({ target: '198.18.2.81', synPerSecond: 1000, origin: 'rule', ruleId: 'flood-syn-spoofed' })]);
+    expect([...one, ...other]).toEqual([expect.objectContaining({ target: '198.18.2.81', traffic: 'udp-amp', perSecond: 1000, origin: 'rule', ruleId: 'reflection-udp-amplification' })]);
     const events = (await queued()).filter((e) => e.kind === 'block').sort((x, y) => x.atMs - y.atMs);
     expect(events).toEqual([
-      expect.objectContaining({ action: 'syn-limit', phase: 'limited', target: '198.18.2.80', synPerSecond: 50, origin: 'manual', reason: 'maintenance' }),
-      expect.objectContaining({ action: 'syn-limit', phase: 'unlimited', target: '198.18.2.80', synPerSecond: 50 }),
+      expect.objectContaining({ action: 'limit', phase: 'limited', target: '198.18.2.80', traffic: 'syn', perSecond: 50, origin: 'manual', reason: 'maintenance' }),
+      expect.objectContaining({ action: 'limit', phase: 'unlimited', target: '198.18.2.80', traffic: 'syn', perSecond: 50 }),
     ]);
   });
 
@@ -224,8 +227,8 @@ describe('block ledger on a real Redis', () => {
       expect((await call('GET', '/v1/allows')).json.allows).toEqual([{ target: '198.18.2.5/32', reason: 'admin', source: 'manual' }]);
       expect((await call('DELETE', '/v1/allows/198.18.2.5/32')).status).toBe(200);
       const limited = await call('POST', '/v1/limits', { target: '198.18.2.1', rate: 500, ttl: '5m' });
-      expect(limited).toMatchObject({ status: 201, json: { status: 'limited', target: '198.18.2.1', synPerSecond: 500, undo: 'xdp-ids limit del 198.18.2.1' } });
-      expect((await call('GET', '/v1/limits')).json.limits).toEqual([expect.objectContaining({ target: '198.18.2.1', synPerSecond: 500, origin: 'manual' })]);
+      expect(limited).toMatchObject({ status: 201, json: { status: 'limited', target: '198.18.2.1', traffic: 'syn', perSecond: 500, undo: 'xdp-ids limit del 198.18.2.1 --traffic syn' } });
+      expect((await call('GET', '/v1/limits')).json.limits).toEqual([expect.objectContaining({ target: '198.18.2.1', traffic: 'syn', perSecond: 500, origin: 'manual' })]);
       expect((await call('POST', '/v1/limits', { target: '198.18.2.1', rate: 'lots' })).status).toBe(400);
       expect(await call('DELETE', '/v1/limits/198.18.2.1')).toEqual({ status: 200, json: { removed: true } });
       expect((await call('DELETE', '/v1/limits/198.18.2.1')).status).toBe(404);

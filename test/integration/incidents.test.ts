@@ -137,7 +137,7 @@ describe('a detector at the cap', () => {
       },
       async limit(req) {
         requests.push(req);
-        return { status: 'limited', target: req.target, synPerSecond: req.synPerSecond };
+        return { status: 'limited', target: req.target, traffic: req.traffic, perSecond: req.perSecond };
       },
     };
     const detector = await Detector.start({ redisUrl: redis.url, rulePaths: ['rules'], log: quietLogger, id: 'capped', maxIncidentsPerRule: 3, blocker });

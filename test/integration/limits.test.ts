@@ -13,6 +13,8 @@ import { hostAllowRules } from '../../blocking/allowlist';
 import { LedgerBlocker } from '../../blocking/blocker';
 import { BlockControl, InputError } from '../../blocking/control';
 import { startEnforcer, type Enforcer } from '../../blocking/enforcer';
+import { LedgerMaintenance } from '../../blocking/maintenance';
+import { AlertQueueNotices } from '../../blocking/notices';
 import { BlockLedger } from '../../blocking/ledger';
 import { defaultRulesDir } from '../../detector/rules/loader';
 import { Detector } from '../../detector/service';
@@ -34,6 +36,7 @@ describe('SYN limit on a flooded destination', () => {
   let publisher: QueuePublisher;
   let enforcer: Enforcer;
   let detector: Detector;
+  let maintenance: LedgerMaintenance;
   let blocker: LedgerBlocker;
 
   beforeAll(async () => {
@@ -47,10 +50,12 @@ describe('SYN limit on a flooded destination', () => {
     sensor = Sensor.start({ iface: lab.iface, sensorId: lab.name, pin: false }, publisher, quietLogger);
     enforcer = await startEnforcer({ program: sensor.program, redisUrl: redis.url, sensorId: lab.name, log: quietLogger, reconcileMs: 500 });
     blocker = new LedgerBlocker(new BlockLedger(client), { component: 'test', hostAllow: hostAllowRules() }, undefined, quietLogger);
+    maintenance = new LedgerMaintenance(new BlockLedger(client), new AlertQueueNotices(client), quietLogger, 200).start();
     detector = await Detector.start({ redisUrl: redis.url, rulePaths: [defaultRulesDir()], log: quietLogger, blocker });
   }, 60_000);
 
   afterAll(async () => {
+    await maintenance?.stop();
     await detector?.stop();
     await enforcer?.stop();
     sensor?.stop();
@@ -66,9 +71,9 @@ describe('SYN limit on a flooded destination', () => {
     const opened = await until('the flood-syn-spoofed incident', async () => (await alerts.getJobs(['waiting', 'completed']))
       .map((j) => j.data).find((e): e is IncidentEvent => e.kind === 'incident' && e.phase === 'opened' && e.incident.ruleId === 'flood-syn-spoofed'), 20_000);
     expect(opened.incident.key).toBe(lab.hostV4);
-    expect(opened.incident.block).toMatchObject({ status: 'limited', target: lab.hostV4, synPerSecond: 1000, undo: `xdp-ids limit del ${lab.hostV4}` });
+    expect(opened.incident.block).toMatchObject({ status: 'limited', target: lab.hostV4, traffic: 'syn', perSecond: 1000, undo: `xdp-ids limit del ${lab.hostV4} --traffic syn` });
     const inKernel = await until('the limit in the kernel', () => sensor.program.listDestinationLimits().find((l) => l.address === lab.hostV4), 2000);
-    expect(inKernel.synPerSecond).toBe(1000);
+    expect(inKernel).toMatchObject({ traffic: 'syn', perSecond: 1000 });
     await until('drops by the limit', () => (sensor.program.listDestinationLimits().find((l) => l.address === lab.hostV4)?.drops ?? 0) > 100 || undefined, 10_000);
     await flood;
     expect(sensor.program.readGlobals().drop_dst_limit).toBeGreaterThan(100);
@@ -78,8 +83,8 @@ describe('SYN limit on a flooded destination', () => {
   test('operators list and remove limits; the enforcer repairs a kernel that lost one; bad input is refused', async () => {
     const control = new BlockControl(new BlockLedger(client), blocker);
     const limits = await control.listLimits();
-    expect(limits.map((l) => [l.target, l.synPerSecond, l.origin, l.ruleId])).toEqual([[lab.hostV4, 1000, 'rule', 'flood-syn-spoofed']]);
-    sensor.program.deleteDestinationLimit(lab.hostV4);
+    expect(limits.map((l) => [l.target, l.traffic, l.perSecond, l.origin, l.ruleId])).toEqual([[lab.hostV4, 'syn', 1000, 'rule', 'flood-syn-spoofed']]);
+    sensor.program.deleteDestinationLimit(lab.hostV4, 'syn');
     expect((await enforcer.reconcile()).added).toBe(1);
     expect(sensor.program.listDestinationLimits().map((l) => l.address)).toEqual([lab.hostV4]);
     expect(await control.delLimit(lab.hostV4)).toBe(true);
@@ -87,21 +92,21 @@ describe('SYN limit on a flooded destination', () => {
     await expect(control.addLimit({ target: '198.18.21.0/24', rate: 100 })).rejects.toThrow(/one address, not 198\.18\.21\.0\/24/);
     await expect(control.addLimit({ target: lab.hostV4, rate: 0 })).rejects.toThrow(InputError);
     const manual = await control.addLimit({ target: lab.hostV4, rate: 50, ttl: '2m' });
-    expect(manual).toMatchObject({ status: 'limited', target: lab.hostV4, synPerSecond: 50 });
-    await until('the manual limit in the kernel', () => sensor.program.listDestinationLimits().find((l) => l.synPerSecond === 50), 1000);
+    expect(manual).toMatchObject({ status: 'limited', target: lab.hostV4, traffic: 'syn', perSecond: 50 });
+    await until('the manual limit in the kernel', () => sensor.program.listDestinationLimits().find((l) => l.perSecond === 50), 1000);
   });
 
   test('a limit that runs out leaves the kernel and is announced once, with its rate', async () => {
     const target = '198.18.21.7';
     const outcome = await blocker.limit({
-      target, synPerSecond: 300, ttlMs: 1000, origin: 'rule', ruleId: 'flood-syn-spoofed', incidentId: 'i-expiry', title: 'SYN flood', severity: 'high',
+      target, traffic: 'syn', perSecond: 300, ttlMs: 1000, origin: 'rule', ruleId: 'flood-syn-spoofed', incidentId: 'i-expiry', title: 'SYN flood', severity: 'high',
       sensor: lab.name, key: target, requestedMs: Date.now(),
     });
-    expect(outcome).toMatchObject({ status: 'limited', synPerSecond: 300 });
+    expect(outcome).toMatchObject({ status: 'limited', traffic: 'syn', perSecond: 300 });
     await until('the limit in the kernel', () => sensor.program.listDestinationLimits().find((l) => l.address === target), 2000);
     const expired = async () => (await alerts.getJobs(['waiting'])).map((j) => j.data).filter((e) => e.kind === 'block' && e.phase === 'expired' && e.target === target);
     await until('the expiry notice', async () => ((await expired()).length ? true : undefined), 5000);
-    expect(await expired()).toEqual([expect.objectContaining({ action: 'syn-limit', synPerSecond: 300, origin: 'rule', ruleId: 'flood-syn-spoofed', incidentId: 'i-expiry' })]);
+    expect(await expired()).toEqual([expect.objectContaining({ action: 'limit', traffic: 'syn', perSecond: 300, origin: 'rule', ruleId: 'flood-syn-spoofed', incidentId: 'i-expiry' })]);
     await until('the limit gone from the kernel', () => (sensor.program.listDestinationLimits().some((l) => l.address === target) ? undefined : true), 2000);
   });
 });
