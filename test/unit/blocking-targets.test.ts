@@ -17,10 +17,10 @@ describe('block targets', () => {
   });
 
   test('bad targets are rejected with the reason', () => {
-    expect(() => normalizeTarget('198.18.2.256')).toThrow(/not a CIDR prefix: "198\.18\.2\.256" \(bad address\)/);
+    expect(() => normalizeTarget('198.18.2.256')).toThrow(/not an IP address: "198\.18\.2\.256" \(IPv4 must be four decimal numbers 0-255 without leading zeros\)/);
     expect(() => normalizeTarget('198.18.2.0/33')).toThrow(/prefix length must be 0\.\.32/);
     expect(() => normalizeTarget('fd00::/129')).toThrow(/prefix length must be 0\.\.128/);
-    expect(() => normalizeTarget('host.example')).toThrow(/not a CIDR prefix/);
+    expect(() => normalizeTarget('host.example')).toThrow(/not an IP address: "host\.example"/);
   });
 
   test('containment and overlap, per family', () => {
