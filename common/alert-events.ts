@@ -95,22 +95,25 @@ export interface IncidentEvent extends EventBase {
 }
 
 /**
- * A block or destination SYN limit decision taken outside an incident's opening (manual, expiry,
- * refusal, budget). `action` says which (no action: a block); a SYN limit's phases are
- * `limited`, `extended`, `unlimited` and `expired`.
+ * A block, destination SYN limit or allow-entry decision taken outside an incident's opening
+ * (manual, expiry, refusal, budget). `action` says which (no action: a block); a SYN limit's
+ * phases are `limited`, `extended`, `unlimited` and `expired`, an allow entry's `allowed` and
+ * `disallowed` (always manual).
  */
 export interface BlockEvent extends EventBase {
   kind: 'block';
-  phase: 'blocked' | 'extended' | 'unblocked' | 'expired' | 'refused' | 'would-block' | 'limited' | 'unlimited';
+  phase: 'blocked' | 'extended' | 'unblocked' | 'expired' | 'refused' | 'would-block' | 'limited' | 'unlimited' | 'allowed' | 'disallowed';
   target: string;
   origin: 'rule' | 'model' | 'manual';
   ruleId?: string;
   incidentId?: string;
   expiresMs?: number;
   reason?: string;
-  action?: 'block' | 'syn-limit';
+  action?: 'block' | 'syn-limit' | 'allow';
   /** A SYN limit's rate, when known. */
   synPerSecond?: number;
+  /** Who asked, for operator changes: `cli:<user>@<host>` or `api:<token name>` (BlockRequest.actor). */
+  actor?: string;
 }
 
 export type ExceptionCode =
