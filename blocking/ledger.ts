@@ -359,6 +359,11 @@ export class BlockLedger {
     const num = (r: unknown): Record<string, number> => Object.fromEntries(Object.entries(r as Record<string, string>).map(([k, v]) => [k, Number(v)]));
     return sensors.map((sensor, i) => ({ sensor, repairs: num(replies[2 * i][1]), drops: num(replies[2 * i + 1][1]) }));
   }
+
+  /** Sensors that refreshed their own allow entries within AUTO_ALLOW_TTL_MS: the ones a manual block can be scoped to. */
+  async liveSensors(nowMs = Date.now()): Promise<string[]> {
+    return await this.redis.zrangebyscore(LIVE_SENSORS, nowMs - AUTO_ALLOW_TTL_MS, '+inf');
+  }
 }
 
 export function parseChange(message: string): Change {
