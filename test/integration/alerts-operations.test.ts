@@ -53,7 +53,7 @@ receivers:
   - name: mail
     email: { host: 127.0.0.1, port: ${smtp.port}, ca_file: ${smtp.caFile}, username: u, password_env: OPS_TEST_SMTP_PASSWORD, from: ids@example.test, to: [soc@example.test] }
   - name: hook
-    webhook: { url: '${hook.url}', secret_env: OPS_TEST_WEBHOOK_SECRET }
+    webhook: { url: '${hook.url}', allow_http: true, secret_env: OPS_TEST_WEBHOOK_SECRET }
 routes:
   - matchers: [kind=exception]
     receivers: [mail]

@@ -20,13 +20,13 @@ test.each([
 
 test('routes: the first match wins unless it says continue', () => {
   const config = parseConfig(`
-receivers: [{ name: a, webhook: { url: 'http://x.test', secret_env: S } }]
+receivers: [{ name: a, webhook: { url: 'https://x.test', secret_env: S } }]
 routes:
   - { name: ops, matchers: [kind=exception], receivers: [a] }
   - { name: digest, matchers: ['severity=~info|low'], receivers: [a], continue: true }
   - { name: scans, matchers: [tag=scan], receivers: [a] }
   - { name: rest, receivers: [a] }
-`, 'alerts.yaml', { S: 'x' });
+`, 'alerts.yaml', { S: 'x'.repeat(24) });
   const names = (sev: 'low' | 'high', tags: string[]): string[] => matchingRoutes(config, eventLabels(incidentEvent('opened', incident({ severity: sev, tags })))).map((r) => r.name);
   expect(names('low', ['scan'])).toEqual(['digest', 'scans']);
   expect(names('high', ['scan'])).toEqual(['scans']);
