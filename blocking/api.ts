@@ -53,7 +53,7 @@ declare module 'fastify' {
 
 const AUTH_WINDOW_MS = 60_000;
 
-export function isLoopback(host: string): boolean {
+function isLoopback(host: string): boolean {
   if (host === 'localhost') return true;
   try {
     return parseAddress(host).range() === 'loopback';

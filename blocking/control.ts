@@ -10,6 +10,7 @@ import { z } from 'zod';
 import type { BlockOutcome } from '../common/alert-events';
 import { hasUnsafeCharacters, quote } from '../common/text';
 import { formatDuration, parseDuration } from '../detector/rules/durations';
+import { parseAddress } from '../sensor/addresses';
 import type { LedgerBlocker } from './blocker';
 import type { AllowEntry, BlockLedger, LedgerEntry } from './ledger';
 import type { LimitEntry } from './limits';
@@ -152,7 +153,13 @@ export class BlockControl {
   }
 
   async delLimit(text: string, actor: string): Promise<boolean> {
-    return await acting.run(actor, () => this.blocker.unlimit(text));
+    let address: string;
+    try {
+      address = parseAddress(text).toString();
+    } catch (err) {
+      throw new InputError((err as Error).message);
+    }
+    return await acting.run(actor, () => this.blocker.unlimit(address));
   }
 
   async listLimits(): Promise<LimitEntry[]> {

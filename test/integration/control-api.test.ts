@@ -155,6 +155,9 @@ describe('changes', () => {
     expect((await call('POST', '/v1/blocks', { target: '10.0.0.0/8' })).status).toBe(400);
     expect((await call('POST', '/v1/allows', { target: '127.0.0.0/8' })).status).toBe(201);
     expect((await call('POST', '/v1/blocks', { target: '010.0.0.1' })).json.error).toBe('not an IP address: "010.0.0.1" (IPv4 must be four decimal numbers 0-255 without leading zeros)');
+    expect((await call('POST', '/v1/allows', { target: '0x7f.0.0.1' })).status).toBe(400);
+    expect((await call('POST', '/v1/limits', { target: '1.2.3', rate: 10 })).status).toBe(400);
+    expect((await call('DELETE', '/v1/limits/4294967295')).json.error).toBe('not an IP address: "4294967295" (IPv4 must be four decimal numbers 0-255 without leading zeros)');
     expect(await new BlockLedger(redis).allowEntries()).toEqual([expect.objectContaining({ target: '127.0.0.0/8' })]);
   });
 
