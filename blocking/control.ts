@@ -71,9 +71,9 @@ export function parseInput<T extends z.ZodType>(schema: T, value: unknown): z.in
 const acting = new AsyncLocalStorage<string>();
 
 /**
- * Notices for the blocker that BlockControl drives: the blocker announces manual blocks, limits
- * and unblocks itself but is not told who asked for an unblock or an unlimit, so each of its
- * block notices gets the actor of the BlockControl call it was raised in.
+ * Notices for the blocker that BlockControl drives: the blocker announces manual blocks, limits,
+ * unblocks and unlimits itself without saying who asked (unblock and unlimit are not even told),
+ * so each block notice it raises gets the actor of the BlockControl call it was raised in.
  */
 export function actorNotices(notices: Notices): Notices {
   return {
