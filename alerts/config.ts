@@ -1,11 +1,14 @@
 /**
  * alerts.yaml: receivers, routes, inhibition rules and delivery limits, validated with zod before
  * anything starts. Every problem is reported as `file:line:column: path: message`. Secrets are
- * never in the file: a receiver names the environment variable that holds its password or
- * signing secret, and a missing variable is a configuration error.
+ * never in the file: a receiver names the environment variable (or a file only its owner can
+ * read) that holds its password or signing secret, and a missing one is a configuration error.
+ * Webhooks go over https unless a receiver says `allow_http: true`, and a signing secret has at
+ * least 24 bytes of key material.
  */
 import fs from 'node:fs';
 import { z } from 'zod';
+import { FileReadError, readBoundedFile } from '../common/files';
 import { parseDuration } from '../detector/rules/durations';
 import { formatProblem } from '../detector/rules/problems';
 import { YamlSource } from '../detector/rules/yaml-source';
@@ -38,6 +41,18 @@ const matchers = z.array(z.string()).default([]).transform((texts, ctx) => {
 
 const envName = z.string().regex(ENV_NAME, { error: 'an environment variable name is upper-case letters, digits and _' });
 
+/** Standard Webhooks asks for 24 to 64 bytes of random key. */
+export const MIN_SIGNING_KEY_BYTES = 24;
+const MAX_SECRET_FILE_BYTES = 64 * 1024;
+const MAX_CA_FILE_BYTES = 1 << 20;
+
+/** The key bytes a signing secret stands for: base64 after `whsec_`, else the text's UTF-8 bytes (as webhook.ts signs). */
+function signingKeyBytes(secret: string): number | undefined {
+  if (!secret.startsWith('whsec_')) return Buffer.byteLength(secret, 'utf8');
+  const base64 = secret.slice('whsec_'.length);
+  return /^[A-Za-z0-9+/]+={0,2}$/.test(base64) && base64.length % 4 === 0 ? Buffer.from(base64, 'base64').length : undefined;
+}
+
 const EmailShape = z.strictObject({
   host: z.string().min(1),
   port: z.int().min(1).max(65535).default(587),
@@ -48,7 +63,9 @@ const EmailShape = z.strictObject({
   /** A PEM file of CAs to trust in addition to the system's (for a private mail relay). */
   ca_file: z.string().optional(),
   username: z.string().optional(),
+  /** The password: an environment variable, or a file (mode 600) whose first line it is. */
   password_env: envName.optional(),
+  password_file: z.string().min(1).optional(),
   from: z.string().min(3),
   to: z.array(z.string().min(3)).min(1),
   /** Handlebars template of the subject; see alerts/README.md for the fields. */
@@ -58,7 +75,11 @@ const EmailShape = z.strictObject({
 
 const WebhookShape = z.strictObject({
   url: z.url({ protocol: /^https?$/, error: 'a webhook url is an http:// or https:// URL' }),
-  secret_env: envName,
+  /** Plain http: only for a receiver on this host or behind a proxy that adds TLS. */
+  allow_http: z.boolean().default(false),
+  /** The Standard Webhooks signing secret: an environment variable, or a file (mode 600) whose first line it is. */
+  secret_env: envName.optional(),
+  secret_file: z.string().min(1).optional(),
   /** `json`: the versioned payload of alerts/README.md; `slack`: a Slack/Teams-compatible `{text}` body. */
   format: z.enum(['json', 'slack']).default('json'),
   timeout: duration.default(10_000),
@@ -222,18 +243,36 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const receivers = new Map<string, Receiver>();
   doc.receivers.forEach((r, i) => {
     if (receivers.has(r.name)) report(['receivers', i, 'name'], `receiver ${JSON.stringify(r.name)} is defined twice`);
-    const secretOf = (field: string, name: string): string => {
-      const value = env[name];
-      if (!value) report(['receivers', i, r.email ? 'email' : 'webhook', field], `environment variable ${name} is not set`);
-      return value ?? '';
+    const kind = r.email ? 'email' : 'webhook';
+    // A secret comes from the environment variable `name` or the first line of `file`: exactly one of them.
+    const secretOf = (what: 'password' | 'secret', name: string | undefined, file: string | undefined): string => {
+      const at = (field: string): PropertyKey[] => ['receivers', i, kind, field];
+      if ((name === undefined) === (file === undefined)) {
+        report(at(`${what}_env`), `give either \`${what}_env\` or \`${what}_file\``);
+        return '';
+      }
+      if (name !== undefined) {
+        const value = env[name];
+        if (!value) report(at(`${what}_env`), `environment variable ${name} is not set`);
+        return value ?? '';
+      }
+      try {
+        const value = readBoundedFile(file!, { maxBytes: MAX_SECRET_FILE_BYTES, secret: true }).split('\n')[0].trim();
+        if (!value) report(at(`${what}_file`), `${file} is empty`);
+        return value;
+      } catch (err) {
+        report(at(`${what}_file`), err instanceof FileReadError ? `${file}: ${err.message}` : `cannot read ${file}: ${(err as Error).message}`);
+        return '';
+      }
     };
     if (r.email) {
       const e = r.email;
-      if ((e.username === undefined) !== (e.password_env === undefined)) report(['receivers', i, 'email'], 'give both `username` and `password_env`, or neither');
+      const hasPassword = e.password_env !== undefined || e.password_file !== undefined;
+      if ((e.username === undefined) === hasPassword) report(['receivers', i, 'email'], 'give both `username` and `password_env` (or `password_file`), or neither');
       let ca: string | undefined;
       if (e.ca_file) {
         try {
-          ca = fs.readFileSync(e.ca_file, 'utf8');
+          ca = readBoundedFile(e.ca_file, { maxBytes: MAX_CA_FILE_BYTES });
         } catch (err) {
           report(['receivers', i, 'email', 'ca_file'], `cannot read ${e.ca_file}: ${(err as Error).message}`);
         }
@@ -247,13 +286,24 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       }
       receivers.set(r.name, {
         name: r.name, type: 'email', attempts: r.attempts, host: e.host, port: e.port, secure: e.secure, requireTls: e.require_tls, ca,
-        auth: e.username && e.password_env ? { user: e.username, pass: secretOf('password_env', e.password_env) } : undefined,
+        auth: e.username && hasPassword ? { user: e.username, pass: secretOf('password', e.password_env, e.password_file) } : undefined,
         from: e.from, to: e.to, subject: e.subject, timeoutMs: e.timeout,
       });
     } else if (r.webhook) {
       const w = r.webhook;
+      if (new URL(w.url).protocol === 'http:' && !w.allow_http) {
+        report(['receivers', i, 'webhook', 'url'], `${w.url} is plain http, so alerts and their signatures would cross the network in clear: use https, or set \`allow_http: true\` for a receiver on this host or behind a proxy that adds TLS`);
+      }
+      const secret = secretOf('secret', w.secret_env, w.secret_file);
+      const keyBytes = signingKeyBytes(secret);
+      if (secret && (keyBytes === undefined || keyBytes < MIN_SIGNING_KEY_BYTES)) {
+        const where = w.secret_env !== undefined ? ['secret_env', `the secret in ${w.secret_env}`] : ['secret_file', `the secret in ${w.secret_file}`];
+        report(['receivers', i, 'webhook', where[0]], keyBytes === undefined
+          ? `${where[1]} starts with whsec_ but the rest is not base64`
+          : `${where[1]} has ${keyBytes} bytes of key material; a signing secret needs at least ${MIN_SIGNING_KEY_BYTES} (e.g. whsec_$(openssl rand -base64 32))`);
+      }
       receivers.set(r.name, {
-        name: r.name, type: 'webhook', attempts: r.attempts, url: w.url, secret: secretOf('secret_env', w.secret_env), format: w.format, timeoutMs: w.timeout,
+        name: r.name, type: 'webhook', attempts: r.attempts, url: w.url, secret, format: w.format, timeoutMs: w.timeout,
       });
     } else if (r.mailbox) {
       receivers.set(r.name, { name: r.name, type: 'mailbox', attempts: r.attempts, path: r.mailbox.path, from: r.mailbox.from, to: r.mailbox.to });

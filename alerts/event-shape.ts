@@ -25,7 +25,11 @@ const base = { v: z.literal(ALERT_EVENT_VERSION), id: z.string().min(1), atMs: m
 
 const EventShape = z.discriminatedUnion('kind', [
   z.looseObject({ ...base, kind: z.literal('incident'), phase: z.enum(['opened', 'updated', 'resolved']), incident: IncidentShape }),
-  z.looseObject({ ...base, kind: z.literal('block'), phase: z.enum(['blocked', 'extended', 'unblocked', 'expired', 'refused', 'would-block', 'limited', 'unlimited']), target: z.string().min(1), origin: z.enum(['rule', 'model', 'manual']), action: z.enum(['block', 'limit']).optional(), traffic: z.enum(TRAFFIC_CLASSES).optional(), perSecond: z.number().int().positive().optional() }),
+  z.looseObject({
+    ...base, kind: z.literal('block'), phase: z.enum(['blocked', 'extended', 'unblocked', 'expired', 'refused', 'would-block', 'limited', 'unlimited', 'allowed', 'disallowed']),
+    target: z.string().min(1), origin: z.enum(['rule', 'model', 'manual']), action: z.enum(['block', 'limit', 'allow']).optional(),
+    traffic: z.enum(TRAFFIC_CLASSES).optional(), perSecond: z.number().int().positive().optional(), actor: z.string().optional(),
+  }),
   z.looseObject({ ...base, kind: z.literal('exception'), code: z.string().min(1), severity, component: z.string().min(1), message: z.string() }),
 ]);
 

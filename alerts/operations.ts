@@ -6,6 +6,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ALERT_EVENT_JOB_OPTIONS, ALERTS_QUEUE } from '../common/alert-events';
+import { oneLine } from '../common/text';
 import { formatDuration } from '../detector/rules/durations';
 import { getDeadLetter, listDeadLetters, removeDeadLetter, type DeadLetter } from './dead-letters';
 import { BACKOFF_TYPE, type DeliveryJob } from './deliveries';
@@ -15,9 +16,11 @@ import { formatMatcher, parseMatcher } from './matchers';
 import { addSilence, deleteSilence, listSilences } from './silences';
 import { readStats } from './stats';
 
+/** Cells are one line each: errors quote receivers and events, comments are typed by anyone with the CLI. */
 function table(rows: string[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => `${r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ')}\n`).join('');
+  const cells = rows.map((r) => r.map(oneLine));
+  const widths = cells[0].map((_, i) => Math.max(...cells.map((r) => r[i].length)));
+  return cells.map((r) => `${r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ')}\n`).join('');
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();

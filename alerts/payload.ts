@@ -1,13 +1,17 @@
 /**
  * The webhook payload, schema `xdp-ids.alert.v1` (documented in alerts/README.md). Field names
  * follow the Elastic Common Schema where one fits (`@timestamp`, `event.*`, `rule.*`, `source.ip`,
- * `destination.ip`, `threat.technique.id`, `observer.name`, `tags`, `message`); everything
- * xdp-ids knows beyond that is under `xdp_ids`, including the full incident. Adding fields keeps
- * the version; renaming or removing one makes a v2.
+ * `destination.ip`, `threat.technique.id`, `observer.name`, `user.name`, `tags`, `message`);
+ * everything xdp-ids knows beyond that is under `xdp_ids`, including the full incident. The
+ * fields people read as they are (`message`, `rule.name`, `rule.description`) are one line of
+ * plain text; `xdp_ids` keeps every value as it came. Adding fields keeps the version; renaming
+ * or removing one makes a v2.
  */
 import type { AlertEvent, Severity } from '../common/alert-events';
+import { oneLine } from '../common/text';
 import type { NoticeItem, Notification } from './grouping';
 import { hostOf } from './labels';
+import { blockTitle } from './view';
 
 export const PAYLOAD_SCHEMA = 'xdp-ids.alert.v1';
 
@@ -22,9 +26,9 @@ function ecsOf(event: AlertEvent) {
       // An overflow incident's key, `*`, is no address: ECS consumers would reject it as source.ip.
       const address = i.overflow ? undefined : hostOf(i.key);
       return {
-        message: i.title,
+        message: oneLine(i.title),
         event: { severity: SEVERITY_NUMBER[i.severity], start: new Date(i.firstWindowMs).toISOString(), end: i.resolvedMs ? new Date(i.resolvedMs).toISOString() : undefined },
-        rule: { id: i.ruleId, name: i.title, version: i.ruleVersion, description: i.description },
+        rule: { id: i.ruleId, name: oneLine(i.title), version: i.ruleVersion, description: oneLine(i.description) },
         source: address && i.scope === 'source' ? { ip: address } : undefined,
         destination: address && i.scope === 'destination' ? { ip: address } : undefined,
         threat: i.mitre.length ? { framework: 'MITRE ATT&CK', technique: { id: i.mitre } } : undefined,
@@ -35,15 +39,16 @@ function ecsOf(event: AlertEvent) {
     }
     case 'block':
       return {
-        message: `block ${event.phase}: ${event.target}`,
+        message: oneLine(`${blockTitle(event)}${event.actor ? ` by ${event.actor}` : ''}`),
         event: { severity: SEVERITY_NUMBER[event.phase === 'refused' ? 'medium' : 'info'], end: event.expiresMs ? new Date(event.expiresMs).toISOString() : undefined },
         rule: event.ruleId ? { id: event.ruleId } : undefined,
         source: { ip: hostOf(event.target) },
+        user: event.actor ? { name: event.actor } : undefined,
         xdp_ids: { block: event },
       };
     case 'exception':
       return {
-        message: event.message,
+        message: oneLine(event.message),
         event: { severity: SEVERITY_NUMBER[event.severity], code: event.code },
         observer: { name: [event.component] },
         xdp_ids: { severity: event.severity, exception: event },

@@ -2,12 +2,15 @@
  * Turns a notification into what a receiver sends: an email (subject, text, HTML) or a webhook
  * body. Templates are Handlebars files under alerts/templates (or a subject from the config):
  * data, with only the built-in block helpers, so a template can place and loop over fields but
- * not run code. HTML is escaped by Handlebars; text parts are not escaped, and line breaks are
- * removed from the subject so a value cannot add mail headers.
+ * not run code. HTML is escaped by Handlebars (`{{x}}`; the templates use no `{{{x}}}`); text
+ * parts are not escaped, so the values they get are cleaned to one line of plain text in
+ * view.ts, and the subject is one line whatever its template does, so nothing can add mail
+ * headers.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import Handlebars from 'handlebars';
+import { oneLine, slackText } from '../common/text';
 import type { Notification } from './grouping';
 import { webhookPayload } from './payload';
 import { notificationView } from './view';
@@ -57,15 +60,14 @@ export function compileSubject(source: string): Template {
 export function renderEmail(n: Notification, subjectTemplate?: string): RenderedEmail {
   builtIn ??= { subject: load('subject.hbs', 'text'), text: load('email.txt.hbs', 'text'), html: load('email.html.hbs', 'html') };
   const view = notificationView(n);
-  const subject = (subjectTemplate ? compileSubject(subjectTemplate) : builtIn.subject)(view).replace(/[\r\n]+/g, ' ').trim();
+  const subject = oneLine((subjectTemplate ? compileSubject(subjectTemplate) : builtIn.subject)(view));
   return { subject, text: builtIn.text(view), html: builtIn.html(view) };
 }
 
-/** Slack and Teams incoming webhooks take `{text}` in their markup, in which only &, < and > are special. */
+/** Slack and Teams incoming webhooks take `{text}` in their markup: the subject in bold, the text part in a code block that no value can close. */
 function slackBody(n: Notification): object {
   const { subject, text } = renderEmail(n);
-  const escape = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-  return { text: `*${escape(subject)}*\n\`\`\`${escape(text)}\`\`\`` };
+  return { text: `*${slackText(subject)}*\n\`\`\`${slackText(text)}\`\`\`` };
 }
 
 export function renderWebhookBody(n: Notification, format: 'json' | 'slack'): string {

@@ -1,11 +1,14 @@
 /**
  * What templates see: a notification flattened into plain strings, numbers and lists, so that a
  * template only places and loops, never computes. The first item's fields are also at the top
- * level for subject lines.
+ * level for subject lines. Every string is cleaned on the way (common/text.ts): rule titles and
+ * descriptions, incident keys, packet fields, reasons and actors all come from outside, and text
+ * parts and Slack messages are not escaped the way HTML is.
  */
 import { TRAFFIC_NAMES, type TrafficClass } from '../common/traffic';
 import type { AlertEvent, Incident } from '../common/alert-events';
 import type { HeaderSample } from '../common/sensor-tick';
+import { oneLine, plainLines } from '../common/text';
 import type { NoticeItem, Notification } from './grouping';
 
 const PROTOCOLS: Record<number, string> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 58: 'ICMPv6' };
@@ -83,17 +86,26 @@ function incidentView(i: Incident) {
 }
 
 const LIMIT_PHASE_LABEL: Partial<Record<string, string>> = { limited: 'set', unlimited: 'removed' };
+const ALLOW_PHASE_LABEL: Partial<Record<string, string>> = { allowed: 'added', disallowed: 'removed' };
+
+/** `Block blocked: 198.18.0.66/32`, `Limit set: SYNs to 198.18.0.1 (1000/s)`, `Allow entry added: 10.0.0.0/8`. */
+export function blockTitle(event: Extract<AlertEvent, { kind: 'block' }>): string {
+  switch (event.action) {
+    case 'limit': return `Limit ${LIMIT_PHASE_LABEL[event.phase] ?? event.phase}: ${TRAFFIC_NAMES[event.traffic ?? 'syn']} to ${event.target}${event.perSecond ? ` (${event.perSecond}/s)` : ''}`;
+    case 'allow': return `Allow entry ${ALLOW_PHASE_LABEL[event.phase] ?? event.phase}: ${event.target}`;
+    default: return `Block ${event.phase}: ${event.target}`;
+  }
+}
 
 function otherView(event: Exclude<AlertEvent, { kind: 'incident' }>) {
   if (event.kind === 'block') {
     const limit = event.action === 'limit';
+    const allowAction = event.phase === 'allowed' ? 'allowed: never blocked from now on' : 'allow entry removed: blockable again';
     return {
-      title: limit
-        ? `Limit ${LIMIT_PHASE_LABEL[event.phase] ?? event.phase}: ${TRAFFIC_NAMES[event.traffic ?? 'syn']} to ${event.target}${event.perSecond ? ` (${event.perSecond}/s)` : ''}`
-        : `Block ${event.phase}: ${event.target}`,
+      title: blockTitle(event),
       severity: event.phase === 'refused' ? 'medium' : 'info', source: limit ? 'any' : event.target, target: limit ? event.target : 'this host',
-      action: `${event.phase}${event.expiresMs ? ` until ${iso(event.expiresMs)}` : ''}`, description: event.reason ?? '', ruleId: event.ruleId ?? '',
-      incidentId: event.incidentId ?? '', origin: event.origin,
+      action: event.action === 'allow' ? allowAction : `${event.phase}${event.expiresMs ? ` until ${iso(event.expiresMs)}` : ''}`,
+      description: event.reason ?? '', ruleId: event.ruleId ?? '', incidentId: event.incidentId ?? '', origin: event.origin, actor: event.actor ?? '',
     };
   }
   return {
@@ -111,7 +123,15 @@ function itemView(item: NoticeItem) {
   };
 }
 
+/** Every string becomes one line of plain text; exception details keep their line breaks. */
+function cleaned<T>(value: T, key = ''): T {
+  if (typeof value === 'string') return (key === 'details' ? plainLines(value) : oneLine(value)) as T;
+  if (Array.isArray(value)) return value.map((v) => cleaned(v)) as T;
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, cleaned(v, k)])) as T;
+  return value;
+}
+
 export function notificationView(n: Notification) {
-  const items = n.items.map(itemView);
-  return { ...items[0], items, count: items.length, more: items.length - 1, notificationId: n.id, route: n.route, created: iso(n.createdMs) };
+  const items = n.items.map((item) => cleaned(itemView(item)));
+  return { ...items[0], items, count: items.length, more: items.length - 1, notificationId: oneLine(n.id), route: oneLine(n.route), created: iso(n.createdMs) };
 }

@@ -27,7 +27,7 @@ import { startTestWebhookReceiver } from '../test/support/webhook-receiver';
 const INCIDENTS = Number(process.env.BENCH_ALERTS_INCIDENTS ?? 100);
 const DETECTIONS = Number(process.env.BENCH_ALERTS_DETECTIONS ?? 100);
 const CONCURRENCY = 8;
-const SECRET = 'bench-secret-0123456789';
+const SECRET = 'bench-webhook-secret-0123456789';
 
 async function pool(n: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
@@ -52,7 +52,7 @@ receivers:
   - name: mail
     email: { host: 127.0.0.1, port: ${smtp.port}, ca_file: ${smtp.caFile}, username: u, password_env: BENCH_SMTP_PASSWORD, from: ids@example.test, to: [soc@example.test] }
   - name: hook
-    webhook: { url: '${hook.url}', secret_env: BENCH_WEBHOOK_SECRET }
+    webhook: { url: '${hook.url}', allow_http: true, secret_env: BENCH_WEBHOOK_SECRET }
 routes:
   - receivers: [mail, hook]
 `);

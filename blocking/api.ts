@@ -1,26 +1,39 @@
 /**
- * The HTTP control API: block add/del/list/show, allow add/del/list, health and Prometheus
- * metrics. Every route but /health needs `Authorization: Bearer <token>`; without configured
- * tokens the API does not start at all.
+ * The HTTP control API: block, limit and allow changes and listings, health and Prometheus
+ * metrics. Every route but /health needs `Authorization: Bearer <secret>` of a token whose scope
+ * covers it (GET needs `read`, changes need `write`); the token's name is the actor of the
+ * change. Without configured tokens the API does not start; off the loopback it serves HTTPS
+ * only, unless told otherwise in so many words. An address that fails to authenticate too often
+ * is locked out for a while.
  */
 import os from 'node:os';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { connectRedis } from '../common/redis';
+import { parseAddress } from '../sensor/addresses';
 import { LedgerBlocker, type BlockerConfig } from './blocker';
 import { BlockControl, InputError } from './control';
 import { BlockLedger } from './ledger';
 import { blockingMetrics } from './metrics';
 import { AlertQueueNotices } from './notices';
-import { tokenMatches } from './tokens';
+import { findToken, scopeAllows, type ApiToken, type TokenScope } from './tokens';
+import type { WidthLimits } from './widths';
 
 export interface ControlApiOptions {
   redisUrl: string;
   host: string;
   port: number;
-  tokens: string[];
+  tokens: ApiToken[];
   log: Logger;
   blocker?: Partial<BlockerConfig>;
+  /** PEM certificate (chain) and key: the API serves HTTPS. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Serve plain HTTP on a non-loopback address (only behind something that adds TLS). */
+  insecureHttp?: boolean;
+  widths?: WidthLimits;
+  /** Failed authentications an address may have in a minute; the next locks it out for a minute. Default 10. */
+  maxAuthFailures?: number;
 }
 
 export interface ControlApi {
@@ -31,6 +44,21 @@ export interface ControlApi {
 declare module 'fastify' {
   interface FastifyContextConfig {
     public?: boolean;
+  }
+  interface FastifyRequest {
+    /** `api:<token name>`, set once the request is authenticated. */
+    actor: string;
+  }
+}
+
+const AUTH_WINDOW_MS = 60_000;
+
+function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  try {
+    return parseAddress(host).range() === 'loopback';
+  } catch {
+    return false;
   }
 }
 
@@ -53,43 +81,72 @@ function routes(app: FastifyInstance, control: BlockControl, ledger: BlockLedger
     return entry ?? reply.code(404).send({ error: `no active block for ${req.params['*']}` });
   });
   app.post('/v1/blocks', async (req, reply) => {
-    const outcome = await control.addBlock(req.body ?? {});
+    const outcome = await control.addBlock(req.body ?? {}, req.actor);
     return reply.code(outcome.status === 'refused' ? 409 : outcome.status === 'blocked' ? 201 : 200).send(outcome);
   });
-  app.delete<{ Params: { '*': string } }>('/v1/blocks/*', async (req, reply) => (await control.delBlock(req.params['*'])
+  app.delete<{ Params: { '*': string } }>('/v1/blocks/*', async (req, reply) => (await control.delBlock(req.params['*'], req.actor)
     ? { removed: true }
     : reply.code(404).send({ error: `no active block for ${req.params['*']}` })));
 
   app.get('/v1/limits', async () => ({ limits: await control.listLimits() }));
-  app.post('/v1/limits', async (req, reply) => reply.code(201).send(await control.addLimit(req.body ?? {})));
-  app.delete<{ Params: { '*': string }; Querystring: { traffic?: string } }>('/v1/limits/*', async (req, reply) => (await control.delLimit(req.params['*'], req.query.traffic ?? 'syn')
+  app.post('/v1/limits', async (req, reply) => reply.code(201).send(await control.addLimit(req.body ?? {}, req.actor)));
+  app.delete<{ Params: { '*': string }; Querystring: { traffic?: string } }>('/v1/limits/*', async (req, reply) => (await control.delLimit(req.params['*'], req.query.traffic ?? 'syn', req.actor)
     ? { removed: true }
     : reply.code(404).send({ error: `no active ${req.query.traffic ?? 'syn'} limit for ${req.params['*']}` })));
 
   app.get('/v1/allows', async () => ({ allows: await control.listAllows() }));
-  app.post('/v1/allows', async (req, reply) => reply.code(201).send({ target: await control.addAllow(req.body ?? {}) }));
-  app.delete<{ Params: { '*': string } }>('/v1/allows/*', async (req, reply) => (await control.delAllow(req.params['*'])
+  app.post('/v1/allows', async (req, reply) => reply.code(201).send({ target: await control.addAllow(req.body ?? {}, req.actor) }));
+  app.delete<{ Params: { '*': string } }>('/v1/allows/*', async (req, reply) => (await control.delAllow(req.params['*'], req.actor)
     ? { removed: true }
     : reply.code(404).send({ error: `no configured allow entry for ${req.params['*']}` })));
 }
 
+function tooManyFailures(reply: FastifyReply, seconds: number): FastifyReply {
+  return reply.code(429).header('retry-after', String(seconds))
+    .send({ error: `too many failed authentications from this address: retry in ${seconds} s` });
+}
+
+async function authenticate(app: FastifyInstance, tokens: readonly ApiToken[], maxFailures: number): Promise<void> {
+  await app.register(rateLimit, { global: false, continueExceeding: true });
+  // Failures per client address (IPv6 by /64). While an address is locked out it gets 429 even
+  // with a good token, or guessing would simply go on; a request that authenticates never counts.
+  const failures = app.createRateLimit({ max: maxFailures, timeWindow: AUTH_WINDOW_MS });
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.routeOptions.config.public) return;
+    const lock = await failures(req, { increment: false });
+    if (!lock.isAllowed && lock.isExceeded) return tooManyFailures(reply, lock.ttlInSeconds);
+    const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+    const token = match ? findToken(match[1], tokens) : undefined;
+    if (!token) {
+      const failed = await failures(req);
+      if (!failed.isAllowed && failed.isExceeded) return tooManyFailures(reply, failed.ttlInSeconds);
+      return match
+        ? reply.code(401).header('www-authenticate', 'Bearer error="invalid_token"').send({ error: 'invalid token' })
+        : reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'missing bearer token (Authorization: Bearer <token>)' });
+    }
+    const needed: TokenScope = req.method === 'GET' || req.method === 'HEAD' ? 'read' : 'write';
+    if (!scopeAllows(token.scope, needed)) {
+      return reply.code(403).header('www-authenticate', 'Bearer error="insufficient_scope", scope="write"')
+        .send({ error: `token ${token.name} has scope ${token.scope}; ${req.method} ${req.url.split('?')[0]} needs a token with scope ${needed}` });
+    }
+    req.actor = `api:${token.name}`;
+  });
+}
+
 export async function startControlApi(opts: ControlApiOptions): Promise<ControlApi> {
   if (opts.tokens.length === 0) throw new RangeError('no API tokens configured: set XDP_IDS_API_TOKENS or pass --token-file');
+  if (!opts.tls && !opts.insecureHttp && !isLoopback(opts.host)) {
+    throw new RangeError(`refusing to serve the control API (bearer tokens, block changes) over plain HTTP on ${opts.host}: pass --tls-cert and --tls-key, listen on a loopback address, or pass --insecure-http if something in front adds TLS`);
+  }
+  const app = Fastify({ loggerInstance: opts.log as FastifyBaseLogger, bodyLimit: 16 * 1024, https: opts.tls ?? null });
+  app.decorateRequest('actor', '');
+  await authenticate(app, opts.tokens, opts.maxAuthFailures ?? 10);
   const redis = connectRedis(opts.redisUrl, { maxRetriesPerRequest: 1 });
   redis.on('error', () => { /* reconnects on its own; requests fail with 500 meanwhile */ });
   const ledger = new BlockLedger(redis);
   const notices = new AlertQueueNotices(redis);
   const blocker = new LedgerBlocker(ledger, { component: `api@${os.hostname()}`, ...opts.blocker }, notices, opts.log);
-  const control = new BlockControl(ledger, blocker);
-  const app = Fastify({ loggerInstance: opts.log as FastifyBaseLogger, bodyLimit: 16 * 1024 });
-
-  app.addHook('onRequest', async (req, reply) => {
-    if (req.routeOptions.config.public) return;
-    const header = req.headers.authorization ?? '';
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'missing bearer token (Authorization: Bearer <token>)' });
-    if (!tokenMatches(match[1], opts.tokens)) return reply.code(401).header('www-authenticate', 'Bearer error="invalid_token"').send({ error: 'invalid token' });
-  });
+  const control = new BlockControl(ledger, blocker, { notices, widths: opts.widths });
   app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
     if (err instanceof InputError) return reply.code(400).send({ error: err.message });
     if (err.statusCode && err.statusCode < 500) return reply.code(err.statusCode).send({ error: err.message });
@@ -98,11 +155,17 @@ export async function startControlApi(opts: ControlApiOptions): Promise<ControlA
   });
   routes(app, control, ledger);
 
-  await app.listen({ host: opts.host, port: opts.port });
+  try {
+    await app.listen({ host: opts.host, port: opts.port });
+  } catch (err) {
+    await notices.close();
+    redis.disconnect();
+    throw err;
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : opts.port;
   return {
-    url: `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`,
+    url: `${opts.tls ? 'https' : 'http'}://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`,
     async close() {
       await app.close();
       await notices.close();

@@ -18,7 +18,7 @@ import { LimitLedger } from './limits';
 import type { Notices } from './notices';
 import { contains, normalizeTarget } from './targets';
 import { checkWidth, widthLimitsFromEnv, type WidthLimits } from './widths';
-import type { Prefix } from '../sensor/addresses';
+import { parsePrefix, type Prefix } from '../sensor/addresses';
 
 export interface BlockerConfig {
   /** Shadow mode for every rule, or for the rules listed: decisions recorded as "would block". */
@@ -165,7 +165,8 @@ export class LedgerBlocker implements Blocker {
   async limit(req: LimitRequest): Promise<BlockOutcome> {
     let target: string;
     try {
-      const prefix = normalizeTarget(req.target, { keepExplicitV6Host: true });
+      // One address, as written: an IPv6 address is not widened to its /64 as a block target would be.
+      const prefix = parsePrefix(req.target);
       if (prefix.length !== (prefix.family === 4 ? 32 : 128)) throw new RangeError(`a limit protects one address, not ${prefix.text}`);
       target = prefix.text.split('/')[0];
       if (!TRAFFIC_CLASSES.includes(req.traffic)) throw new RangeError(`traffic must be one of ${TRAFFIC_CLASSES.join(', ')}, got ${JSON.stringify(req.traffic)}`);

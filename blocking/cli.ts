@@ -1,20 +1,24 @@
 /**
- * `xdp-ids block add|del|list|show`, `xdp-ids allow add|del|list` (on the Redis ledger named by
- * --redis or XDP_IDS_REDIS_URL) and `xdp-ids api` (the HTTP control API). Output goes through the
+ * `xdp-ids block add|del|list|show`, `xdp-ids limit add|del|list`, `xdp-ids allow add|del|list`
+ * (on the Redis ledger named by --redis or XDP_IDS_REDIS_URL; the actor of a change is
+ * `cli:<user>@<host>`) and `xdp-ids api` (the HTTP control API). Output goes through the
  * program's output configuration; failures (bad input, refused block, unreachable Redis) throw a
  * CommanderError with exit code 1 and a message saying what to fix.
  */
 import os from 'node:os';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { readBoundedFile } from '../common/files';
 import { createLogger } from '../common/log';
 import { connectRedis, redactUrl } from '../common/redis';
+import { oneLine } from '../common/text';
 import { startControlApi } from './api';
 import { LedgerBlocker, limitSummary } from './blocker';
 import { TRAFFIC_CLASSES } from '../common/traffic';
 import { BlockControl, DEFAULT_MANUAL_TTL, InputError } from './control';
 import { BlockLedger, type LedgerEntry } from './ledger';
 import { AlertQueueNotices } from './notices';
-import { loadTokens } from './tokens';
+import { loadTokens, type ApiToken } from './tokens';
+import { widthLimitsFromEnv, type WidthLimits } from './widths';
 
 export const DEFAULT_API_LISTEN = '127.0.0.1:9477';
 
@@ -28,9 +32,29 @@ function redisUrlOf(cmd: Command): string {
   return url;
 }
 
+/** Who runs this command, as the ledger and the alerts name them. */
+export function cliActor(): string {
+  let user: string;
+  try {
+    user = os.userInfo().username;
+  } catch {
+    user = `uid-${process.getuid?.() ?? 'unknown'}`; // no passwd entry, e.g. an arbitrary container user
+  }
+  return `cli:${user}@${os.hostname()}`;
+}
+
+function widthLimits(): WidthLimits {
+  try {
+    return widthLimitsFromEnv();
+  } catch (err) {
+    fail('config', (err as Error).message);
+  }
+}
+
 /** Runs `work` against the ledger, turning bad input and an unreachable Redis into clear failures. */
-async function withControl<T>(cmd: Command, work: (control: BlockControl) => Promise<T>): Promise<T> {
+async function withControl<T>(cmd: Command, work: (control: BlockControl, actor: string) => Promise<T>): Promise<T> {
   const url = redisUrlOf(cmd);
+  const widths = widthLimits();
   const redis = connectRedis(url, { maxRetriesPerRequest: 1 });
   let lastError = '';
   redis.on('error', (err: Error) => { lastError = err.message; });
@@ -38,7 +62,8 @@ async function withControl<T>(cmd: Command, work: (control: BlockControl) => Pro
   const notices = new AlertQueueNotices(redis);
   const ledger = new BlockLedger(redis);
   try {
-    return await work(new BlockControl(ledger, new LedgerBlocker(ledger, { component: `cli@${os.hostname()}` }, notices, log)));
+    const blocker = new LedgerBlocker(ledger, { component: `cli@${os.hostname()}` }, notices, log);
+    return await work(new BlockControl(ledger, blocker, { notices, widths }), cliActor());
   } catch (err) {
     if (err instanceof InputError) fail('input', err.message);
     if (err instanceof CommanderError) throw err;
@@ -54,15 +79,32 @@ function write(cmd: Command, text: string): void {
   cmd.configureOutput().writeOut?.(text);
 }
 
+/** Cells are one line each: a reason or actor with line breaks or terminal escapes would forge rows. */
 function table(rows: string[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
-  return rows.map((row) => `${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')}\n`).join('');
+  const cells = rows.map((row) => row.map((cell) => oneLine(cell) || '-'));
+  const widths = cells[0].map((_, i) => Math.max(...cells.map((row) => row[i].length)));
+  return cells.map((row) => `${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')}\n`).join('');
 }
 
 function blockRows(entries: LedgerEntry[]): string {
-  return table([['TARGET', 'EXPIRES', 'ORIGIN', 'RULE', 'STRIKES', 'SCOPE', 'REASON'], ...entries.map((e) => [
-    e.target, new Date(e.expiresMs).toISOString(), e.origin, e.ruleId ?? '-', String(e.strikes), e.scope, e.reason,
+  return table([['TARGET', 'EXPIRES', 'ORIGIN', 'RULE', 'STRIKES', 'SCOPE', 'ACTOR', 'REASON'], ...entries.map((e) => [
+    e.target, new Date(e.expiresMs).toISOString(), e.origin, e.ruleId ?? '-', String(e.strikes), e.scope, e.actor ?? '-', e.reason,
   ])]);
+}
+
+const MAX_PEM_BYTES = 1 << 20;
+
+function tlsFiles(cert: string | undefined, key: string | undefined): { cert: string; key: string } | undefined {
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined) fail('api.tls', 'give both --tls-cert and --tls-key');
+  const read = (flag: string, file: string, secret: boolean): string => {
+    try {
+      return readBoundedFile(file, { maxBytes: MAX_PEM_BYTES, secret });
+    } catch (err) {
+      fail('api.tls', `${flag} ${file}: ${(err as Error).message}`);
+    }
+  };
+  return { cert: read('--tls-cert', cert, false), key: read('--tls-key', key, true) };
 }
 
 function listen(value: string): { host: string; port: number } {
@@ -82,7 +124,7 @@ export function registerBlockingCommands(program: Command): void {
     .option('--reason <text>', 'why (shown in alerts and lists)', 'manual block')
     .option('--scope <sensor>', 'only this sensor enforces it', 'all')
     .action(async function (this: Command, target: string, opts: { ttl: string; reason: string; scope: string }) {
-      const outcome = await withControl(this, (c) => c.addBlock({ target, ttl: opts.ttl, reason: opts.reason, scope: opts.scope }));
+      const outcome = await withControl(this, (c, actor) => c.addBlock({ target, ttl: opts.ttl, reason: opts.reason, scope: opts.scope }, actor));
       if (outcome.status === 'refused') fail('block.refused', `refused to block ${outcome.target}: ${outcome.reason}`);
       write(this, `${outcome.status} ${outcome.target} until ${new Date(outcome.expiresMs!).toISOString()} (undo: ${outcome.undo})\n`);
     });
@@ -90,7 +132,7 @@ export function registerBlockingCommands(program: Command): void {
     .description('remove a block everywhere (and forget its repeat-offender strikes)')
     .argument('<target>', 'address or CIDR as listed')
     .action(async function (this: Command, target: string) {
-      if (!(await withControl(this, (c) => c.delBlock(target)))) fail('block.missing', `no active block for ${target}`);
+      if (!(await withControl(this, (c, actor) => c.delBlock(target, actor)))) fail('block.missing', `no active block for ${target}`);
       write(this, `unblocked ${target}\n`);
     });
   block.command('list')
@@ -120,14 +162,14 @@ export function registerBlockingCommands(program: Command): void {
     .option('--ttl <duration>', 'how long, e.g. 30m, 24h (max 30d)', DEFAULT_MANUAL_TTL)
     .option('--reason <text>', 'why (shown in lists)', 'manual limit')
     .action(async function (this: Command, target: string, opts: { rate: string; traffic: string; ttl: string; reason: string }) {
-      const outcome = await withControl(this, (c) => c.addLimit({ target, traffic: opts.traffic, rate: opts.rate, ttl: opts.ttl, reason: opts.reason }));
+      const outcome = await withControl(this, (c, actor) => c.addLimit({ target, traffic: opts.traffic, rate: opts.rate, ttl: opts.ttl, reason: opts.reason }, actor));
       write(this, `${limitSummary(outcome.target, outcome.traffic!, outcome.perSecond!)} until ${new Date(outcome.expiresMs!).toISOString()} (undo: ${outcome.undo})\n`);
     });
   limit.command('del')
     .argument('<address>', 'as listed')
     .option('--traffic <class>', traffic, 'syn')
     .action(async function (this: Command, target: string, opts: { traffic: string }) {
-      if (!(await withControl(this, (c) => c.delLimit(target, opts.traffic)))) fail('limit.missing', `no active ${opts.traffic} limit for ${target}`);
+      if (!(await withControl(this, (c, actor) => c.delLimit(target, opts.traffic, actor)))) fail('limit.missing', `no active ${opts.traffic} limit for ${target}`);
       write(this, `removed the ${opts.traffic} limit on ${target}\n`);
     });
   limit.command('list')
@@ -145,12 +187,12 @@ export function registerBlockingCommands(program: Command): void {
     .argument('<target>', 'address or CIDR')
     .option('--reason <text>', 'why', 'configured')
     .action(async function (this: Command, target: string, opts: { reason: string }) {
-      write(this, `allowed ${await withControl(this, (c) => c.addAllow({ target, reason: opts.reason }))}\n`);
+      write(this, `allowed ${await withControl(this, (c, actor) => c.addAllow({ target, reason: opts.reason }, actor))}\n`);
     });
   allow.command('del')
     .argument('<target>', 'address or CIDR as listed')
     .action(async function (this: Command, target: string) {
-      if (!(await withControl(this, (c) => c.delAllow(target)))) fail('allow.missing', `no configured allow entry for ${target}`);
+      if (!(await withControl(this, (c, actor) => c.delAllow(target, actor)))) fail('allow.missing', `no configured allow entry for ${target}`);
       write(this, `removed ${target}\n`);
     });
   allow.command('list')
@@ -158,24 +200,34 @@ export function registerBlockingCommands(program: Command): void {
     .option('--json', 'one JSON array')
     .action(async function (this: Command, opts: { json?: boolean }) {
       const entries = await withControl(this, (c) => c.listAllows());
-      write(this, opts.json ? `${JSON.stringify(entries)}\n` : table([['TARGET', 'SOURCE', 'REASON'], ...entries.map((e) => [e.target, e.source, e.reason])]));
+      write(this, opts.json ? `${JSON.stringify(entries)}\n` : table([['TARGET', 'SOURCE', 'ACTOR', 'REASON'], ...entries.map((e) => [e.target, e.source, e.actor ?? '-', e.reason])]));
     });
 
   program.command('api')
-    .description('serve the HTTP control API (tokens from XDP_IDS_API_TOKENS and/or --token-file)')
-    .option('--listen <host:port>', 'address to listen on', listen, listen(DEFAULT_API_LISTEN))
-    .option('--token-file <path>', 'file with one API token per line')
+    .description('serve the HTTP control API (tokens name:scope:secret from XDP_IDS_API_TOKENS and/or --token-file)')
+    .option('--listen <host:port>', 'address to listen on (off the loopback only with --tls-cert/--tls-key or --insecure-http)', listen, listen(DEFAULT_API_LISTEN))
+    .option('--token-file <path>', 'file with one token name:scope:secret per line (mode 600)')
+    .option('--tls-cert <path>', 'PEM certificate (chain): serve HTTPS')
+    .option('--tls-key <path>', 'PEM private key of --tls-cert (mode 600)')
+    .option('--insecure-http', 'serve plain HTTP on a non-loopback address (only behind a proxy that adds TLS)')
     .option('--redis <url>', redisHelp)
-    .action(async function (this: Command, opts: { listen: { host: string; port: number }; tokenFile?: string }) {
-      let tokens: string[];
+    .action(async function (this: Command, opts: { listen: { host: string; port: number }; tokenFile?: string; tlsCert?: string; tlsKey?: string; insecureHttp?: boolean }) {
+      let tokens: ApiToken[];
       try {
         tokens = loadTokens({ file: opts.tokenFile });
       } catch (err) {
         fail('api.tokens', (err as Error).message);
       }
       if (tokens.length === 0) fail('api.tokens', 'no API tokens configured: set XDP_IDS_API_TOKENS or pass --token-file (the API rejects everything without one)');
+      const widths = widthLimits();
+      const tls = tlsFiles(opts.tlsCert, opts.tlsKey);
       const log = createLogger('api');
-      const api = await startControlApi({ redisUrl: redisUrlOf(this), ...opts.listen, tokens, log });
+      let api: Awaited<ReturnType<typeof startControlApi>>;
+      try {
+        api = await startControlApi({ redisUrl: redisUrlOf(this), ...opts.listen, tokens, log, tls, insecureHttp: opts.insecureHttp, widths });
+      } catch (err) {
+        fail('api.start', (err as Error).message);
+      }
       log.info({ url: api.url }, 'control API listening');
       const shutdown = async (): Promise<void> => {
         await api.close();

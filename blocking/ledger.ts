@@ -445,7 +445,7 @@ export class BlockLedger {
     return out;
   }
 
-  /** Sensors that refreshed their own allow entries within AUTO_ALLOW_TTL_MS. */
+  /** Sensors that refreshed their own allow entries within AUTO_ALLOW_TTL_MS: the ones a manual block can be scoped to. */
   async liveSensors(nowMs = Date.now()): Promise<string[]> {
     return this.redis.zrangebyscore(LIVE_SENSORS, nowMs - AUTO_ALLOW_TTL_MS, '+inf');
   }

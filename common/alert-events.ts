@@ -126,24 +126,25 @@ export interface IncidentEvent extends EventBase {
 }
 
 /**
- * A block or destination limit decision taken outside an incident's opening (manual, expiry,
- * refusal, budget). `action` says which (no action: a block); a limit's phases are `limited`,
- * `extended`, `unlimited` and `expired`.
+ * A block, destination limit or allow-entry decision taken outside an incident's opening (manual,
+ * expiry, refusal, budget). `action` says which (no action: a block); a limit's phases are
+ * `limited`, `extended`, `unlimited` and `expired`, an allow entry's `allowed` and `disallowed`
+ * (always manual).
  */
 export interface BlockEvent extends EventBase {
   kind: 'block';
-  phase: 'blocked' | 'extended' | 'unblocked' | 'expired' | 'refused' | 'would-block' | 'limited' | 'unlimited';
+  phase: 'blocked' | 'extended' | 'unblocked' | 'expired' | 'refused' | 'would-block' | 'limited' | 'unlimited' | 'allowed' | 'disallowed';
   target: string;
   origin: 'rule' | 'model' | 'manual';
   ruleId?: string;
   incidentId?: string;
   expiresMs?: number;
   reason?: string;
-  action?: 'block' | 'limit';
+  action?: 'block' | 'limit' | 'allow';
   /** A limit's traffic class and rate, when known. */
   traffic?: TrafficClass;
   perSecond?: number;
-  /** Who asked (manual decisions), e.g. `cli:alice@host1`, `api:soc-bot`. */
+  /** Who asked, for operator changes: `cli:<user>@<host>` or `api:<token name>` (BlockRequest.actor). */
   actor?: string;
 }
 

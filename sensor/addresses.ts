@@ -1,4 +1,6 @@
 import ipaddr from 'ipaddr.js';
+import { parseIpText, parsePrefixLength, unmapped } from '../common/ip-text';
+import { quote } from '../common/text';
 
 /** A block/allow prefix in the form the kernel's LPM tries use. */
 export interface Prefix {
@@ -27,25 +29,19 @@ export function keyToAddress(key: Buffer, offset = 0): string {
   return ipaddr.fromByteArray([...key.subarray(offset, offset + 16)]).toString();
 }
 
+/** Strict address text (common/ip-text.ts); IPv4-mapped IPv6 comes back as IPv4. */
 export function parseAddress(address: string): ipaddr.IPv4 | ipaddr.IPv6 {
-  if (!ipaddr.isValid(address)) throw new RangeError(`not an IP address: ${JSON.stringify(address)}`);
-  const parsed = ipaddr.parse(address);
-  return parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()
-    ? (parsed as ipaddr.IPv6).toIPv4Address()
-    : parsed;
+  return unmapped(parseIpText(address));
 }
 
 /** Parses "a.b.c.d[/n]" or "x::y[/n]"; a bare address is a host prefix. Host bits are cleared. */
 export function parsePrefix(text: string): Prefix {
   const [addr, len, ...rest] = text.trim().split('/');
-  if (rest.length) throw new RangeError(`not a CIDR prefix: ${JSON.stringify(text)}`);
-  let ip = ipaddr.isValid(addr) ? ipaddr.parse(addr) : undefined;
-  if (!ip) throw new RangeError(`not a CIDR prefix: ${JSON.stringify(text)} (bad address)`);
+  if (rest.length) throw new RangeError(`not a CIDR prefix: ${quote(text)}`);
+  let ip = parseIpText(addr);
   const max = ip.kind() === 'ipv4' ? 32 : 128;
-  let length = len === undefined ? max : Number(len);
-  if (!/^\d+$/.test(len ?? String(max)) || length > max) {
-    throw new RangeError(`not a CIDR prefix: ${JSON.stringify(text)} (prefix length must be 0..${max})`);
-  }
+  let length = len === undefined ? max : parsePrefixLength(len, max);
+  if (length === undefined) throw new RangeError(`not a CIDR prefix: ${quote(text)} (prefix length must be 0..${max})`);
   if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress() && length >= 96) {
     ip = (ip as ipaddr.IPv6).toIPv4Address();
     length -= 96;

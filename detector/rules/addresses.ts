@@ -1,13 +1,16 @@
 /**
  * Addresses as rules see them: grouping keys (a source, a destination or the prefix holding it)
  * and `except` lists. Both run for every window of every key, so IPv4 dotted quads (what the
- * sensor reports for IPv4 and IPv4-mapped sources) take a hand-written path; IPv6 goes through
- * ipaddr.js.
+ * sensor reports for IPv4 and IPv4-mapped sources) take a hand-written path; everything else
+ * goes through the shared strict reading of common/ip-text.ts, which the hand-written path
+ * agrees with (test/unit/ip-text.test.ts).
  */
 import ipaddr from 'ipaddr.js';
+import { parseIpText, parsePrefixLength, unmapped } from '../../common/ip-text';
+import { quote } from '../../common/text';
 import type { Scope } from '../features';
 
-/** A dotted quad as an unsigned 32-bit number, or -1 for anything else. */
+/** A dotted quad (decimal, no leading zeros) as an unsigned 32-bit number, or -1 for anything else. */
 export function parseIPv4(text: string): number {
   let value = 0;
   let part = -1;
@@ -20,6 +23,7 @@ export function parseIPv4(text: string): number {
       part = -1;
       dots++;
     } else if (c >= 48 && c <= 57) {
+      if (part === 0) return -1;
       part = part < 0 ? c - 48 : part * 10 + (c - 48);
       if (part > 255) return -1;
     } else {
@@ -40,9 +44,11 @@ function maskOf(bits: number): number {
 
 /** An IPv6 address (IPv4-mapped ones unwrapped to IPv4), or undefined if `text` is no address. */
 function parseOther(text: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
-  if (!isAddressText(text)) return undefined;
-  const addr = ipaddr.parse(text);
-  return addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress() ? (addr as ipaddr.IPv6).toIPv4Address() : addr;
+  try {
+    return unmapped(parseIpText(text));
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -138,21 +144,13 @@ export class AddressSet {
   }
 }
 
-/** Dotted quads and IPv6 text only: ipaddr.js also parses forms like "10" or "0x0a.1" that nobody means in a rule. */
-function isAddressText(text: string): boolean {
-  return ipaddr.IPv4.isValidFourPartDecimal(text) || (text.includes(':') && ipaddr.IPv6.isValid(text));
-}
-
 /** An address/prefix pair; IPv4-mapped IPv6 prefixes of /96 or longer become IPv4 prefixes. */
 export function parseCidr(entry: string): [ipaddr.IPv4 | ipaddr.IPv6, number] {
   const slash = entry.indexOf('/');
-  const text = slash < 0 ? entry : entry.slice(0, slash);
-  if (!isAddressText(text)) throw new Error(`"${entry}" is not an IP address or a CIDR (e.g. 203.0.113.0/24 or 2001:db8::/32)`);
-  const addr = ipaddr.parse(text);
+  const addr = parseIpText(slash < 0 ? entry : entry.slice(0, slash));
   const max = addr.kind() === 'ipv4' ? 32 : 128;
-  const bitsText = slash < 0 ? String(max) : entry.slice(slash + 1);
-  const bits = Number(bitsText);
-  if (!/^\d{1,3}$/.test(bitsText) || bits > max) throw new Error(`"${entry}": the prefix length must be 0 to ${max}`);
+  const bits = slash < 0 ? max : parsePrefixLength(entry.slice(slash + 1), max);
+  if (bits === undefined) throw new Error(`${quote(entry)}: the prefix length must be 0 to ${max}`);
   if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress() && bits >= 96) return [(addr as ipaddr.IPv6).toIPv4Address(), bits - 96];
   return [addr, bits];
 }

@@ -6,6 +6,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import path from 'node:path';
+import { oneLine } from '../../common/text';
 import { defaultRulesDir, loadRules, type LoadResult } from './loader';
 import { formatProblem, type Problem } from './problems';
 import { runRuleTests } from './rule-tests';
@@ -22,8 +23,9 @@ function count(n: number, what: string): string {
   return `${n} ${what}${n === 1 ? '' : 's'}`;
 }
 
+/** Rule files are anyone's text: every line printed is one line of plain text (no escapes for the terminal, no forged lines). */
 function problemLines(problems: readonly Problem[]): string {
-  return problems.map((p) => `${formatProblem(p)}\n`).join('');
+  return problems.map((p) => `${oneLine(formatProblem(p))}\n`).join('');
 }
 
 function load(paths: readonly string[]): { result: LoadResult; paths: readonly string[] } {
@@ -56,8 +58,8 @@ export function testRules(paths: readonly string[]): CommandOutcome {
   if (!result.ruleSet) return loadFailure(result);
   const cases = runRuleTests(result.ruleSet.rules);
   const lines = cases.map((c) => (c.passed
-    ? `PASS ${c.ruleId}: ${c.name}\n`
-    : `FAIL ${c.ruleId}: ${c.name}\n  ${c.position.file}:${c.position.line}:${c.position.column}: ${c.detail}\n`));
+    ? `PASS ${c.ruleId}: ${oneLine(c.name)}\n`
+    : `FAIL ${c.ruleId}: ${oneLine(c.name)}\n  ${oneLine(`${c.position.file}:${c.position.line}:${c.position.column}: ${c.detail}`)}\n`));
   const failed = cases.filter((c) => !c.passed).length;
   const stdout = `${lines.join('')}${cases.length - failed} passed, ${failed} failed\n`;
   return failed > 0
@@ -71,7 +73,7 @@ export function listRules(paths: readonly string[]): CommandOutcome {
   if (!result.ruleSet) return loadFailure(result);
   const rows = [['ID', 'SEVERITY', 'TITLE', 'ENABLED', 'FILE'], ...result.ruleSet.rules.map((r) => [
     r.id, r.severity, r.title, r.enabled ? 'yes' : 'no', `${path.relative(process.cwd(), r.position.file) || r.position.file}:${r.position.line}`,
-  ])];
+  ].map(oneLine))];
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
   const stdout = rows.map((row) => `${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')}\n`).join('');
   return { stdout, stderr: problemLines(result.problems), exitCode: 0 };

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { FileReadError, readBoundedFile } from '../../common/files';
 import { hasErrors, sortProblems, type Problem } from './problems';
 import { compileRule, type CompiledRule } from './rule';
 import { describeIssues, RULE_FIELDS, RuleShape } from './schema';
@@ -79,13 +80,12 @@ export function readRuleSources(paths: readonly string[], limits: RuleLimits = L
   if (files.length > limits.files) return { sources: [], problems: [...problems, problem(paths[0] ?? '.', `${files.length} rule files; the limit is ${limits.files}`)] };
   const sources: RuleSource[] = [];
   for (const file of files) {
-    // Checked before reading: a rules directory is no place to read a runaway log file into memory.
-    const big = tooBig(file, fs.statSync(file).size, limits);
-    if (big) {
-      problems.push(big);
-      continue;
+    try {
+      sources.push({ file, text: readBoundedFile(file, { maxBytes: limits.fileBytes }) });
+    } catch (err) {
+      const big = err instanceof FileReadError && err.reason === 'too-big';
+      problems.push(problem(file, `${(err as Error).message}${big ? ' (split it into several files)' : ''}`));
     }
-    sources.push({ file, text: fs.readFileSync(file, 'utf8') });
   }
   return { sources, problems };
 }

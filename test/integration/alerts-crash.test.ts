@@ -63,7 +63,7 @@ receivers:
   - name: mail
     email: { host: 127.0.0.1, port: ${smtp.port}, ca_file: ${smtp.caFile}, username: u, password_env: CRASH_SMTP_PASSWORD, from: ids@example.test, to: [soc@example.test] }
   - name: hook
-    webhook: { url: '${hook.url}', secret_env: CRASH_WEBHOOK_SECRET, timeout: 10s }
+    webhook: { url: '${hook.url}', allow_http: true, secret_env: CRASH_WEBHOOK_SECRET, timeout: 10s }
 routes:
   - receivers: [mail, hook]
 `);

@@ -54,6 +54,7 @@ receivers:
   - name: siem
     webhook:
       url: ${hook.url}
+      allow_http: true
       secret_env: TEST_ALERTS_WEBHOOK_SECRET
       timeout: 700ms
     attempts: 4

@@ -1,7 +1,8 @@
 /**
  * The mailbox receiver against a real redis-server: incidents become emails appended to an mbox
  * file (what `xdp-ids run` uses without an alerts config), parsed back with mailparser; a burst
- * for one incident is one message, and a body line starting with "From " cannot split a message.
+ * for one incident is one message, a hostile description stays on its line, and a body line
+ * starting with "From " cannot split a message.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -12,6 +13,7 @@ import type { AlertEvent } from '../../common/alert-events';
 import { ALERTS_QUEUE } from '../../common/alert-events';
 import { connectRedis, startEmbeddedRedis, type EmbeddedRedis } from '../../common/redis';
 import { mailboxConfig } from '../../alerts/config';
+import { appendToMailbox } from '../../alerts/mailbox';
 import { startAlerterWith, type Alerter } from '../../alerts/service';
 import { incident, incidentEvent } from '../support/alert-fixtures';
 import { quietLogger } from '../support/quiet-logger';
@@ -47,11 +49,14 @@ test('incidents arrive in the mailbox as one parseable email each', async () => 
       expect.stringMatching(/^\[HIGH\] OPENED: SYN port scan — 198\.18\.0\.66/),
     ]);
     const scanMail = parsed.find((m) => m.subject!.includes('port scan'))!;
-    expect(scanMail.text).toContain('From here on the text is hostile');
+    expect(scanMail.text).toContain('What:     Probes many ports. From here on the text is hostile');
     expect(scanMail.text).toContain('xdp-ids block del 198.18.0.66/32');
     expect(scanMail.html).toContain('198.18.0.66');
     expect(scanMail.from!.value[0].address).toBe('xdp-ids@localhost');
+    await appendToMailbox({ name: 'box', type: 'mailbox', attempts: 1, path: file, from: 'a@localhost', to: ['b@localhost'] },
+      { subject: 's', text: 'first line\nFrom here on the text is hostile', html: '' }, '<m@localhost>');
     expect(fs.readFileSync(file, 'utf8')).toMatch(/^>From here on/m);
+    expect(messages(file)).toHaveLength(3);
   } finally {
     await alerter?.stop();
     await queue.close();

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { ALERT_EVENT_VERSION, ALERTS_QUEUE, type AlertEvent } from '../../common/alert-events';
 import { connectRedis, startEmbeddedRedis, type EmbeddedRedis } from '../../common/redis';
 import { registerAlertsCommands } from '../../alerts/cli';
-import { listDeadLetters } from '../../alerts/dead-letters';
+import { addDeadLetter, listDeadLetters, removeDeadLetter } from '../../alerts/dead-letters';
 import { startAlerter, type Alerter } from '../../alerts/service';
 import { incident, incidentEvent } from '../support/alert-fixtures';
 import { quietLogger } from '../support/quiet-logger';
@@ -53,7 +53,7 @@ receivers:
   - name: mail
     email: { host: 127.0.0.1, port: ${smtp.port}, ca_file: ${smtp.caFile}, username: u, password_env: OPS_TEST_SMTP_PASSWORD, from: ids@example.test, to: [soc@example.test] }
   - name: hook
-    webhook: { url: '${hook.url}', secret_env: OPS_TEST_WEBHOOK_SECRET }
+    webhook: { url: '${hook.url}', allow_http: true, secret_env: OPS_TEST_WEBHOOK_SECRET }
 routes:
   - matchers: [kind=exception]
     receivers: [mail]
@@ -131,4 +131,23 @@ test('a 410 dead-letters the message; after `receiver enable`, `dlq replay --all
   await hook.waitFor((r) => r.length >= 2);
   expect(hook.requests.map((r) => [r.id, r.status])).toEqual([[letter.id, 410], [letter.id, 200]]);
   expect(await cli('dlq', 'list')).toBe('no dead letters\n');
+});
+
+test('dead-letter and silence lists print one line per entry whatever an error or a comment holds', async () => {
+  await addDeadLetter(redis, {
+    id: 'forged', type: 'event', summary: 's', error: 'HTTP 400 bad\nforged  delivery  hook  2025-01-01T00:00:00.000Z  1  ok\u001b[2J\u202e', attempts: 1, maxAttempts: 1, failedMs: 0, data: {},
+  });
+  try {
+    expect((await cli('dlq', 'list')).split('\n')).toEqual([expect.stringMatching(/^ID/), expect.stringMatching(/^forged +event .* HTTP 400 bad forged delivery hook 2025-01-01T00:00:00\.000Z 1 ok\[2J$/), '']);
+  } finally {
+    await removeDeadLetter(redis, 'forged');
+  }
+  const id = (await cli('silence', 'add', '-m', 'rule=nothing', '-d', '1m', '--comment', 'pentest\nabc  2099-01-01  fake')).trim();
+  try {
+    const listed = (await cli('silence', 'list')).split('\n').filter(Boolean);
+    expect(listed).toHaveLength(2);
+    expect(listed[1]).toMatch(/pentest abc 2099-01-01 fake$/);
+  } finally {
+    await cli('silence', 'del', id);
+  }
 });

@@ -189,7 +189,7 @@ describe('automatic blocking with two sensors on one Redis', () => {
   });
 
   test('a manual unblock takes effect at both sensors within a second', async () => {
-    expect(await control.delBlock(ATTACKER)).toBe(true);
+    expect(await control.delBlock(ATTACKER, 'test')).toBe(true);
     const ms = await until('the block gone at both sensors', () => programs().every((p) => entry(p, ATTACKER_PREFIX) === undefined), 1000);
     expect(ms).toBeLessThan(1000);
     // Sensor A's attacker uses its own address, so the replies come back: every echo is answered.
@@ -219,11 +219,11 @@ describe('automatic blocking with two sensors on one Redis', () => {
     expect(own).toMatchObject({ status: 'refused', reason: expect.stringMatching(/allowlisted: .* \(own address \(xiblkb\)/) });
     const gateway = hostAllowRules().find((r) => r.reason === 'default gateway');
     if (gateway) expect((await blocker.request(ruleRequest(gateway.prefix.text, 60_000))).reason).toMatch(/default gateway/);
-    await control.addAllow({ target: '198.18.2.10', reason: 'admin workstation' });
+    await control.addAllow({ target: '198.18.2.10', reason: 'admin workstation' }, 'test');
     expect((await blocker.request(ruleRequest('198.18.2.10', 60_000))).reason).toMatch(/admin workstation/);
     await until('the admin allow at both sensors', () => programs().every((p) => p.listAllows().some((a) => a.prefix === '198.18.2.10/32')), 1000);
     expect((await ledger.snapshot()).blocks).toEqual([]);
-    await control.delAllow('198.18.2.10');
+    await control.delAllow('198.18.2.10', 'test');
     await until('the admin allow removed', () => programs().every((p) => !p.listAllows().some((a) => a.prefix === '198.18.2.10/32')), 1000);
   });
 
@@ -267,7 +267,7 @@ describe('automatic blocking with two sensors on one Redis', () => {
     const repairs = (await ledger.sensorStates()).find((s) => s.sensor === 'xiblkb')!.repairs;
     expect(repairs['repairs:added'] - (repairsBefore['repairs:added'] ?? 0)).toBeGreaterThanOrEqual(1);
     expect(repairs['repairs:removed'] - (repairsBefore['repairs:removed'] ?? 0)).toBeGreaterThanOrEqual(1);
-    await control.delBlock(ATTACKER);
+    await control.delBlock(ATTACKER, 'test');
   });
 
   test('with Redis down, existing blocks keep dropping until their expiry, then stop', async () => {

@@ -11,7 +11,7 @@ import type { BlockRequest } from '../../common/block-requests';
 import { connectRedis, startEmbeddedRedis, type EmbeddedRedis } from '../../common/redis';
 import { startControlApi, type ControlApi } from '../../blocking/api';
 import { LedgerBlocker } from '../../blocking/blocker';
-import { registerBlockingCommands } from '../../blocking/cli';
+import { cliActor, registerBlockingCommands } from '../../blocking/cli';
 import { BlockLedger, CHANGES_CHANNEL } from '../../blocking/ledger';
 import { LimitLedger } from '../../blocking/limits';
 import { AlertQueueNotices } from '../../blocking/notices';
@@ -187,7 +187,7 @@ describe('block ledger on a real Redis', () => {
   describe('control API', () => {
     let api: ControlApi;
     beforeAll(async () => {
-      api = await startControlApi({ redisUrl: server.url, host: '127.0.0.1', port: 0, tokens: [TOKEN], log: quietLogger, blocker: { hostAllow: [] } });
+      api = await startControlApi({ redisUrl: server.url, host: '127.0.0.1', port: 0, tokens: [{ name: 'test', scope: 'write', secret: TOKEN }], log: quietLogger, blocker: { hostAllow: [] } });
     });
     afterAll(async () => {
       await api?.close();
@@ -224,7 +224,7 @@ describe('block ledger on a real Redis', () => {
       const refused = await call('POST', '/v1/blocks', { target: '198.18.2.0/24' });
       expect(refused.status).toBe(409);
       expect(refused.json.reason).toMatch(/allowlisted: 198\.18\.2\.5\/32 \(admin, manual\)/);
-      expect((await call('GET', '/v1/allows')).json.allows).toEqual([{ target: '198.18.2.5/32', reason: 'admin', source: 'manual' }]);
+      expect((await call('GET', '/v1/allows')).json.allows).toEqual([{ target: '198.18.2.5/32', reason: 'admin', actor: 'api:test', source: 'manual' }]);
       expect((await call('DELETE', '/v1/allows/198.18.2.5/32')).status).toBe(200);
       const limited = await call('POST', '/v1/limits', { target: '198.18.2.1', rate: 500, ttl: '5m' });
       expect(limited).toMatchObject({ status: 201, json: { status: 'limited', target: '198.18.2.1', traffic: 'syn', perSecond: 500, undo: 'xdp-ids limit del 198.18.2.1 --traffic syn' } });
@@ -237,7 +237,7 @@ describe('block ledger on a real Redis', () => {
     });
 
     test('bad input gets a 400 with a clear message', async () => {
-      expect(await call('POST', '/v1/blocks', { target: '198.18.2.300' })).toEqual({ status: 400, json: { error: expect.stringMatching(/not a CIDR prefix: "198\.18\.2\.300"/) } });
+      expect(await call('POST', '/v1/blocks', { target: '198.18.2.300' })).toEqual({ status: 400, json: { error: expect.stringMatching(/not an IP address: "198\.18\.2\.300"/) } });
       expect(await call('POST', '/v1/blocks', { target: '198.18.2.0/33' })).toEqual({ status: 400, json: { error: expect.stringMatching(/prefix length must be 0\.\.32/) } });
       expect(await call('POST', '/v1/blocks', { target: '198.18.2.66', ttl: '400d' })).toEqual({ status: 400, json: { error: 'ttl: 400d is longer than the maximum of 30d' } });
       expect((await call('POST', '/v1/blocks', { target: '198.18.2.66', ttl: 'soon' })).json.error).toMatch(/ttl: not a duration: "soon"/);
@@ -285,18 +285,18 @@ describe('block ledger on a real Redis', () => {
       expect((await cli(['block', '--redis', server.url, 'del', '198.18.2.66/32'])).error).toBe('no active block for 198.18.2.66/32');
       expect((await cli(['allow', '--redis', server.url, 'add', '198.18.2.9'])).out).toBe('allowed 198.18.2.9/32\n');
       expect((await cli(['block', '--redis', server.url, 'add', '198.18.2.9'])).error).toMatch(/refused to block 198\.18\.2\.9\/32: allowlisted/);
-      expect(JSON.parse((await cli(['allow', '--redis', server.url, 'list', '--json'])).out)).toEqual([{ target: '198.18.2.9/32', reason: 'configured', source: 'manual' }]);
+      expect(JSON.parse((await cli(['allow', '--redis', server.url, 'list', '--json'])).out)).toEqual([{ target: '198.18.2.9/32', reason: 'configured', actor: cliActor(), source: 'manual' }]);
       expect((await cli(['allow', '--redis', server.url, 'del', '198.18.2.9/32'])).out).toBe('removed 198.18.2.9/32\n');
     });
 
     test('bad input and a missing Redis get clear errors', async () => {
       expect((await cli(['block', '--redis', server.url, 'add', '10.0.0.0/40'])).error).toMatch(/prefix length must be 0\.\.32/);
-      expect((await cli(['block', '--redis', server.url, 'add', 'evil.example'])).error).toMatch(/not a CIDR prefix: "evil\.example"/);
+      expect((await cli(['block', '--redis', server.url, 'add', 'evil.example'])).error).toMatch(/not an IP address: "evil\.example"/);
       expect((await cli(['block', '--redis', server.url, 'add', '198.18.2.66', '--ttl', '9999d'])).error).toBe('ttl: 9999d is longer than the maximum of 30d');
       expect((await cli(['block', 'list'], { XDP_IDS_REDIS_URL: '' })).error).toMatch(/no Redis: pass --redis URL or set XDP_IDS_REDIS_URL/);
       expect((await cli(['block', '--redis', 'redis://127.0.0.1:1', 'list'])).error).toMatch(/cannot reach Redis at redis:\/\/127\.0\.0\.1:1/);
       expect((await cli(['api', '--redis', server.url], { XDP_IDS_API_TOKENS: '' })).error).toMatch(/no API tokens configured/);
-      expect((await cli(['api', '--redis', server.url], { XDP_IDS_API_TOKENS: 'short' })).error).toMatch(/at least 16 characters/);
+      expect((await cli(['api', '--redis', server.url], { XDP_IDS_API_TOKENS: 'ops:write:short' })).error).toMatch(/the secret of token ops has 5 characters; it needs at least 16/);
       expect((await cli(['api', '--listen', 'nowhere'])).error).toMatch(/--listen must be host:port/);
     });
   });

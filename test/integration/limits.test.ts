@@ -87,11 +87,11 @@ describe('SYN limit on a flooded destination', () => {
     sensor.program.deleteDestinationLimit(lab.hostV4, 'syn');
     expect((await enforcer.reconcile()).added).toBe(1);
     expect(sensor.program.listDestinationLimits().map((l) => l.address)).toEqual([lab.hostV4]);
-    expect(await control.delLimit(lab.hostV4)).toBe(true);
+    expect(await control.delLimit(lab.hostV4, 'syn', 'test')).toBe(true);
     await until('the limit gone from the kernel', () => sensor.program.listDestinationLimits().length === 0 || undefined, 1000);
-    await expect(control.addLimit({ target: '198.18.21.0/24', rate: 100 })).rejects.toThrow(/one address, not 198\.18\.21\.0\/24/);
-    await expect(control.addLimit({ target: lab.hostV4, rate: 0 })).rejects.toThrow(InputError);
-    const manual = await control.addLimit({ target: lab.hostV4, rate: 50, ttl: '2m' });
+    await expect(control.addLimit({ target: '198.18.21.0/24', rate: 100 }, 'test')).rejects.toThrow(/one address, not 198\.18\.21\.0\/24/);
+    await expect(control.addLimit({ target: lab.hostV4, rate: 0 }, 'test')).rejects.toThrow(InputError);
+    const manual = await control.addLimit({ target: lab.hostV4, rate: 50, ttl: '2m' }, 'test');
     expect(manual).toMatchObject({ status: 'limited', target: lab.hostV4, traffic: 'syn', perSecond: 50 });
     await until('the manual limit in the kernel', () => sensor.program.listDestinationLimits().find((l) => l.perSecond === 50), 1000);
   });

@@ -15,8 +15,12 @@ describe('addresses and prefixes', () => {
     expect(parsePrefix('::ffff:198.18.0.0/120')).toMatchObject({ family: 4, length: 24 });
   });
 
-  test.each(['198.18.0.0/33', 'fd00::/129', 'nonsense', '1.2.3.4/24/1', '1.2.3.4/-1', '1.2.3.4/ 8', ''])('rejects %j with a clear error', (bad) => {
+  test.each(['198.18.0.0/33', 'fd00::/129', '1.2.3.4/24/1', '1.2.3.4/-1', '1.2.3.4/ 8'])('rejects %j with a clear error', (bad) => {
     expect(() => parsePrefix(bad)).toThrow(/not a CIDR prefix/);
+  });
+
+  test.each(['nonsense', '', '010.0.0.0/8'])('rejects the address of %j with a clear error', (bad) => {
+    expect(() => parsePrefix(bad)).toThrow(/^not an IP address: /);
   });
 
   test('rejects hostile address strings', () => {

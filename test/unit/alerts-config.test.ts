@@ -1,6 +1,10 @@
-import { ConfigError, mailboxConfig, parseConfig } from '../../alerts/config';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError, loadConfig, mailboxConfig, parseConfig } from '../../alerts/config';
 
-const ENV = { SMTP_PW: 'pw', HOOK_SECRET: 's3cret' };
+const HOOK_SECRET = 'whsec_' + Buffer.alloc(24, 7).toString('base64');
+const ENV = { SMTP_PW: 'pw', HOOK_SECRET };
 
 const VALID = `
 receivers:
@@ -32,7 +36,7 @@ function problems(text: string, env: NodeJS.ProcessEnv = ENV): string {
 test('a valid config gets defaults, secrets from the environment and parsed matchers', () => {
   const c = parseConfig(VALID, 'alerts.yaml', ENV);
   expect(c.receivers.get('mail')).toMatchObject({ type: 'email', port: 587, secure: false, requireTls: true, auth: { user: 'ids', pass: 'pw' }, timeoutMs: 15_000 });
-  expect(c.receivers.get('hook')).toMatchObject({ type: 'webhook', secret: 's3cret', format: 'json', timeoutMs: 10_000, attempts: 8 });
+  expect(c.receivers.get('hook')).toMatchObject({ type: 'webhook', secret: HOOK_SECRET, format: 'json', timeoutMs: 10_000, attempts: 8 });
   expect(c.routes[0]).toMatchObject({ name: 'ops', groupBy: ['code'], groupWaitMs: 10_000, repeatIntervalMs: 14_400_000, sendResolved: true });
   expect(c.routes[1]).toMatchObject({ name: 'route-1', groupBy: ['incident'], sendResolved: false, matchers: [{ label: 'severity', op: '=~', value: 'high|critical' }] });
 });
@@ -59,4 +63,58 @@ test.each([
   ['broken YAML', 'receivers: [', ENV, /^alerts\.yaml:1:\d+: YAML: /],
 ])('%s is rejected with file:line:column and the path', (_what, text, env, message) => {
   expect(problems(text, env as NodeJS.ProcessEnv)).toMatch(message);
+});
+
+describe('receivers keep their secrets and their traffic private', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xdp-ids-alerts-config-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test('a plain-http webhook needs allow_http: true, and the error names the file and the place', () => {
+    const http = VALID.replace("'https://siem.example.test/x'", "'http://siem.example.test/x'");
+    expect(problems(http)).toBe('alerts.yaml:6:21: receivers[1].webhook.url: http://siem.example.test/x is plain http, so alerts and their signatures would cross the network in clear: use https, or set `allow_http: true` for a receiver on this host or behind a proxy that adds TLS');
+    expect(parseConfig(http.replace('secret_env: HOOK_SECRET }', 'secret_env: HOOK_SECRET, allow_http: true }'), 'alerts.yaml', ENV).receivers.get('hook')).toMatchObject({ url: 'http://siem.example.test/x' });
+  });
+
+  test.each([
+    ['short text', 'x'.repeat(23), /the secret in HOOK_SECRET has 23 bytes of key material; a signing secret needs at least 24/],
+    ['short whsec_', `whsec_${Buffer.alloc(16).toString('base64')}`, /has 16 bytes of key material/],
+    ['whsec_ that is not base64', 'whsec_not*base64!', /the secret in HOOK_SECRET starts with whsec_ but the rest is not base64/],
+  ])('a signing secret of %s is refused without being repeated', (_what, secret, message) => {
+    const text = problems(VALID, { ...ENV, HOOK_SECRET: secret });
+    expect(text).toMatch(/^alerts\.yaml:6:64: receivers\[1\]\.webhook\.secret_env: /);
+    expect(text).toMatch(message);
+    expect(text).not.toContain(secret);
+  });
+
+  test('24 bytes of text or of whsec_ key are enough', () => {
+    for (const secret of ['y'.repeat(24), `whsec_${Buffer.alloc(24).toString('base64')}`]) {
+      expect(parseConfig(VALID, 'alerts.yaml', { ...ENV, HOOK_SECRET: secret }).receivers.get('hook')).toMatchObject({ secret });
+    }
+  });
+
+  test('secrets from files only the owner can read; exactly one source per secret', () => {
+    const secretFile = path.join(dir, 'hook-secret');
+    const passwordFile = path.join(dir, 'smtp-password');
+    fs.writeFileSync(secretFile, `${HOOK_SECRET}\n`, { mode: 0o600 });
+    fs.writeFileSync(passwordFile, 'hunter2\n', { mode: 0o600 });
+    const fromFiles = VALID.replace('secret_env: HOOK_SECRET', `secret_file: ${secretFile}`).replace('password_env: SMTP_PW', `password_file: ${passwordFile}`);
+    const c = parseConfig(fromFiles, 'alerts.yaml', {});
+    expect(c.receivers.get('hook')).toMatchObject({ secret: HOOK_SECRET });
+    expect(c.receivers.get('mail')).toMatchObject({ auth: { user: 'ids', pass: 'hunter2' } });
+    fs.chmodSync(secretFile, 0o644);
+    expect(problems(fromFiles, {})).toMatch(new RegExp(`^alerts\\.yaml:6:\\d+: receivers\\[1\\]\\.webhook\\.secret_file: ${secretFile}: holds a secret but its group or others may read it \\(mode 0644\\): chmod 600 ${secretFile}$`));
+    fs.chmodSync(passwordFile, 0o640);
+    expect(problems(fromFiles, {})).toMatch(/receivers\[0\]\.email\.password_file: .*smtp-password: holds a secret .* \(mode 0640\): chmod 600/);
+    const both = VALID.replace('secret_env: HOOK_SECRET', `secret_env: HOOK_SECRET, secret_file: ${secretFile}`);
+    expect(problems(both)).toMatch(/receivers\[1\]\.webhook\.secret_env: give either `secret_env` or `secret_file`/);
+    expect(problems(VALID.replace(', secret_env: HOOK_SECRET', ''))).toMatch(/receivers\[1\]\.webhook.*: give either `secret_env` or `secret_file`/);
+  });
+});
+
+test('alerts.example.yaml is a valid config', () => {
+  const env = { XDP_IDS_SMTP_PASSWORD: 'pw', XDP_IDS_SIEM_WEBHOOK_SECRET: HOOK_SECRET, XDP_IDS_CHAT_WEBHOOK_SECRET: 'z'.repeat(32) };
+  expect([...loadConfig(path.join(__dirname, '../../alerts/alerts.example.yaml'), env).receivers.keys()]).toEqual(['soc-email', 'ops-email', 'siem', 'chat']);
 });

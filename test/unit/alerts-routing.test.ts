@@ -6,6 +6,7 @@ import { matchesAll, parseMatcher } from '../../alerts/matchers';
 import { renderEmail, renderWebhookBody } from '../../alerts/render';
 import { RetryableError } from '../../alerts/send-errors';
 import { retryAfterMs } from '../../alerts/webhook';
+import type { AlertEvent } from '../../common/alert-events';
 import { incident, incidentEvent } from '../support/alert-fixtures';
 
 const labels = { severity: ['high'], tag: ['scan', 'tcp'], source: ['198.18.0.66'] };
@@ -19,13 +20,13 @@ test.each([
 
 test('routes: the first match wins unless it says continue', () => {
   const config = parseConfig(`
-receivers: [{ name: a, webhook: { url: 'http://x.test', secret_env: S } }]
+receivers: [{ name: a, webhook: { url: 'https://x.test', secret_env: S } }]
 routes:
   - { name: ops, matchers: [kind=exception], receivers: [a] }
   - { name: digest, matchers: ['severity=~info|low'], receivers: [a], continue: true }
   - { name: scans, matchers: [tag=scan], receivers: [a] }
   - { name: rest, receivers: [a] }
-`, 'alerts.yaml', { S: 'x' });
+`, 'alerts.yaml', { S: 'x'.repeat(24) });
   const names = (sev: 'low' | 'high', tags: string[]): string[] => matchingRoutes(config, eventLabels(incidentEvent('opened', incident({ severity: sev, tags })))).map((r) => r.name);
   expect(names('low', ['scan'])).toEqual(['digest', 'scans']);
   expect(names('high', ['scan'])).toEqual(['scans']);
@@ -116,6 +117,57 @@ describe('rendering', () => {
     const body = JSON.parse(renderWebhookBody(notification, 'slack')) as { text: string };
     expect(body.text).toContain('&lt;img src=x onerror=alert(1)&gt;');
     expect(body.text).not.toContain('<img');
+  });
+
+  describe('text from outside', () => {
+    const forged = 'scan\r\nBcc: evil@example.test\n\n```\n<!channel> `rm -rf` \u202egnp.exe\u001b[2J';
+    const tainted = incident({ title: forged, description: forged, key: '198.18.0.66\n', ruleId: 'r\u202e1', evidence: [{ ...incident().evidence[0], tcpFlags: 'S\nFAKE' }] });
+    const note = (event: AlertEvent) => ({ id: 'n3', route: 'soc', groupLabels: {}, createdMs: 0, items: [{ phase: 'opened' as const, event, changes: [] }] });
+    const manual: AlertEvent = { v: 1, id: 'b', atMs: 0, kind: 'block', phase: 'blocked', target: '198.18.0.66/32', origin: 'manual', reason: forged, actor: 'api:ops\u202e' };
+
+    test('every value of the text part is one line without controls or bidi characters', () => {
+      for (const event of [incidentEvent('opened', tainted), manual]) {
+        const { subject, text, html } = renderEmail(note(event));
+        for (const part of [subject, text, html]) expect(part).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
+        expect(text).not.toMatch(/^Bcc:/m);
+        expect(text).toContain('scan Bcc: evil@example.test ``` <!channel> `rm -rf` gnp.exe[2J');
+        expect(subject).not.toMatch(/[\r\n]/);
+      }
+    });
+
+    test('a backtick cannot close the Slack code block, nor a value mention anyone', () => {
+      const body = (JSON.parse(renderWebhookBody(note(manual), 'slack')) as { text: string }).text;
+      expect(body.match(/```/g)).toHaveLength(2);
+      expect(body.endsWith('```')).toBe(true);
+      expect(body).not.toContain('<!channel>');
+      expect(body).toContain('\u02cbrm -rf\u02cb');
+    });
+
+    test('the JSON payload keeps full values where machines read them and one line where people do', () => {
+      const [alert] = (JSON.parse(renderWebhookBody(note(incidentEvent('opened', tainted)), 'json')) as { alerts: any[] }).alerts;
+      expect(alert.message).toBe('scan Bcc: evil@example.test ``` <!channel> `rm -rf` gnp.exe[2J');
+      expect(alert.rule.name).toBe(alert.message);
+      expect(alert.xdp_ids.incident.title).toBe(forged);
+      const [block] = (JSON.parse(renderWebhookBody(note(manual), 'json')) as { alerts: any[] }).alerts;
+      expect(block.message).toBe('Block blocked: 198.18.0.66/32 by api:ops');
+      expect(block.user).toEqual({ name: 'api:ops\u202e' });
+      expect(block.xdp_ids.block).toMatchObject({ reason: forged, actor: 'api:ops\u202e' });
+    });
+  });
+
+  test('operator changes say who made them: email, Slack and webhook payload', () => {
+    const event = (over: Record<string, unknown>): AlertEvent => ({ v: 1, id: 'b', atMs: 0, kind: 'block', origin: 'manual', target: '10.20.0.0/16', ...over }) as AlertEvent;
+    const note = (e: AlertEvent) => ({ id: 'n4', route: 'soc', groupLabels: {}, createdMs: 0, items: [{ phase: 'opened' as const, event: e, changes: [] }] });
+    const allowed = event({ action: 'allow', phase: 'allowed', reason: 'office', actor: 'cli:alice@host1' });
+    const email = renderEmail(note(allowed));
+    expect(email.subject).toBe('[INFO] OPENED: Allow entry added: 10.20.0.0/16 — 10.20.0.0/16 → this host — allowed: never blocked from now on');
+    expect(email.text).toContain('What:     office\nAction:   allowed: never blocked from now on\nBy:       cli:alice@host1\n');
+    expect(email.html).toContain('<tr><th align="left">By</th><td class="actor">cli:alice@host1</td></tr>');
+    expect(renderEmail(note(event({ action: 'allow', phase: 'disallowed', actor: 'api:ops' })), '{{title}} by {{actor}}').subject).toBe('Allow entry removed: 10.20.0.0/16 by api:ops');
+    expect((JSON.parse(renderWebhookBody(note(allowed), 'slack')) as { text: string }).text).toContain('By:       cli:alice@host1');
+    const [alert] = (JSON.parse(renderWebhookBody(note(allowed), 'json')) as { alerts: any[] }).alerts;
+    expect(alert).toMatchObject({ message: 'Allow entry added: 10.20.0.0/16 by cli:alice@host1', user: { name: 'cli:alice@host1' }, xdp_ids: { block: { action: 'allow', phase: 'allowed', actor: 'cli:alice@host1' } } });
+    expect(renderEmail(note(event({ phase: 'expired', target: '198.18.0.66/32', origin: 'rule' }))).text).not.toContain('By:');
   });
 
   test('a template can neither call helpers that are not built in nor reach prototypes', () => {

@@ -13,7 +13,7 @@ describe('addresses', () => {
   test('parseIPv4 takes dotted quads only', () => {
     expect(parseIPv4('198.18.0.1')).toBe(0xc6120001);
     expect(parseIPv4('255.255.255.255')).toBe(0xffffffff);
-    for (const bad of ['198.18.0', '198.18.0.256', '1.2.3.4.5', '::1', '', '1..2.3', 'a.b.c.d']) expect(parseIPv4(bad)).toBe(-1);
+    for (const bad of ['198.18.0', '198.18.0.256', '1.2.3.4.5', '::1', '', '1..2.3', 'a.b.c.d', '010.0.0.1', '1.2.3.04']) expect(parseIPv4(bad)).toBe(-1);
   });
 
   test('groupings', () => {
@@ -46,7 +46,7 @@ describe('addresses', () => {
     expect(['10.1.2.3', '192.0.2.7', '2001:db8::99', '203.0.113.50', '::ffff:10.9.9.9'].map(has)).toEqual([true, true, true, true, true]);
     expect(['11.0.0.1', '192.0.2.8', '2001:db9::1', '203.0.114.1', 'junk'].map(has)).toEqual([false, false, false, false, false]);
     expect(() => new AddressSet(['10.0.0.0/40'])).toThrow('the prefix length must be 0 to 32');
-    expect(() => new AddressSet(['10'])).toThrow('is not an IP address or a CIDR');
+    expect(() => new AddressSet(['10'])).toThrow('not an IP address: "10"');
   });
 });
 

@@ -74,6 +74,14 @@ describe('rules list', () => {
     expect(lines[1]).toMatch(/^test-rule\s+medium\s+Test rule\s+yes\s+\S*a\.yaml:1$/);
     expect(lines[2]).toMatch(/^off\s+low\s+Disabled rule\s+no\s+\S*b\.yaml:1$/);
   });
+
+  test('titles and case names from rule files print as one line of plain text', () => {
+    write('a.yaml', ruleYaml({ title: '"Scan\\r\\nfake-rule  critical  Pwned  yes  x.yaml:1\\u001b[2J\\u202e"', tests: '[{name: "fires\\nPASS other: forged", features: {syn: 10}, expect: fire}, {features: {syn: 9}, expect: quiet}]' }));
+    const lines = listRules([dir]).stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[1]).toMatch(/^test-rule\s+medium\s+Scan fake-rule critical Pwned yes x\.yaml:1\[2J\s+yes\s+\S*a\.yaml:1$/);
+    expect(testRules([dir]).stdout.split('\n')[0]).toBe('PASS test-rule: fires PASS other: forged');
+  });
 });
 
 describe('registerRulesCommands', () => {

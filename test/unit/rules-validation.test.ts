@@ -96,8 +96,8 @@ describe('rule validation reports file:line:column: message', () => {
     expect(check({ 'a.yaml': ruleYaml({ except: '[10.0.0.0/8, 10.0.0.0/33, "2001:db8::/129", 10.0.0, example.com]' }) })).toEqual([
       'a.yaml:7:22: "10.0.0.0/33": the prefix length must be 0 to 32',
       'a.yaml:7:35: "2001:db8::/129": the prefix length must be 0 to 128',
-      'a.yaml:7:53: "10.0.0" is not an IP address or a CIDR (e.g. 203.0.113.0/24 or 2001:db8::/32)',
-      'a.yaml:7:61: "example.com" is not an IP address or a CIDR (e.g. 203.0.113.0/24 or 2001:db8::/32)',
+      'a.yaml:7:53: not an IP address: "10.0.0" (IPv4 must be four decimal numbers 0-255 without leading zeros)',
+      'a.yaml:7:61: not an IP address: "example.com" (IPv4 must be four decimal numbers 0-255 without leading zeros)',
     ]);
   });
 

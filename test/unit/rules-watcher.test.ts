@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -37,6 +38,23 @@ describe('hot reload', () => {
       `rejected ${path.join(dir, 'a.yaml')}:6:11: syntax error at \`>\`: the expression is incomplete here or has a stray symbol (kept first)`,
       'reloaded second',
     ]);
+  });
+
+  test('a FIFO or a symlink to /dev/zero among the rule files is refused without blocking; the last good set stays', () => {
+    watcher = new RuleWatcher([dir]);
+    const rejected: Rejected[] = [];
+    watcher.on('rejected', (e: Rejected) => rejected.push(e));
+    watcher.start();
+    const good = watcher.ruleSet;
+    execFileSync('mkfifo', [path.join(dir, 'fifo.yaml')]);
+    fs.symlinkSync('/dev/zero', path.join(dir, 'zero.yaml'));
+    watcher.reload();
+    expect(watcher.ruleSet).toBe(good);
+    expect(rejected.map((e) => e.problems.filter((p) => p.severity === 'error').map(formatProblem))).toEqual([[
+      `${path.join(dir, 'fifo.yaml')}:1:1: a FIFO, not a regular file: refusing to read it`,
+      `${path.join(dir, 'zero.yaml')}:1:1: a device, not a regular file: refusing to read it`,
+    ]]);
+    expect(rejected[0].kept).toBe(good);
   });
 
   test('an unchanged set is not reloaded again', () => {
