@@ -276,9 +276,13 @@ export class BlockLedger {
     return entry && entry.expiresMs > nowMs ? entry : undefined;
   }
 
-  /** The live blocks, the configured allow entries and the revision they are current at, read atomically. */
+  /**
+   * The live blocks, the configured allow entries and the revision they are current at, read
+   * atomically; EVAL_RO, because Redis grants a plain EVAL only to users who may write its keys
+   * (the sensors may only read the ledger).
+   */
   async snapshot(nowMs = Date.now()): Promise<Snapshot> {
-    const [rev, entries, allows] = await this.redis.eval(SNAPSHOT_SCRIPT, 3, INDEX, REV, ALLOW, String(nowMs), `${NS}block:`) as [string, string[], string[]];
+    const [rev, entries, allows] = await this.redis.eval_ro(SNAPSHOT_SCRIPT, 3, INDEX, REV, ALLOW, String(nowMs), `${NS}block:`) as [string, string[], string[]];
     return {
       rev: Number(rev),
       blocks: entries.map((text) => JSON.parse(text) as LedgerEntry).filter((e) => e.expiresMs > nowMs),
