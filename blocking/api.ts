@@ -6,7 +6,7 @@
 import os from 'node:os';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { connectRedis } from '../common/redis';
+import { connectRedis, type RedisTarget } from '../common/redis';
 import { LedgerBlocker, type BlockerConfig } from './blocker';
 import { BlockControl, InputError } from './control';
 import { BlockLedger } from './ledger';
@@ -15,7 +15,8 @@ import { AlertQueueNotices } from './notices';
 import { tokenMatches } from './tokens';
 
 export interface ControlApiOptions {
-  redisUrl: string;
+  /** The control role's Redis (common/redis-roles.ts). */
+  redisUrl: RedisTarget;
   host: string;
   port: number;
   tokens: string[];

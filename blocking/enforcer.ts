@@ -8,7 +8,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { connectRedis, redactUrl } from '../common/redis';
+import { connectRedis, redactUrl, type RedisTarget } from '../common/redis';
 import { monotonicNs, wallMsToMono } from '../sensor/clock';
 import type { XdpIdsProgram } from '../sensor/kernel/program';
 import { hostAllowRules, type HostAllowOptions } from './allowlist';
@@ -18,7 +18,7 @@ import { AlertQueueNotices, type Notices } from './notices';
 
 export interface EnforcerOptions {
   program: XdpIdsProgram;
-  redisUrl: string;
+  redisUrl: RedisTarget;
   sensorId: string;
   log: Logger;
   /** Default 10 s. */

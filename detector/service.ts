@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { ALERT_EVENT_VERSION, ALERTS_QUEUE, type AlertEvent, type BlockOutcome, type Incident, type IncidentEvent } from '../common/alert-events';
 import type { Blocker } from '../common/block-requests';
 import { ExceptionReporter } from '../common/exceptions';
-import { connectRedis } from '../common/redis';
+import { connectRedis, type RedisTarget } from '../common/redis';
 import type { SensorTick } from '../common/sensor-tick';
 import { PARTITIONS, partitionQueue, TickAssembler, validateJob, type WindowsJob } from '../common/windows-jobs';
 import { EvidenceBuffer } from './evidence';
@@ -26,7 +26,8 @@ import { formatProblem } from './rules/problems';
 import { RuleWatcher } from './rules/watcher';
 
 export interface DetectorOptions {
-  redisUrl: string;
+  /** The detector role's Redis (common/redis-roles.ts). */
+  redisUrl: RedisTarget;
   rulePaths: string[];
   log: Logger;
   /** Unique per process; default host:pid. */
