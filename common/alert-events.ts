@@ -116,7 +116,7 @@ export interface BlockEvent extends EventBase {
 export type ExceptionCode =
   | 'redis-unreachable' | 'windows-dropped' | 'sensor-silent' | 'sensor-detached' | 'ring-buffer-loss'
   | 'queue-backlog' | 'rule-reload-failed' | 'model-missing' | 'model-reload-failed' | 'delivery-failed'
-  | 'block-budget-exceeded' | 'receiver-disabled';
+  | 'block-budget-exceeded' | 'receiver-disabled' | 'redis-memory-high';
 
 /** Something wrong with xdp-ids itself; routed to operators, not to the SOC. */
 export interface ExceptionEvent extends EventBase {

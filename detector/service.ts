@@ -13,6 +13,7 @@ import { ALERT_EVENT_VERSION, ALERTS_QUEUE, type AlertEvent, type BlockOutcome, 
 import type { Blocker } from '../common/block-requests';
 import { ExceptionReporter } from '../common/exceptions';
 import { connectRedis, type RedisTarget } from '../common/redis';
+import { RedisMemoryWatch } from '../common/redis-memory';
 import type { SensorTick } from '../common/sensor-tick';
 import { PARTITIONS, partitionQueue, TickAssembler, validateJob, type WindowsJob } from '../common/windows-jobs';
 import { EvidenceBuffer } from './evidence';
@@ -42,6 +43,8 @@ export interface DetectorOptions {
   model?: Omit<ModelLaneOptions, 'log' | 'onNotice'>;
   /** Sees every incident event this detector queues. */
   onIncident?: (event: IncidentEvent) => void;
+  /** How often Redis' memory is compared with its maxmemory (`redis-memory-high`); default 30 s. */
+  memoryCheckMs?: number;
 }
 
 export interface DetectorStats {
@@ -92,6 +95,7 @@ export class Detector {
   private readonly alerts: Queue<AlertEvent>;
   private readonly exceptions: ExceptionReporter;
   private readonly owner: PartitionOwner;
+  private readonly memory: RedisMemoryWatch;
   private readonly workers = new Map<number, { worker: Worker<WindowsJob>; connection: Redis }>();
   private readonly assembler = new TickAssembler();
   private readonly evidence = new EvidenceBuffer();
@@ -116,6 +120,7 @@ export class Detector {
     this.alerts = new Queue(ALERTS_QUEUE, { connection: redis });
     this.exceptions = new ExceptionReporter(this.alerts, `detector@${this.id}`, opts.log);
     this.blocker = opts.blocker ?? loggingBlocker(opts.log);
+    this.memory = new RedisMemoryWatch(redis, this.exceptions, { log: opts.log, everyMs: opts.memoryCheckMs });
     this.watcher.on('reloaded', ({ ruleSet, warnings }) => {
       this.engine.setRules(ruleSet);
       opts.log.info({ rules: ruleSet.rules.length, version: ruleSet.version, warnings: warnings.map(formatProblem) }, 'rules reloaded');
@@ -153,6 +158,7 @@ export class Detector {
     }
     await detector.owner.start();
     detector.scheduleResolver();
+    detector.memory.start();
     opts.log.info({ id: detector.id, partitions: detector.owner.partitions, model: detector.model?.modelId ?? null }, 'detector started');
     return detector;
   }
@@ -163,6 +169,7 @@ export class Detector {
 
   async stop(): Promise<void> {
     clearTimeout(this.resolver);
+    this.memory.stop();
     this.watcher.close();
     this.model?.close();
     await this.owner.stop();

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Command } from 'commander';
 import type { Redis } from 'ioredis';
+import pino from 'pino';
 import { mailboxConfig } from '../../alerts/config';
 import { startAlerterWith } from '../../alerts/service';
 import { startControlApi } from '../../blocking/api';
@@ -25,6 +26,7 @@ import { ALERTS_QUEUE, type AlertEvent } from '../../common/alert-events';
 import { ExceptionReporter } from '../../common/exceptions';
 import { connectRedis, startEmbeddedRedis, urlWithCredentials } from '../../common/redis';
 import { resolveRedis } from '../../common/redis-config';
+import { RedisMemoryWatch } from '../../common/redis-memory';
 import { aclFileText, KEY_MAP, newRolePasswords, roleUrls, type Role } from '../../common/redis-roles';
 import type { SensorTick, SourceWindow } from '../../common/sensor-tick';
 import { Detector } from '../../detector/service';
@@ -246,6 +248,35 @@ describe('Redis ACL roles on a real redis-server', () => {
     for (const attempt of [() => control.set('xdp-ids:inc:{a|b}', '1'), () => control.lpush('bull:windows-0:wait', 'x'), () => control.get('xdp-ids:alerts:dlq')]) {
       await expect(attempt()).rejects.toThrow(/NOPERM/);
     }
+  });
+
+  test('the detector role sees Redis fill up: redis-memory-high once past 80 % of maxmemory, again after it fell below', async () => {
+    const detectorRedis = as('detector');
+    const reported: AlertEvent[] = [];
+    const alerts = { add: async (_name: string, event: AlertEvent) => { reported.push(event); } } as unknown as Queue<AlertEvent>;
+    const watch = new RedisMemoryWatch(detectorRedis, new ExceptionReporter(alerts, 'detector@roles', pino({ level: 'silent' }), 0), { log: quietLogger });
+    const used = async (): Promise<number> => Number(/used_memory:(\d+)/.exec(await admin.info('memory'))![1]);
+    const fill = async (): Promise<void> => {
+      for (let i = 0; i < 20; i++) await admin.set(`filler:${i}`, 'x'.repeat(100_000));
+    };
+    try {
+      await fill();
+      expect(await watch.check()).toBe(false); // no maxmemory: no bound to approach
+      await admin.config('SET', 'maxmemory', String(Math.ceil((await used()) / 0.9)));
+      expect(await watch.check()).toBe(true);
+      expect(await watch.check()).toBe(true);
+      expect(reported.map((e) => e.kind === 'exception' && e.code)).toEqual(['redis-memory-high']);
+      await admin.flushall();
+      expect(await watch.check()).toBe(false);
+      await fill();
+      expect(await watch.check()).toBe(true);
+      expect(reported).toHaveLength(2);
+      expect(reported[0]).toMatchObject({ severity: 'high', component: 'detector@roles', details: { share: 0.8 } });
+    } finally {
+      await admin.flushall();
+      await admin.config('SET', 'maxmemory', '0');
+    }
+    expect(await denials()).toEqual([]);
   });
 });
 
