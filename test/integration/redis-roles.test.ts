@@ -6,6 +6,7 @@
  * cannot touch the ledger; the control CLI changes the ledger. Every allowed path is checked
  * against Redis' ACL log, so a command a role needs and lacks cannot hide behind a retry.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -330,5 +331,29 @@ describe('xdp-ids redis acl', () => {
     expect((await acl(['--out', out, '--force'])).error).toBeUndefined();
     expect(fs.readFileSync(out, 'utf8')).not.toBe(aclText);
     expect((await acl(['--out', path.join(dir, 'other.acl'), '--url', 'redis://u:pw@10.0.0.5:6379'])).error).toMatch(/leave the credentials out/);
+  });
+
+  test('the unix socket URLs of docker-compose.yml reach a redis-server that listens on no port', async () => {
+    const socketDir = path.join(dir, 'socket');
+    const out = path.join(socketDir, 'users.acl');
+    const socket = path.join(socketDir, 'redis.sock');
+    expect((await acl(['--out', out, '--url', `unix://${socket}`])).error).toBeUndefined();
+    const server = spawn('redis-server', ['--port', '0', '--unixsocket', socket, '--unixsocketperm', '600', '--aclfile', out, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    try {
+      await until('the socket', () => fs.existsSync(socket));
+      const sensorFile = path.join(socketDir, 'redis-sensor.url');
+      expect(fs.readFileSync(sensorFile, 'utf8')).toMatch(new RegExp(`^unix://${socket}\\?username=xdp-ids-sensor&password=[\\w-]{43}\n$`));
+      const resolved = resolveRedis({ redisUrlFile: sensorFile }, {})!;
+      expect(resolved.warnings).toEqual([]);
+      const redis = connectRedis(resolved.connection, { maxRetriesPerRequest: 1 });
+      try {
+        expect(await new BlockLedger(redis).snapshot()).toMatchObject({ rev: 0, blocks: [] });
+        await expect(redis.set('xdp-ids:blocks:rev', '1')).rejects.toThrow(/NOPERM/);
+      } finally {
+        redis.disconnect();
+      }
+    } finally {
+      server.kill();
+    }
   });
 });
