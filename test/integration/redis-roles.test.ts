@@ -25,6 +25,7 @@ import { AlertQueueNotices } from '../../blocking/notices';
 import { registerRedisCommands } from '../../bin/redis';
 import { ALERTS_QUEUE, type AlertEvent } from '../../common/alert-events';
 import { ExceptionReporter } from '../../common/exceptions';
+import { serializeError } from '../../common/log';
 import { connectRedis, startEmbeddedRedis, urlWithCredentials } from '../../common/redis';
 import { resolveRedis } from '../../common/redis-config';
 import { RedisMemoryWatch } from '../../common/redis-memory';
@@ -103,6 +104,18 @@ describe('Redis ACL roles on a real redis-server', () => {
     } finally {
       anonymous.disconnect();
     }
+  });
+
+  test('a refused login is logged without the password ioredis attaches to its error', async () => {
+    const wrong = urlWithCredentials(server.url, 'xdp-ids-sensor', 'Wr0ng-password-value');
+    const redis = connectRedis(wrong, { maxRetriesPerRequest: 1, retryStrategy: () => null });
+    const err = await new Promise<Error>((resolve) => redis.once('error', resolve));
+    redis.disconnect();
+    expect(JSON.stringify(err)).toContain('Wr0ng-password-value');
+    let line = '';
+    pino({ serializers: { err: serializeError } }, { write: (text: string) => { line += text; } }).error({ err }, 'login failed');
+    expect(line).toContain('WRONGPASS');
+    expect(line).not.toContain('Wr0ng-password-value');
   });
 
   test('a sensor cannot write the ledger: every ledger script fails with NOPERM and leaves it as it was', async () => {
