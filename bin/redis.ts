@@ -25,7 +25,8 @@ function baseUrl(text: string): string {
   try {
     url = new URL(text);
   } catch {
-    fail(`--url ${text} does not parse; e.g. redis://10.0.0.5:6379, rediss://redis.example:6380 or unix:///run/xdp-ids/redis.sock`);
+    // Not echoed: it may hold a password after all.
+    fail('--url does not parse; e.g. redis://10.0.0.5:6379, rediss://redis.example:6380 or unix:///run/xdp-ids/redis.sock');
   }
   if (!['redis:', 'rediss:', 'unix:'].includes(url.protocol)) fail(`--url must be redis://, rediss:// or unix://, got ${url.protocol}//`);
   if (url.username || url.password || url.searchParams.has('username') || url.searchParams.has('password')) {

@@ -53,6 +53,8 @@ const DEMO_LEARN_MS = 40_000;
 /** Learning, training (seconds on one core) and a margin before the model counts as missing. */
 const DEMO_MODEL_DUE_MS = DEMO_LEARN_MS + 60_000;
 
+const RUN_REDIS_HELP = 'Redis URL without a password, used by every part (default: $XDP_IDS_REDIS_URL, else a private redis-server with a user per part)';
+
 /** Past this, shutdown gives up waiting (e.g. on an external Redis that went away) and exits anyway. */
 const SHUTDOWN_LIMIT_MS = 20_000;
 
@@ -130,8 +132,7 @@ export function registerServiceCommands(program: Command): void {
     .option('--alerts <file>', 'alerts config (alerts/alerts.example.yaml); default: every alert as an email into --mailbox')
     .option('--mailbox <file>', 'mbox file for alerts when no --alerts is given (read it with mutt -f)', 'xdp-ids-alerts.mbox')
     .option('--allow-ssh-peers [ports]', 'never block the peers of established SSH sessions (port 22, or these comma-separated ports)', sshPorts)
-    .option('--keep-attached', 'leave the XDP program attached (and enforcing blocks) on exit')),
-  'Redis URL without a password, used by every part (default: $XDP_IDS_REDIS_URL, else a private redis-server)')
+    .option('--keep-attached', 'leave the XDP program attached (and enforcing blocks) on exit')), RUN_REDIS_HELP)
     .action(async function (this: Command, opts) {
       const log = createLogger('xdp-ids');
       const stops: (() => Promise<void> | void)[] = [];

@@ -24,6 +24,8 @@ const program = new Command('xdp-ids')
   .description('Network intrusion and anomaly detection at XDP')
   .showHelpAfterError();
 
+const SENSOR_REDIS_HELP = 'publish windows to the detectors and enforce the block ledger of this Redis (the sensor role\'s URL; without a password here; default: $XDP_IDS_REDIS_URL; none: only the live view)';
+
 addRedisOptions(program.command('sensor')
   .description('attach the XDP sensor to an interface and show the top sources live; with no --iface, runs a demo lab of network namespaces with real benign and attack traffic')
   .option('-i, --iface <name>', 'interface to watch')
@@ -34,8 +36,7 @@ addRedisOptions(program.command('sensor')
   .option('--trip-ports <n>', 'distinct ports per source per window that trip', positiveInt('--trip-ports', 1400), 100)
   .option('--keep-attached', 'leave the program attached (and enforcing blocks) on exit')
   .option('--sensor-id <id>', 'name of this sensor in incidents (default: hostname/interface)')
-  .option('--allow-ssh-peers [ports]', 'never block the peers of established SSH sessions (port 22, or these comma-separated ports)', sshPorts),
-'publish windows to the detectors and enforce the block ledger of this Redis (the sensor role\'s URL; without a password here, default: $XDP_IDS_REDIS_URL; none: only the live view)')
+  .option('--allow-ssh-peers [ports]', 'never block the peers of established SSH sessions (port 22, or these comma-separated ports)', sshPorts), SENSOR_REDIS_HELP)
   .action(async (opts) => {
     const log = createLogger('sensor');
     const redis = redisConnectionOf(opts, log);

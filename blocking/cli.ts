@@ -1,9 +1,9 @@
 /**
  * `xdp-ids block add|del|list|show`, `xdp-ids allow add|del|list`, `xdp-ids limit add|del|list`
  * (on the Redis ledger, as the control role: common/redis-config.ts) and `xdp-ids api` (the HTTP
- * control API). Output goes through the
- * program's output configuration; failures (bad input, refused block, unreachable Redis) throw a
- * CommanderError with exit code 1 and a message saying what to fix.
+ * control API). Output goes through the program's output configuration; failures (bad input,
+ * refused block, unreachable Redis) throw a CommanderError with exit code 1 and a message saying
+ * what to fix.
  */
 import os from 'node:os';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
