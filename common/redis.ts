@@ -225,7 +225,7 @@ export function redactUrl(target: RedisTarget): string {
     return '(a Redis URL that does not parse)';
   }
   if (parsed.password) parsed.password = '***';
-  // Without a password, user info is a password written in the user's place as often as a user.
+  // User info without a password is often a password written where the user goes.
   else if (parsed.username) parsed.username = '***';
   for (const name of [...parsed.searchParams.keys()]) if (isSecretParameter(name)) parsed.searchParams.set(name, '***');
   return parsed.toString();

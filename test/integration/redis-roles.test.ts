@@ -26,7 +26,7 @@ import { registerRedisCommands } from '../../bin/redis';
 import { ALERTS_QUEUE, type AlertEvent } from '../../common/alert-events';
 import { ExceptionReporter } from '../../common/exceptions';
 import { serializeError } from '../../common/log';
-import { connectRedis, startEmbeddedRedis, urlWithCredentials } from '../../common/redis';
+import { connectRedis, describeRedisError, startEmbeddedRedis, urlWithCredentials } from '../../common/redis';
 import { resolveRedis } from '../../common/redis-config';
 import { RedisMemoryWatch } from '../../common/redis-memory';
 import { aclFileText, KEY_MAP, newRolePasswords, roleUrls, type Role } from '../../common/redis-roles';
@@ -116,6 +116,7 @@ describe('Redis ACL roles on a real redis-server', () => {
     pino({ serializers: { err: serializeError } }, { write: (text: string) => { line += text; } }).error({ err }, 'login failed');
     expect(line).toContain('WRONGPASS');
     expect(line).not.toContain('Wr0ng-password-value');
+    expect(describeRedisError(err, wrong)).toMatch(/^Redis at redis:\/\/xdp-ids-sensor:\*\*\*@127\.0\.0\.1:\d+ refused the credentials: WRONGPASS/);
   });
 
   test('a sensor cannot write the ledger: every ledger script fails with NOPERM and leaves it as it was', async () => {
