@@ -1,12 +1,14 @@
 /**
  * `xdp-ids alerter` runs the alerter; `xdp-ids alerts dlq|silence|receiver|config ...` are the
- * operator commands (alerts/operations.ts). The Redis URL comes from --redis or XDP_IDS_REDIS_URL.
+ * operator commands (alerts/operations.ts). Both use the alerter role's Redis (common/redis-config.ts).
  */
 import os from 'node:os';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 import { createLogger } from '../common/log';
-import { connectRedis, redactUrl } from '../common/redis';
+import { connectRedis, describeRedisError, type RedisConnection } from '../common/redis';
+import { addRedisOptions, NO_REDIS, redisConnectionOf, type RedisCliOptions } from '../common/redis-config';
 import { parseDuration } from '../detector/rules/durations';
 import { loadConfig } from './config';
 import * as ops from './operations';
@@ -14,10 +16,10 @@ import { startAlerter } from './service';
 
 const DEFAULT_CONFIG = 'alerts.yaml';
 
-function redisUrl(opts: { redis?: string }): string {
-  const url = opts.redis ?? process.env.XDP_IDS_REDIS_URL;
-  if (!url) throw new InvalidArgumentError('no Redis: give --redis URL or set XDP_IDS_REDIS_URL');
-  return url;
+function redisOf(opts: RedisCliOptions, log: Logger): RedisConnection {
+  const connection = redisConnectionOf(opts, log);
+  if (!connection) throw new InvalidArgumentError(`${NO_REDIS} (the alerter role's URL)`);
+  return connection;
 }
 
 function duration(text: string): number {
@@ -32,8 +34,13 @@ function collect(value: string, previous: string[]): string[] {
 
 /** Runs one operation on a short-lived connection that fails fast when Redis is down. */
 async function withRedis(cmd: Command, fn: (redis: Redis) => Promise<string>): Promise<void> {
-  const url = redisUrl(cmd.optsWithGlobals());
-  const redis = connectRedis(url, { maxRetriesPerRequest: 1, retryStrategy: () => null });
+  let target: RedisConnection;
+  try {
+    target = redisOf(cmd.optsWithGlobals(), createLogger('alerts'));
+  } catch (err) {
+    throw new CommanderError(1, 'xdp-ids.alerts.redis', (err as Error).message);
+  }
+  const redis = connectRedis(target, { maxRetriesPerRequest: 1, retryStrategy: () => null });
   let connectionError: Error | undefined;
   redis.on('error', (err: Error) => {
     connectionError = err;
@@ -42,7 +49,7 @@ async function withRedis(cmd: Command, fn: (redis: Redis) => Promise<string>): P
     const out = await fn(redis);
     cmd.configureOutput().writeOut!(out);
   } catch (err) {
-    const message = connectionError ? `cannot reach Redis at ${redactUrl(url)}: ${connectionError.message}` : (err as Error).message;
+    const message = connectionError ? describeRedisError(connectionError, target) : (err as Error).message;
     throw new CommanderError(1, 'xdp-ids.alerts.failed', message);
   } finally {
     redis.disconnect();
@@ -50,13 +57,12 @@ async function withRedis(cmd: Command, fn: (redis: Redis) => Promise<string>): P
 }
 
 export function registerAlertsCommands(program: Command): Command {
-  program.command('alerter')
+  addRedisOptions(program.command('alerter')
     .description('run the alerter: group, deduplicate and deliver alerts from the Redis `alerts` queue to email and webhooks')
-    .option('-c, --config <file>', 'alerts config (see alerts/alerts.example.yaml)', DEFAULT_CONFIG)
-    .option('--redis <url>', 'Redis URL (default: $XDP_IDS_REDIS_URL)')
-    .action(async (opts: { config: string; redis?: string }) => {
+    .option('-c, --config <file>', 'alerts config (see alerts/alerts.example.yaml)', DEFAULT_CONFIG))
+    .action(async (opts: RedisCliOptions & { config: string }) => {
       const log = createLogger('alerter');
-      const alerter = await startAlerter({ redisUrl: redisUrl(opts), configPath: opts.config, log });
+      const alerter = await startAlerter({ redisUrl: redisOf(opts, log), configPath: opts.config, log });
       const shutdown = (): void => {
         alerter.stop().then(() => process.exit(0), (err: Error) => {
           log.error({ err: err.message }, 'alerter did not stop cleanly');
@@ -67,8 +73,7 @@ export function registerAlertsCommands(program: Command): Command {
       process.once('SIGTERM', shutdown);
     });
 
-  const alerts = program.command('alerts').description('operate the alerter: dead letters, silences, receivers, stats, config')
-    .option('--redis <url>', 'Redis URL (default: $XDP_IDS_REDIS_URL)');
+  const alerts = addRedisOptions(program.command('alerts').description('operate the alerter: dead letters, silences, receivers, stats, config'));
 
   const dlq = alerts.command('dlq').description('messages that could not be delivered, and events that could not be read');
   dlq.command('list').description('list dead letters, oldest first').action(function (this: Command) {

@@ -8,7 +8,7 @@ import { Queue, Worker, type Job } from 'bullmq';
 import type { Transporter } from 'nodemailer';
 import type { Logger } from 'pino';
 import { ALERTS_QUEUE, type AlertEvent } from '../common/alert-events';
-import { connectRedis, redactUrl } from '../common/redis';
+import { connectRedis, redactUrl, type RedisTarget } from '../common/redis';
 import { loadConfig, type AlertsConfig } from './config';
 import { BACKOFF_TYPE, backoffStrategy, DeliveryProcessor, type DeliveryJob } from './deliveries';
 import { emailTransport } from './email';
@@ -17,7 +17,8 @@ import { takeNotification, type FlushJob } from './grouping';
 import { DELIVERY_QUEUE, FLUSH_QUEUE } from './keys';
 
 export interface AlerterOptions {
-  redisUrl: string;
+  /** The alerter role's Redis (common/redis-roles.ts). */
+  redisUrl: RedisTarget;
   configPath: string;
   log: Logger;
   /** How long a job stays with an alerter that stopped answering before another takes it over (BullMQ lock). */

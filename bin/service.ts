@@ -2,15 +2,18 @@
  * The commands that run the pipeline: `detector` (one detector process on a Redis) and `run`
  * (the whole service in one process: Redis of its own unless given one, the sensor with its block
  * enforcer, a detector that blocks through the ledger, and a live view; on a demo lab of network
- * namespaces when no interface is given).
+ * namespaces when no interface is given). On its own Redis each part connects as its role's ACL
+ * user, as it would on a shared one.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Logger } from 'pino';
 import { createLogger } from '../common/log';
-import { redactUrl, redisUrlFrom, startEmbeddedRedis, type EmbeddedRedis } from '../common/redis';
+import { connectRedis, DEFAULT_EMBEDDED_MAXMEMORY, isMemorySize, redactUrl, startEmbeddedRedis, type RedisTarget } from '../common/redis';
+import { addRedisOptions, NO_REDIS, redisConnectionOf, type RedisCliOptions } from '../common/redis-config';
+import { aclFileText, newRolePasswords, roleUrls, type Role } from '../common/redis-roles';
 import { defaultRulesDir } from '../detector/rules/loader';
 import { Detector, type DetectorOptions } from '../detector/service';
 import { defaultModelDir } from '../detector/model/cli';
@@ -26,7 +29,6 @@ import { LedgerBlocker } from '../blocking/blocker';
 import { startEnforcer } from '../blocking/enforcer';
 import { BlockLedger } from '../blocking/ledger';
 import { AlertQueueNotices } from '../blocking/notices';
-import { connectRedis } from '../common/redis';
 import type { Blocker } from '../common/block-requests';
 import { positiveInt, sshPorts } from './arguments';
 
@@ -53,6 +55,8 @@ const DEMO_LEARN_MS = 40_000;
 /** Learning, training (seconds on one core) and a margin before the model counts as missing. */
 const DEMO_MODEL_DUE_MS = DEMO_LEARN_MS + 60_000;
 
+const RUN_REDIS_HELP = 'Redis URL without a password, used by every part (default: $XDP_IDS_REDIS_URL, else a private redis-server with a user per part)';
+
 /** Past this, shutdown gives up waiting (e.g. on an external Redis that went away) and exits anyway. */
 const SHUTDOWN_LIMIT_MS = 20_000;
 
@@ -72,25 +76,49 @@ function onExit(log: Logger, stop: () => Promise<void>): void {
 }
 
 /** The blocker detectors use: decisions into the Redis block ledger, which every sensor enforces. */
-function ledgerBlocker(redisUrl: string, component: string, dryRun: boolean, log: Logger): { blocker: Blocker; close(): Promise<void> } {
-  const redis = connectRedis(redisUrl);
+function ledgerBlocker(target: RedisTarget, component: string, dryRun: boolean, log: Logger): { blocker: Blocker; close(): Promise<void> } {
+  const redis = connectRedis(target);
   const notices = new AlertQueueNotices(redis);
   const blocker = new LedgerBlocker(new BlockLedger(redis), { component, dryRun }, notices, log);
   return { blocker, async close() { await notices.close(); redis.disconnect(); } };
 }
 
+function memorySize(text: string): string {
+  if (!isMemorySize(text)) throw new InvalidArgumentError('--redis-maxmemory must be a size such as 256mb or 1gb');
+  return text;
+}
+
+/**
+ * The Redis of each part of `run`: the one given (every part as that URL's user), or a private
+ * redis-server, bounded in memory, with one ACL user per role, so the demo runs with the
+ * privileges of a deployment.
+ */
+async function redisForParts(opts: RedisCliOptions & { redisMaxmemory?: string }, log: Logger, stops: (() => Promise<void> | void)[]): Promise<Record<Role, RedisTarget>> {
+  const given = redisConnectionOf(opts, log);
+  if (given) {
+    if (opts.redisMaxmemory !== undefined) throw new InvalidArgumentError('--redis-maxmemory bounds the private redis-server; set maxmemory on the Redis you gave instead');
+    log.info({ redis: redactUrl(given) }, 'using Redis (every part as the same user)');
+    return { sensor: given, detector: given, alerter: given, control: given };
+  }
+  const maxmemory = opts.redisMaxmemory ?? (process.env.XDP_IDS_REDIS_MAXMEMORY || DEFAULT_EMBEDDED_MAXMEMORY);
+  const passwords = newRolePasswords();
+  const embedded = await startEmbeddedRedis({ acl: aclFileText(passwords), maxmemory });
+  stops.push(() => embedded.stop());
+  log.info({ dir: embedded.dir, maxmemory }, 'started a private redis-server (one ACL user per part)');
+  return roleUrls(embedded.url, passwords);
+}
+
 export function registerServiceCommands(program: Command): void {
-  detectorOptions(program.command('detector')
+  addRedisOptions(detectorOptions(program.command('detector')
     .description('run a detector process: rules and the anomaly model over the windows queue, incidents in Redis, events on the alerts queue (start as many as you like on one Redis)')
-    .option('--redis <url>', 'Redis URL (default: $XDP_IDS_REDIS_URL)')
-    .option('--resolve-after <s>', 'seconds of quiet after which an incident resolves (at least the rule window)', positiveInt('--resolve-after', 86_400), 60))
+    .option('--resolve-after <s>', 'seconds of quiet after which an incident resolves (at least the rule window)', positiveInt('--resolve-after', 86_400), 60)))
     .action(async (opts) => {
       const log = createLogger('detector');
-      const redisUrl = redisUrlFrom(opts.redis);
-      if (!redisUrl) throw new Error('no Redis: give --redis URL or set XDP_IDS_REDIS_URL (or use `xdp-ids run`, which starts its own)');
-      const blocking = ledgerBlocker(redisUrl, `detector@${os.hostname()}:${process.pid}`, Boolean(opts.dryRun), log);
+      const redis = redisConnectionOf(opts, log);
+      if (!redis) throw new Error(`${NO_REDIS} (the detector role's URL; or use \`xdp-ids run\`, which starts its own)`);
+      const blocking = ledgerBlocker(redis, `detector@${os.hostname()}:${process.pid}`, Boolean(opts.dryRun), log);
       const detector = await Detector.start({
-        redisUrl, rulePaths: opts.rules, log, windowMs: opts.windowMs, resolveAfterMs: opts.resolveAfter * 1000, blocker: blocking.blocker, model: modelOf(opts),
+        redisUrl: redis, rulePaths: opts.rules, log, windowMs: opts.windowMs, resolveAfterMs: opts.resolveAfter * 1000, blocker: blocking.blocker, model: modelOf(opts),
         maxIncidentsPerRule: opts.maxIncidentsPerRule,
       });
       onExit(log, async () => {
@@ -99,15 +127,15 @@ export function registerServiceCommands(program: Command): void {
       });
     });
 
-  detectorOptions(program.command('run')
-    .description('run the whole service in one process: the sensor with its block enforcer, a detector, the alerter and a live view, on its own Redis unless --redis is given; with no --iface, on a demo lab of network namespaces with real attack and benign traffic')
+  addRedisOptions(detectorOptions(program.command('run')
+    .description('run the whole service in one process: the sensor with its block enforcer, a detector, the alerter and a live view, on its own Redis unless one is given; with no --iface, on a demo lab of network namespaces with real attack and benign traffic')
     .option('-i, --iface <name>', 'interface to protect')
     .addOption(new Option('--mode <mode>', 'XDP attach mode').choices(['auto', 'native', 'generic']).default('auto'))
-    .option('--redis <url>', 'Redis URL (default: $XDP_IDS_REDIS_URL, else a private redis-server)')
+    .option('--redis-maxmemory <size>', `memory bound of the private redis-server, e.g. 512mb (default: $XDP_IDS_REDIS_MAXMEMORY, else ${DEFAULT_EMBEDDED_MAXMEMORY})`, memorySize)
     .option('--alerts <file>', 'alerts config (alerts/alerts.example.yaml); default: every alert as an email into --mailbox')
     .option('--mailbox <file>', 'mbox file for alerts when no --alerts is given (read it with mutt -f)', 'xdp-ids-alerts.mbox')
     .option('--allow-ssh-peers [ports]', 'never block the peers of established SSH sessions (port 22, or these comma-separated ports)', sshPorts)
-    .option('--keep-attached', 'leave the XDP program attached (and enforcing blocks) on exit'))
+    .option('--keep-attached', 'leave the XDP program attached (and enforcing blocks) on exit')), RUN_REDIS_HELP)
     .action(async function (this: Command, opts) {
       const log = createLogger('xdp-ids');
       const stops: (() => Promise<void> | void)[] = [];
@@ -115,14 +143,7 @@ export function registerServiceCommands(program: Command): void {
         for (const stop of stops.splice(0).reverse()) await stop();
       };
       try {
-        let redisUrl = redisUrlFrom(opts.redis);
-        if (!redisUrl) {
-          const embedded: EmbeddedRedis = await startEmbeddedRedis();
-          stops.push(() => embedded.stop());
-          redisUrl = embedded.url;
-          log.info({ dir: embedded.dir }, 'started a private redis-server');
-        }
-        log.info({ redis: redactUrl(redisUrl) }, 'using Redis');
+        const redis = await redisForParts(opts, log, stops);
         let demo: DemoLab | undefined;
         if (!opts.iface) {
           log.info('no --iface: starting the demo lab (network namespaces, real nmap/hping3/curl/iperf3 traffic)');
@@ -141,24 +162,24 @@ export function registerServiceCommands(program: Command): void {
           stops.push(() => demoLearner.stop());
         }
         const view = new TopView(process.stdout, `xdp-ids on ${iface}${demo ? ' (demo lab)' : ''}`);
-        const blocking = ledgerBlocker(redisUrl, `detector@${os.hostname()}`, Boolean(opts.dryRun), log.child({ part: 'blocker' }));
+        const blocking = ledgerBlocker(redis.detector, `detector@${os.hostname()}`, Boolean(opts.dryRun), log.child({ part: 'blocker' }));
         stops.push(() => blocking.close());
         const alerter = opts.alerts
-          ? await startAlerter({ redisUrl, configPath: opts.alerts, log: log.child({ part: 'alerter' }) })
-          : await startAlerterWith(mailboxConfig(path.resolve(opts.mailbox)), { redisUrl, log: log.child({ part: 'alerter' }) });
+          ? await startAlerter({ redisUrl: redis.alerter, configPath: opts.alerts, log: log.child({ part: 'alerter' }) })
+          : await startAlerterWith(mailboxConfig(path.resolve(opts.mailbox)), { redisUrl: redis.alerter, log: log.child({ part: 'alerter' }) });
         stops.push(() => alerter.stop());
         if (!opts.alerts) log.info({ mailbox: path.resolve(opts.mailbox) }, 'alerts go to a local mailbox (give --alerts for email and webhooks)');
         const detector = await Detector.start({
-          redisUrl, rulePaths: opts.rules, log: log.child({ part: 'detector' }), windowMs: opts.windowMs, blocker: blocking.blocker,
+          redisUrl: redis.detector, rulePaths: opts.rules, log: log.child({ part: 'detector' }), windowMs: opts.windowMs, blocker: blocking.blocker,
           model: modelOf({ ...opts, modelDir }, learner && DEMO_MODEL_DUE_MS), onIncident: (e) => view.incident(e), maxIncidentsPerRule: opts.maxIncidentsPerRule,
         });
         stops.push(() => detector.stop());
         const sensorId = `${os.hostname()}/${iface}`;
-        const publisher = new QueuePublisher({ redisUrl, sensorId, log: log.child({ part: 'publisher' }), also: learner ? [view, learner] : [view] });
+        const publisher = new QueuePublisher({ redisUrl: redis.sensor, sensorId, log: log.child({ part: 'publisher' }), also: learner ? [view, learner] : [view] });
         stops.push(() => publisher.close());
         const sensor = Sensor.start({ iface, sensorId, mode: opts.mode, windowMs: opts.windowMs, pin: demo ? false : undefined }, publisher, log.child({ part: 'sensor' }));
         stops.push(() => sensor.stop({ detach: !opts.keepAttached }));
-        const enforcer = await startEnforcer({ program: sensor.program, redisUrl, sensorId, log: log.child({ part: 'enforcer' }), allow: { sshPeers: opts.allowSshPeers } });
+        const enforcer = await startEnforcer({ program: sensor.program, redisUrl: redis.sensor, sensorId, log: log.child({ part: 'enforcer' }), allow: { sshPeers: opts.allowSshPeers } });
         stops.push(() => enforcer.stop());
       } catch (err) {
         await stopAll();

@@ -7,7 +7,7 @@ import { Sensor } from '../sensor/daemon';
 import { PIN_ROOT } from '../sensor/kernel/program';
 import { TopView } from '../sensor/top-view';
 import { QueuePublisher } from '../sensor/publisher';
-import { redisUrlFrom } from '../common/redis';
+import { addRedisOptions, redisConnectionOf } from '../common/redis-config';
 import { registerRulesCommands } from '../detector/rules/cli';
 import { positiveInt, sshPorts } from './arguments';
 import { registerServiceCommands } from './service';
@@ -15,6 +15,7 @@ import { registerBlockingCommands } from '../blocking/cli';
 import { startEnforcer } from '../blocking/enforcer';
 import { registerAlertsCommands } from '../alerts/cli';
 import { registerModelCommands } from '../detector/model/cli';
+import { registerRedisCommands } from './redis';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,7 +24,9 @@ const program = new Command('xdp-ids')
   .description('Network intrusion and anomaly detection at XDP')
   .showHelpAfterError();
 
-program.command('sensor')
+const SENSOR_REDIS_HELP = 'publish windows to the detectors and enforce the block ledger of this Redis (the sensor role\'s URL; without a password here; default: $XDP_IDS_REDIS_URL; none: only the live view)';
+
+addRedisOptions(program.command('sensor')
   .description('attach the XDP sensor to an interface and show the top sources live; with no --iface, runs a demo lab of network namespaces with real benign and attack traffic')
   .option('-i, --iface <name>', 'interface to watch')
   .addOption(new Option('--mode <mode>', 'XDP attach mode').choices(['auto', 'native', 'generic']).default('auto'))
@@ -32,11 +35,11 @@ program.command('sensor')
   .option('--trip-syn <n>', 'SYNs per source per window that reach user space at once', positiveInt('--trip-syn', 1e9), 200)
   .option('--trip-ports <n>', 'distinct ports per source per window that trip', positiveInt('--trip-ports', 1400), 100)
   .option('--keep-attached', 'leave the program attached (and enforcing blocks) on exit')
-  .option('--redis <url>', 'publish windows to the detectors and enforce the block ledger of this Redis (default: $XDP_IDS_REDIS_URL; none: only the live view)')
   .option('--sensor-id <id>', 'name of this sensor in incidents (default: hostname/interface)')
-  .option('--allow-ssh-peers [ports]', 'never block the peers of established SSH sessions (port 22, or these comma-separated ports)', sshPorts)
+  .option('--allow-ssh-peers [ports]', 'never block the peers of established SSH sessions (port 22, or these comma-separated ports)', sshPorts), SENSOR_REDIS_HELP)
   .action(async (opts) => {
     const log = createLogger('sensor');
+    const redis = redisConnectionOf(opts, log);
     let demo: DemoLab | undefined;
     if (!opts.iface) {
       log.info('no --iface: starting the demo lab (network namespaces, real nmap/hping3/curl/iperf3 traffic)');
@@ -45,8 +48,7 @@ program.command('sensor')
     const iface: string = opts.iface ?? demo!.iface;
     const sensorId: string = opts.sensorId ?? `${os.hostname()}/${iface}`;
     const view = new TopView(process.stdout, `xdp-ids sensor on ${iface}${demo ? ' (demo lab)' : ''}`);
-    const redisUrl = redisUrlFrom(opts.redis);
-    const publisher = redisUrl ? new QueuePublisher({ redisUrl, sensorId, log, also: [view] }) : undefined;
+    const publisher = redis ? new QueuePublisher({ redisUrl: redis, sensorId, log, also: [view] }) : undefined;
     let sensor: Sensor;
     try {
       sensor = Sensor.start({
@@ -59,7 +61,7 @@ program.command('sensor')
       throw err;
     }
     // With a Redis, the sensor also enforces the fleet's block ledger.
-    const enforcer = redisUrl ? await startEnforcer({ program: sensor.program, redisUrl, sensorId, log, allow: { sshPeers: opts.allowSshPeers } }) : undefined;
+    const enforcer = redis ? await startEnforcer({ program: sensor.program, redisUrl: redis, sensorId, log, allow: { sshPeers: opts.allowSshPeers } }) : undefined;
     const shutdown = async (): Promise<void> => {
       await enforcer?.stop();
       sensor.stop({ detach: !opts.keepAttached });
@@ -90,6 +92,7 @@ registerServiceCommands(program);
 registerBlockingCommands(program);
 registerAlertsCommands(program);
 registerModelCommands(program);
+registerRedisCommands(program);
 
 program.parseAsync().catch((err: Error) => {
   process.stderr.write(`xdp-ids: ${err.message}\n`);

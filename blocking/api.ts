@@ -10,7 +10,7 @@ import os from 'node:os';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
-import { connectRedis } from '../common/redis';
+import { connectRedis, type RedisTarget } from '../common/redis';
 import { parseAddress } from '../sensor/addresses';
 import { LedgerBlocker, type BlockerConfig } from './blocker';
 import { BlockControl, InputError } from './control';
@@ -21,7 +21,8 @@ import { findToken, scopeAllows, type ApiToken, type TokenScope } from './tokens
 import type { WidthLimits } from './widths';
 
 export interface ControlApiOptions {
-  redisUrl: string;
+  /** The control role's Redis (common/redis-roles.ts). */
+  redisUrl: RedisTarget;
   host: string;
   port: number;
   tokens: ApiToken[];

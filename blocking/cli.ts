@@ -1,15 +1,17 @@
 /**
- * `xdp-ids block add|del|list|show`, `xdp-ids limit add|del|list`, `xdp-ids allow add|del|list`
- * (on the Redis ledger named by --redis or XDP_IDS_REDIS_URL; the actor of a change is
+ * `xdp-ids block add|del|list|show`, `xdp-ids allow add|del|list`, `xdp-ids limit add|del|list`
+ * (on the Redis ledger, as the control role: common/redis-config.ts; the actor of a change is
  * `cli:<user>@<host>`) and `xdp-ids api` (the HTTP control API). Output goes through the
  * program's output configuration; failures (bad input, refused block, unreachable Redis) throw a
  * CommanderError with exit code 1 and a message saying what to fix.
  */
 import os from 'node:os';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import type { Logger } from 'pino';
 import { readBoundedFile } from '../common/files';
 import { createLogger } from '../common/log';
-import { connectRedis, redactUrl } from '../common/redis';
+import { connectRedis, describeRedisError, type RedisConnection } from '../common/redis';
+import { addRedisOptions, NO_REDIS, RedisConfigError, redisConnectionOf } from '../common/redis-config';
 import { oneLine } from '../common/text';
 import { startControlApi } from './api';
 import { LedgerBlocker, limitSummary } from './blocker';
@@ -26,10 +28,16 @@ function fail(code: string, message: string): never {
   throw new CommanderError(1, `xdp-ids.${code}`, message);
 }
 
-function redisUrlOf(cmd: Command): string {
-  const url = (cmd.optsWithGlobals().redis as string | undefined) ?? process.env.XDP_IDS_REDIS_URL;
-  if (!url) fail('redis.missing', 'no Redis: pass --redis URL or set XDP_IDS_REDIS_URL (the ledger the sensors enforce)');
-  return url;
+function redisOf(cmd: Command, log: Logger): RedisConnection {
+  let connection: RedisConnection | undefined;
+  try {
+    connection = redisConnectionOf(cmd.optsWithGlobals(), log);
+  } catch (err) {
+    if (err instanceof RedisConfigError) fail('redis.config', err.message);
+    throw err;
+  }
+  if (!connection) fail('redis.missing', `${NO_REDIS} (the ledger the sensors enforce, as the control role)`);
+  return connection;
 }
 
 /** Who runs this command, as the ledger and the alerts name them. */
@@ -53,12 +61,12 @@ function widthLimits(): WidthLimits {
 
 /** Runs `work` against the ledger, turning bad input and an unreachable Redis into clear failures. */
 async function withControl<T>(cmd: Command, work: (control: BlockControl, actor: string) => Promise<T>): Promise<T> {
-  const url = redisUrlOf(cmd);
   const widths = widthLimits();
-  const redis = connectRedis(url, { maxRetriesPerRequest: 1 });
-  let lastError = '';
-  redis.on('error', (err: Error) => { lastError = err.message; });
   const log = createLogger('block');
+  const target = redisOf(cmd, log);
+  const redis = connectRedis(target, { maxRetriesPerRequest: 1 });
+  let lastError: Error | undefined;
+  redis.on('error', (err: Error) => { lastError = err; });
   const notices = new AlertQueueNotices(redis);
   const ledger = new BlockLedger(redis);
   try {
@@ -67,7 +75,7 @@ async function withControl<T>(cmd: Command, work: (control: BlockControl, actor:
   } catch (err) {
     if (err instanceof InputError) fail('input', err.message);
     if (err instanceof CommanderError) throw err;
-    if (lastError) fail('redis.unreachable', `cannot reach Redis at ${redactUrl(url)}: ${lastError}`);
+    if (lastError) fail('redis.unreachable', describeRedisError(lastError, target));
     throw err;
   } finally {
     await notices.close().catch(() => undefined);
@@ -114,9 +122,8 @@ function listen(value: string): { host: string; port: number } {
 }
 
 export function registerBlockingCommands(program: Command): void {
-  const redisHelp = 'Redis of the block ledger (default: XDP_IDS_REDIS_URL)';
-  const block = program.command('block').description('add, remove, list and show blocks in the ledger every sensor enforces')
-    .option('--redis <url>', redisHelp);
+  const redisHelp = 'Redis of the block ledger, URL without a password (default: $XDP_IDS_REDIS_URL)';
+  const block = addRedisOptions(program.command('block').description('add, remove, list and show blocks in the ledger every sensor enforces'), redisHelp);
   block.command('add')
     .description('block an address or prefix everywhere (an IPv6 address without a length means its /64)')
     .argument('<target>', 'address or CIDR, e.g. 198.18.2.66 or 2001:db8::/48')
@@ -151,9 +158,8 @@ export function registerBlockingCommands(program: Command): void {
       write(this, `${JSON.stringify(entry, null, 2)}\n`);
     });
 
-  const limit = program.command('limit')
-    .description('cap one kind of traffic every sensor lets through to a protected address (the answer to floods from forged sources or reflectors)')
-    .option('--redis <url>', redisHelp);
+  const limit = addRedisOptions(program.command('limit')
+    .description('cap one kind of traffic every sensor lets through to a protected address (the answer to floods from forged sources or reflectors)'), redisHelp);
   const traffic = `what to cap: ${TRAFFIC_CLASSES.join(', ')}`;
   limit.command('add')
     .argument('<address>', 'the protected address, e.g. 198.18.0.1')
@@ -181,8 +187,7 @@ export function registerBlockingCommands(program: Command): void {
       ])]));
     });
 
-  const allow = program.command('allow').description('addresses that are never blocked (configured entries; sensors add their own defaults)')
-    .option('--redis <url>', redisHelp);
+  const allow = addRedisOptions(program.command('allow').description('addresses that are never blocked (configured entries; sensors add their own defaults)'), redisHelp);
   allow.command('add')
     .argument('<target>', 'address or CIDR')
     .option('--reason <text>', 'why', 'configured')
@@ -203,14 +208,13 @@ export function registerBlockingCommands(program: Command): void {
       write(this, opts.json ? `${JSON.stringify(entries)}\n` : table([['TARGET', 'SOURCE', 'ACTOR', 'REASON'], ...entries.map((e) => [e.target, e.source, e.actor ?? '-', e.reason])]));
     });
 
-  program.command('api')
+  addRedisOptions(program.command('api')
     .description('serve the HTTP control API (tokens name:scope:secret from XDP_IDS_API_TOKENS and/or --token-file)')
     .option('--listen <host:port>', 'address to listen on (off the loopback only with --tls-cert/--tls-key or --insecure-http)', listen, listen(DEFAULT_API_LISTEN))
     .option('--token-file <path>', 'file with one token name:scope:secret per line (mode 600)')
     .option('--tls-cert <path>', 'PEM certificate (chain): serve HTTPS')
     .option('--tls-key <path>', 'PEM private key of --tls-cert (mode 600)')
-    .option('--insecure-http', 'serve plain HTTP on a non-loopback address (only behind a proxy that adds TLS)')
-    .option('--redis <url>', redisHelp)
+    .option('--insecure-http', 'serve plain HTTP on a non-loopback address (only behind a proxy that adds TLS)'), redisHelp)
     .action(async function (this: Command, opts: { listen: { host: string; port: number }; tokenFile?: string; tlsCert?: string; tlsKey?: string; insecureHttp?: boolean }) {
       let tokens: ApiToken[];
       try {
@@ -224,7 +228,7 @@ export function registerBlockingCommands(program: Command): void {
       const log = createLogger('api');
       let api: Awaited<ReturnType<typeof startControlApi>>;
       try {
-        api = await startControlApi({ redisUrl: redisUrlOf(this), ...opts.listen, tokens, log, tls, insecureHttp: opts.insecureHttp, widths });
+        api = await startControlApi({ redisUrl: redisOf(this, log), ...opts.listen, tokens, log, tls, insecureHttp: opts.insecureHttp, widths });
       } catch (err) {
         fail('api.start', (err as Error).message);
       }

@@ -17,7 +17,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ALERTS_QUEUE, type AlertEvent } from '../common/alert-events';
 import { ExceptionReporter } from '../common/exceptions';
-import { connectRedis, redactUrl } from '../common/redis';
+import { connectRedis, redactUrl, type RedisTarget } from '../common/redis';
 import { TRAFFIC_CLASSES, type TrafficClass } from '../common/traffic';
 import { monotonicNs, wallMsToMono } from '../sensor/clock';
 import type { XdpIdsProgram } from '../sensor/kernel/program';
@@ -32,7 +32,7 @@ import { widthLimitsFromEnv } from './widths';
 
 export interface EnforcerOptions {
   program: XdpIdsProgram;
-  redisUrl: string;
+  redisUrl: RedisTarget;
   sensorId: string;
   log: Logger;
   /** Default 10 s. */

@@ -402,9 +402,13 @@ export class BlockLedger {
     return out;
   }
 
-  /** The live blocks, the configured allow entries, the revision and the generation, read atomically. */
+  /**
+   * The live blocks, the configured allow entries, the revision and the generation, read
+   * atomically; EVAL_RO, because Redis grants a plain EVAL only to users who may write its keys
+   * (the sensors may only read the ledger).
+   */
   async snapshot(nowMs = Date.now()): Promise<Snapshot> {
-    const [rev, entries, allows, epoch] = await this.redis.eval(SNAPSHOT_SCRIPT, 4, INDEX, REV, ALLOW, EPOCH, String(nowMs), `${NS}block:`) as
+    const [rev, entries, allows, epoch] = await this.redis.eval_ro(SNAPSHOT_SCRIPT, 4, INDEX, REV, ALLOW, EPOCH, String(nowMs), `${NS}block:`) as
       [string, string[], string[], string];
     return {
       ...(epoch ? { epoch } : {}),

@@ -152,7 +152,7 @@ export type ExceptionCode =
   | 'redis-unreachable' | 'windows-dropped' | 'sensor-silent' | 'sensor-detached' | 'ring-buffer-loss'
   | 'queue-backlog' | 'rule-reload-failed' | 'model-missing' | 'model-reload-failed' | 'delivery-failed'
   | 'block-budget-exceeded' | 'receiver-disabled' | 'event-dead-lettered' | 'incident-cap-reached' | 'sensor-blind-spot'
-  | 'ledger-generation-changed' | 'kernel-table-full' | 'ledger-entry-refused';
+  | 'ledger-generation-changed' | 'kernel-table-full' | 'ledger-entry-refused' | 'redis-memory-high';
 
 /** Something wrong with xdp-ids itself; routed to operators, not to the SOC. */
 export interface ExceptionEvent extends EventBase {

@@ -1,8 +1,9 @@
 /**
- * Where the service's one shared state lives. `--redis URL` / XDP_IDS_REDIS_URL names a Redis;
- * without one the service starts Debian's redis-server on a private loopback port with a random
- * password and its own data directory (append-only, so queued alerts survive a restart), and
- * stops it on exit.
+ * Where the service's one shared state lives and how to reach it. Components take a RedisTarget
+ * (common/redis-config.ts resolves one from files, the environment and options) and connect with
+ * connectRedis. Without a Redis the service starts Debian's redis-server on a private loopback
+ * port with its own data directory (append-only, so queued alerts survive a restart), a memory
+ * bound, and a random password or ACL users, and stops it on exit.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -12,10 +13,38 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 
+/** PEM files for rediss:// (paths, read at each connect, so a renewed certificate is picked up). */
+export interface RedisTlsFiles {
+  /** The CA that signed the server's certificate; default: the system's trust store. */
+  ca?: string;
+  /** A client certificate and its key, for servers with `tls-auth-clients yes`. */
+  cert?: string;
+  key?: string;
+}
+
+/** A Redis to connect to: its URL (redis://, rediss:// or unix://, with the role's credentials) and TLS files. */
+export interface RedisConnection {
+  url: string;
+  tls?: RedisTlsFiles;
+}
+
+/** What components accept: a URL, or a resolved connection. */
+export type RedisTarget = string | RedisConnection;
+
 export interface EmbeddedRedis {
+  /** Where to connect; it carries the default user's password, or no credentials when the server has ACL users. */
   url: string;
   dir: string;
   stop(): Promise<void>;
+}
+
+export interface EmbeddedTls {
+  /** PEM files of the server's certificate and key, and of the CA that clients' certificates must chain to. */
+  cert: string;
+  key: string;
+  ca: string;
+  /** Whether clients must present a certificate; default `optional`. */
+  authClients?: 'yes' | 'no' | 'optional';
 }
 
 export interface EmbeddedRedisOptions {
@@ -26,6 +55,19 @@ export interface EmbeddedRedisOptions {
   /** A fixed port and password (to restart a server where it was); default: a free port, a random password. */
   port?: number;
   password?: string;
+  /** An ACL file's text (common/redis-roles.ts): its users replace the default user's password. */
+  acl?: string;
+  /** Serve TLS only (rediss://) on the port. */
+  tls?: EmbeddedTls;
+  /** Memory bound (`256mb`, `1gb`, bytes); writes beyond it fail (noeviction: BullMQ must not lose jobs). */
+  maxmemory?: string;
+}
+
+export const DEFAULT_EMBEDDED_MAXMEMORY = '256mb';
+
+/** Redis memory sizes as redis.conf takes them: bytes, or a number with k, kb, m, mb, g or gb. */
+export function isMemorySize(text: string): boolean {
+  return /^[1-9]\d*(?:[kmg]b?)?$/i.test(text);
 }
 
 function freePort(): Promise<number> {
@@ -69,7 +111,21 @@ function waitReady(child: ChildProcess, timeoutMs: number): Promise<void> {
   });
 }
 
+/** The redis.conf lines that say who may connect and how: TLS or plain port, ACL users or one password. */
+function accessConfig(opts: EmbeddedRedisOptions, dir: string, port: number, password: string): string[] {
+  const lines = opts.tls
+    ? ['port 0', `tls-port ${port}`, `tls-cert-file ${opts.tls.cert}`, `tls-key-file ${opts.tls.key}`, `tls-ca-cert-file ${opts.tls.ca}`,
+      `tls-auth-clients ${opts.tls.authClients ?? 'optional'}`]
+    : [`port ${port}`];
+  if (opts.acl === undefined) return [...lines, `requirepass ${password}`];
+  const aclFile = path.join(dir, 'users.acl');
+  fs.writeFileSync(aclFile, opts.acl, { mode: 0o600 });
+  return [...lines, `aclfile ${aclFile}`];
+}
+
 export async function startEmbeddedRedis(opts: EmbeddedRedisOptions = {}): Promise<EmbeddedRedis> {
+  const maxmemory = opts.maxmemory ?? DEFAULT_EMBEDDED_MAXMEMORY;
+  if (!isMemorySize(maxmemory)) throw new RangeError(`maxmemory must be a size such as 256mb or 1gb, got ${JSON.stringify(maxmemory)}`);
   const ownDir = opts.dir === undefined;
   const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'xdp-ids-redis-'));
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -81,8 +137,8 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions = {}): Promi
     const child = spawn(opts.binary ?? 'redis-server', ['-'], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     // The config goes through stdin so the password never shows in `ps`.
     child.stdin!.end([
-      `port ${port}`, 'bind 127.0.0.1', 'protected-mode yes', `requirepass ${password}`, `dir ${dir}`,
-      'appendonly yes', 'appendfsync everysec', 'save ""', 'daemonize no', 'maxmemory-policy noeviction', 'loglevel notice',
+      ...accessConfig(opts, dir, port, password), 'bind 127.0.0.1', 'protected-mode yes', `dir ${dir}`,
+      'appendonly yes', 'appendfsync everysec', 'save ""', 'daemonize no', `maxmemory ${maxmemory}`, 'maxmemory-policy noeviction', 'loglevel notice',
     ].join('\n') + '\n');
     try {
       await waitReady(child, 10_000);
@@ -100,8 +156,9 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions = {}): Promi
       if (child.exitCode === null) child.kill('SIGTERM');
     };
     process.once('exit', killOnExit);
+    const scheme = opts.tls ? 'rediss' : 'redis';
     return {
-      url: `redis://:${password}@127.0.0.1:${port}`,
+      url: opts.acl === undefined ? `${scheme}://:${password}@127.0.0.1:${port}` : `${scheme}://127.0.0.1:${port}`,
       dir,
       async stop() {
         process.off('exit', killOnExit);
@@ -113,24 +170,85 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions = {}): Promi
   }
 }
 
+function urlOf(target: RedisTarget): string {
+  return typeof target === 'string' ? target : target.url;
+}
+
+/** ioredis takes a unix socket as its path (with the credentials as query parameters), not as a unix:// URL. */
+function ioredisUrl(url: string): string {
+  return url.startsWith('unix://') ? url.slice('unix://'.length) : url;
+}
+
+function tlsOptions(files: RedisTlsFiles): NonNullable<RedisOptions['tls']> {
+  const read = (file: string | undefined): Buffer | undefined => (file === undefined ? undefined : fs.readFileSync(file));
+  return { ca: read(files.ca), cert: read(files.cert), key: read(files.key) };
+}
+
 /**
  * An ioredis connection that keeps retrying while Redis is down instead of failing commands at
- * once; `blocking` is for BullMQ workers, which need commands to wait (maxRetriesPerRequest null).
+ * once (maxRetriesPerRequest null, which BullMQ workers need); `opts` overrides that.
  */
-export function connectRedis(url: string, opts: RedisOptions = {}): Redis {
-  return new Redis(url, {
+export function connectRedis(target: RedisTarget, opts: RedisOptions = {}): Redis {
+  const tls = typeof target === 'string' || !target.tls ? {} : { tls: tlsOptions(target.tls) };
+  return new Redis(ioredisUrl(urlOf(target)), {
     maxRetriesPerRequest: null,
     retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
+    ...tls,
     ...opts,
   });
 }
 
-/** The Redis URL from `--redis` or the environment. */
-export function redisUrlFrom(option: string | undefined): string | undefined {
-  return option ?? (process.env.XDP_IDS_REDIS_URL || undefined);
+/** `url` with a user's credentials (in the query for unix://, where a URL has no room for them). */
+export function urlWithCredentials(url: string, username: string, password: string): string {
+  const parsed = new URL(url);
+  if (parsed.protocol === 'unix:') {
+    parsed.searchParams.set('username', username);
+    parsed.searchParams.set('password', password);
+  } else {
+    parsed.username = encodeURIComponent(username);
+    parsed.password = encodeURIComponent(password);
+  }
+  return parsed.toString();
 }
 
-/** A URL with its password hidden, for logs. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^@/]*)@/, '//***@');
+/** Query parameters ioredis turns into options that hold secrets (`password`, `sentinelPassword`...). */
+function isSecretParameter(name: string): boolean {
+  return /pass/i.test(name);
+}
+
+/** A Redis URL for logs and messages: passwords hidden wherever they are (user info, query), nothing leaked from one that does not parse. */
+export function redactUrl(target: RedisTarget): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(urlOf(target));
+  } catch {
+    return '(a Redis URL that does not parse)';
+  }
+  if (parsed.password) parsed.password = '***';
+  // User info without a password is often a password written where the user goes.
+  else if (parsed.username) parsed.username = '***';
+  for (const name of [...parsed.searchParams.keys()]) if (isSecretParameter(name)) parsed.searchParams.set(name, '***');
+  return parsed.toString();
+}
+
+/** Whether a Redis URL carries a password (user info or query). */
+export function hasPassword(url: URL): boolean {
+  return url.password !== '' || [...url.searchParams.keys()].some(isSecretParameter);
+}
+
+const TLS_VERIFY_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_SIGNATURE_FAILURE',
+]);
+
+/** An error reaching Redis, said so that an operator knows what to fix. */
+export function describeRedisError(err: Error & { code?: string }, target: RedisTarget): string {
+  const where = redactUrl(target);
+  if (err.code && TLS_VERIFY_CODES.has(err.code)) {
+    const ca = typeof target === 'string' ? undefined : target.tls?.ca;
+    return `cannot trust the TLS certificate of Redis at ${where}: ${err.message} (${err.code}); `
+      + (ca ? `is it signed by the CA in ${ca}, for this host name?` : 'give the CA that signed it with --redis-ca FILE or XDP_IDS_REDIS_CA');
+  }
+  if (/WRONGPASS|NOAUTH/.test(err.message)) return `Redis at ${where} refused the credentials: ${err.message}`;
+  return `cannot reach Redis at ${where}: ${err.message}`;
 }

@@ -12,7 +12,8 @@ import type { Logger } from 'pino';
 import { ALERT_EVENT_JOB_OPTIONS, ALERT_EVENT_VERSION, ALERTS_QUEUE, type AlertEvent, type BlockOutcome, type Incident, type IncidentEvent } from '../common/alert-events';
 import type { Blocker } from '../common/block-requests';
 import { ExceptionReporter } from '../common/exceptions';
-import { connectRedis } from '../common/redis';
+import { connectRedis, type RedisTarget } from '../common/redis';
+import { RedisMemoryWatch } from '../common/redis-memory';
 import type { SensorTick } from '../common/sensor-tick';
 import { PARTITIONS, partitionQueue, TickAssembler, validateJob, type WindowsJob } from '../common/windows-jobs';
 import { EvidenceBuffer } from './evidence';
@@ -27,7 +28,8 @@ import { formatProblem } from './rules/problems';
 import { RuleWatcher } from './rules/watcher';
 
 export interface DetectorOptions {
-  redisUrl: string;
+  /** The detector role's Redis (common/redis-roles.ts). */
+  redisUrl: RedisTarget;
   rulePaths: string[];
   log: Logger;
   /** Unique per process; default host:pid. */
@@ -44,6 +46,8 @@ export interface DetectorOptions {
   model?: Omit<ModelLaneOptions, 'log' | 'onNotice'>;
   /** Sees every incident event this detector queues. */
   onIncident?: (event: IncidentEvent) => void;
+  /** How often Redis' memory is compared with its maxmemory (`redis-memory-high`); default 30 s. */
+  memoryCheckMs?: number;
 }
 
 export interface DetectorStats {
@@ -94,6 +98,7 @@ export class Detector {
   private readonly alerts: Queue<AlertEvent>;
   private readonly exceptions: ExceptionReporter;
   private readonly owner: PartitionOwner;
+  private readonly memory: RedisMemoryWatch;
   private readonly workers = new Map<number, { worker: Worker<WindowsJob>; connection: Redis }>();
   private readonly assembler = new TickAssembler();
   private readonly evidence = new EvidenceBuffer();
@@ -119,6 +124,7 @@ export class Detector {
     this.alerts = new Queue(ALERTS_QUEUE, { connection: redis });
     this.exceptions = new ExceptionReporter(this.alerts, `detector@${this.id}`, opts.log);
     this.blocker = opts.blocker ?? loggingBlocker(opts.log);
+    this.memory = new RedisMemoryWatch(redis, this.exceptions, { log: opts.log, everyMs: opts.memoryCheckMs });
     this.watcher.on('reloaded', ({ ruleSet, warnings }) => {
       this.engine.setRules(ruleSet);
       opts.log.info({ rules: ruleSet.rules.length, version: ruleSet.version, warnings: warnings.map(formatProblem) }, 'rules reloaded');
@@ -156,6 +162,7 @@ export class Detector {
     }
     await detector.owner.start();
     detector.scheduleResolver();
+    detector.memory.start();
     opts.log.info({ id: detector.id, partitions: detector.owner.partitions, model: detector.model?.modelId ?? null }, 'detector started');
     return detector;
   }
@@ -166,6 +173,7 @@ export class Detector {
 
   async stop(): Promise<void> {
     clearTimeout(this.resolver);
+    this.memory.stop();
     this.watcher.close();
     this.model?.close();
     await this.owner.stop();

@@ -13,7 +13,7 @@ APT_PACKAGES=(
   clang llvm make g++ python3 pkg-config libbpf-dev libelf-dev zlib1g-dev bpftool  # BPF object + addon
   iproute2 iputils-ping xdp-tools                          # veth/netns labs, the benchmark peer
   nmap hping3 iperf3 wrk curl tshark                       # real attack and benign traffic
-  redis-server docker-compose
+  redis-server openssl docker-compose                      # openssl: the Redis TLS tests make their certificates
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -10,12 +10,13 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ALERTS_QUEUE, type AlertEvent } from '../common/alert-events';
 import { ExceptionReporter } from '../common/exceptions';
-import { connectRedis } from '../common/redis';
+import { connectRedis, type RedisTarget } from '../common/redis';
 import type { HeaderSample, Sample, SensorSink, SensorTick, Trip } from '../common/sensor-tick';
 import { encodeTick, JOB_FORMAT, MAX_SAMPLES_PER_JOB, partitionOf, partitionQueue, type WindowsJob } from '../common/windows-jobs';
 
 export interface PublisherOptions {
-  redisUrl: string;
+  /** The sensor role's Redis (common/redis-roles.ts). */
+  redisUrl: RedisTarget;
   sensorId: string;
   log: Logger;
   /** Jobs kept while Redis is unreachable (a tick of up to 10,000 sources is one job). */

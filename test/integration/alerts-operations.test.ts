@@ -32,7 +32,14 @@ async function cli(...args: string[]): Promise<string> {
   let out = '';
   const program = new Command('xdp-ids').exitOverride().configureOutput({ writeOut: (s) => { out += s; }, writeErr: () => undefined });
   registerAlertsCommands(program);
-  await program.parseAsync(['alerts', '--redis', redisServer.url, ...args], { from: 'user' });
+  const saved = process.env.XDP_IDS_REDIS_URL;
+  process.env.XDP_IDS_REDIS_URL = redisServer.url;
+  try {
+    await program.parseAsync(['alerts', ...args], { from: 'user' });
+  } finally {
+    if (saved === undefined) delete process.env.XDP_IDS_REDIS_URL;
+    else process.env.XDP_IDS_REDIS_URL = saved;
+  }
   return out;
 }
 

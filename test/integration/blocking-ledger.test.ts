@@ -258,7 +258,8 @@ describe('block ledger on a real Redis', () => {
   });
 
   describe('CLI', () => {
-    async function cli(args: string[], env: Record<string, string> = {}): Promise<{ out: string; error?: string }> {
+    /** The server's URL carries its password, so it comes from the environment, as in a deployment. */
+    async function cli(args: string[], env: Record<string, string> = { XDP_IDS_REDIS_URL: server.url }): Promise<{ out: string; error?: string }> {
       const program = new Command('xdp-ids').exitOverride();
       let out = '';
       program.configureOutput({ writeOut: (s) => { out += s; }, writeErr: () => undefined });
@@ -276,27 +277,28 @@ describe('block ledger on a real Redis', () => {
     }
 
     test('block add/list/show/del and allow add/list/del on the ledger', async () => {
-      expect((await cli(['block', '--redis', server.url, 'add', '198.18.2.66', '--ttl', '15m', '--reason', 'probe'])).out).toMatch(/^blocked 198\.18\.2\.66\/32 until .* \(undo: xdp-ids block del 198\.18\.2\.66\/32\)/);
-      const listed = await cli(['block', 'list'], { XDP_IDS_REDIS_URL: server.url });
+      expect((await cli(['block', 'add', '198.18.2.66', '--ttl', '15m', '--reason', 'probe'])).out).toMatch(/^blocked 198\.18\.2\.66\/32 until .* \(undo: xdp-ids block del 198\.18\.2\.66\/32\)/);
+      const listed = await cli(['block', 'list']);
       expect(listed.out).toMatch(/^TARGET\s+EXPIRES/);
       expect(listed.out).toMatch(/198\.18\.2\.66\/32 .* manual .* probe/);
-      expect(JSON.parse((await cli(['block', '--redis', server.url, 'show', '198.18.2.66/32'])).out)).toMatchObject({ origin: 'manual', strikes: 1 });
-      expect((await cli(['block', '--redis', server.url, 'del', '198.18.2.66/32'])).out).toBe('unblocked 198.18.2.66/32\n');
-      expect((await cli(['block', '--redis', server.url, 'del', '198.18.2.66/32'])).error).toBe('no active block for 198.18.2.66/32');
-      expect((await cli(['allow', '--redis', server.url, 'add', '198.18.2.9'])).out).toBe('allowed 198.18.2.9/32\n');
-      expect((await cli(['block', '--redis', server.url, 'add', '198.18.2.9'])).error).toMatch(/refused to block 198\.18\.2\.9\/32: allowlisted/);
-      expect(JSON.parse((await cli(['allow', '--redis', server.url, 'list', '--json'])).out)).toEqual([{ target: '198.18.2.9/32', reason: 'configured', actor: cliActor(), source: 'manual' }]);
-      expect((await cli(['allow', '--redis', server.url, 'del', '198.18.2.9/32'])).out).toBe('removed 198.18.2.9/32\n');
+      expect(JSON.parse((await cli(['block', 'show', '198.18.2.66/32'])).out)).toMatchObject({ origin: 'manual', strikes: 1 });
+      expect((await cli(['block', 'del', '198.18.2.66/32'])).out).toBe('unblocked 198.18.2.66/32\n');
+      expect((await cli(['block', 'del', '198.18.2.66/32'])).error).toBe('no active block for 198.18.2.66/32');
+      expect((await cli(['allow', 'add', '198.18.2.9'])).out).toBe('allowed 198.18.2.9/32\n');
+      expect((await cli(['block', 'add', '198.18.2.9'])).error).toMatch(/refused to block 198\.18\.2\.9\/32: allowlisted/);
+      expect(JSON.parse((await cli(['allow', 'list', '--json'])).out)).toEqual([{ target: '198.18.2.9/32', reason: 'configured', actor: cliActor(), source: 'manual' }]);
+      expect((await cli(['allow', 'del', '198.18.2.9/32'])).out).toBe('removed 198.18.2.9/32\n');
     });
 
     test('bad input and a missing Redis get clear errors', async () => {
-      expect((await cli(['block', '--redis', server.url, 'add', '10.0.0.0/40'])).error).toMatch(/prefix length must be 0\.\.32/);
-      expect((await cli(['block', '--redis', server.url, 'add', 'evil.example'])).error).toMatch(/not an IP address: "evil\.example"/);
-      expect((await cli(['block', '--redis', server.url, 'add', '198.18.2.66', '--ttl', '9999d'])).error).toBe('ttl: 9999d is longer than the maximum of 30d');
-      expect((await cli(['block', 'list'], { XDP_IDS_REDIS_URL: '' })).error).toMatch(/no Redis: pass --redis URL or set XDP_IDS_REDIS_URL/);
+      expect((await cli(['block', 'add', '10.0.0.0/40'])).error).toMatch(/prefix length must be 0\.\.32/);
+      expect((await cli(['block', 'add', 'evil.example'])).error).toMatch(/not an IP address: "evil\.example"/);
+      expect((await cli(['block', 'add', '198.18.2.66', '--ttl', '9999d'])).error).toBe('ttl: 9999d is longer than the maximum of 30d');
+      expect((await cli(['block', 'list'], { XDP_IDS_REDIS_URL: '' })).error).toMatch(/no Redis: set XDP_IDS_REDIS_URL_FILE or XDP_IDS_REDIS_URL/);
       expect((await cli(['block', '--redis', 'redis://127.0.0.1:1', 'list'])).error).toMatch(/cannot reach Redis at redis:\/\/127\.0\.0\.1:1/);
-      expect((await cli(['api', '--redis', server.url], { XDP_IDS_API_TOKENS: '' })).error).toMatch(/no API tokens configured/);
-      expect((await cli(['api', '--redis', server.url], { XDP_IDS_API_TOKENS: 'ops:write:short' })).error).toMatch(/the secret of token ops has 5 characters; it needs at least 16/);
+      expect((await cli(['block', '--redis', server.url, 'list'])).error).toMatch(/--redis must not carry a password: .* --redis-url-file FILE/);
+      expect((await cli(['api'], { XDP_IDS_REDIS_URL: server.url, XDP_IDS_API_TOKENS: '' })).error).toMatch(/no API tokens configured/);
+      expect((await cli(['api'], { XDP_IDS_REDIS_URL: server.url, XDP_IDS_API_TOKENS: 'ops:write:short' })).error).toMatch(/the secret of token ops has 5 characters; it needs at least 16/);
       expect((await cli(['api', '--listen', 'nowhere'])).error).toMatch(/--listen must be host:port/);
     });
   });

@@ -18,9 +18,17 @@ describe('xdp-ids CLI', () => {
     [['sensor', '--max-sources', '1e9'], /--max-sources must be an integer/],
     [['detach', '--iface', 'nosuch0'], /no such network interface: nosuch0/],
     [['nonsense'], /unknown command 'nonsense'/],
+    [['sensor', '--redis', 'redis://:S3cret@127.0.0.1:1'], /--redis must not carry a password: .*--redis-url-file FILE/],
+    [['detector', '--redis', 'redis://xdp-ids-detector:S3cret@10.0.0.5:6379'], /--redis must not carry a password/],
+    [['detector', '--redis', 'redis://10.0.0.5:6379'], /not on this host and the URL from --redis has no password: .*--insecure-redis/],
+    [['detector'], /no Redis: set XDP_IDS_REDIS_URL_FILE or XDP_IDS_REDIS_URL/],
+    [['alerter', '--redis-url-file', '/nonexistent/alerter.url'], /cannot read the Redis URL file \/nonexistent\/alerter\.url/],
+    [['run', '--redis-maxmemory', 'lots'], /--redis-maxmemory must be a size such as 256mb/],
+    [['redis', 'acl', '--url', 'http://10.0.0.5'], /--url must be redis:\/\/, rediss:\/\/ or unix:\/\//],
   ])('%j fails with a clear message', (args, message) => {
     const { status, stderr } = run(...(args as string[]));
     expect(status).not.toBe(0);
     expect(stderr).toMatch(message as RegExp);
+    expect(stderr).not.toContain('S3cret');
   });
 });

@@ -6,10 +6,13 @@ interface Service {
   command: string[];
   network_mode?: string;
   networks?: Record<string, unknown>;
+  ports?: unknown[];
   cap_add?: string[];
   cap_drop?: string[];
   user?: string;
   environment?: Record<string, string>;
+  secrets?: { source: string }[];
+  volumes?: string[];
 }
 
 function config(env: Record<string, string>): { status: number; stdout: string; stderr: string } {
@@ -34,10 +37,32 @@ describe('docker-compose.yml', () => {
     for (const name of ['detector', 'alerter']) {
       expect(services[name].cap_add).toBeUndefined();
       expect(services[name].cap_drop).toEqual(['ALL']);
-      expect(services[name].network_mode).toBeUndefined();
-      expect(services[name].environment!.XDP_IDS_REDIS_URL).toBe('redis://redis:6379');
+      expect(services[name].network_mode).not.toBe('host');
     }
-    expect(services.sensor.environment!.XDP_IDS_REDIS_URL).toBe('redis://127.0.0.1:6379');
+  });
+
+  test('Redis publishes no port and joins no network; it takes its users from the ACL file', () => {
+    const compose = parse(config({ XDP_IDS_IFACE: 'eth0' }).stdout) as { services: Record<string, Service>; secrets: Record<string, { file: string }> };
+    expect(Object.keys(compose.services).filter((name) => compose.services[name].ports)).toEqual([]);
+    const redis = compose.services.redis;
+    expect(redis.network_mode).toBe('none');
+    expect(redis.networks).toBeUndefined();
+    const flag = (name: string): string => redis.command[redis.command.indexOf(name) + 1];
+    expect([flag('--port'), flag('--unixsocket'), flag('--aclfile'), flag('--maxmemory-policy')]).toEqual(['0', '/run/xdp-ids/redis.sock', '/run/secrets/redis-acl', 'noeviction']);
+    expect(redis.secrets).toEqual([{ source: 'redis-acl' }]);
+    expect(compose.secrets['redis-acl'].file).toMatch(/\/secrets\/redis-users\.acl$/);
+  });
+
+  test('each service connects as its own role, with its URL in a secret file of its own', () => {
+    const compose = parse(config({ XDP_IDS_IFACE: 'eth0' }).stdout) as { services: Record<string, Service>; secrets: Record<string, { file: string }> };
+    for (const role of ['sensor', 'detector', 'alerter']) {
+      const service = compose.services[role];
+      expect(service.secrets).toEqual([{ source: `redis-${role}` }]);
+      expect(compose.secrets[`redis-${role}`].file).toMatch(new RegExp(`/secrets/redis-${role}\\.url$`));
+      expect(service.environment!.XDP_IDS_REDIS_URL_FILE).toBe(`/run/secrets/redis-${role}`);
+      expect(service.environment!.XDP_IDS_REDIS_URL).toBeUndefined();
+      expect(service.volumes).toContain('/run/xdp-ids:/run/xdp-ids:rw');
+    }
   });
 
   test('names the missing interface instead of starting a sensor on nothing', () => {

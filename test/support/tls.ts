@@ -1,11 +1,46 @@
 /**
- * A throwaway CA and a server certificate it signed (for 127.0.0.1, ::1 and localhost), made with
- * openssl in a directory of the caller's, and a small HTTPS client that trusts that CA only.
+ * Throwaway certificates made with openssl for one test file: a CA, certificates it signs, and a
+ * CA that signed none of them; and a small HTTPS client that trusts one CA only.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
+
+export interface TestPki {
+  ca: string;
+  /** A CA unrelated to every certificate here. */
+  otherCa: string;
+  /** Signs a certificate (and makes its 0600 key) for these subject alternative names, e.g. `IP:127.0.0.1,DNS:localhost`. */
+  issue(name: string, altNames: string): { cert: string; key: string };
+}
+
+function openssl(dir: string, ...args: string[]): void {
+  execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+function newCa(dir: string, name: string): string {
+  openssl(dir, 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+    '-keyout', `${name}.key`, '-out', `${name}.pem`, '-subj', `/CN=xdp-ids test ${name}`);
+  return path.join(dir, `${name}.pem`);
+}
+
+export function testPki(dir: string): TestPki {
+  const ca = newCa(dir, 'ca');
+  return {
+    ca,
+    otherCa: newCa(dir, 'other-ca'),
+    issue(name, altNames) {
+      fs.writeFileSync(path.join(dir, `${name}.ext`), `subjectAltName=${altNames}\n`);
+      openssl(dir, 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
+      openssl(dir, 'x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1',
+        '-extfile', `${name}.ext`, '-out', `${name}.pem`);
+      const key = path.join(dir, `${name}.key`);
+      fs.chmodSync(key, 0o600);
+      return { cert: path.join(dir, `${name}.pem`), key };
+    },
+  };
+}
 
 export interface TestCertificates {
   /** PEM texts. */
@@ -17,20 +52,12 @@ export interface TestCertificates {
   keyFile: string;
 }
 
+/** A CA and a server certificate it signed for 127.0.0.1, ::1 and localhost. */
 export function makeTestCertificates(dir: string): TestCertificates {
-  const at = (name: string): string => path.join(dir, name);
-  const openssl = (...args: string[]): void => {
-    execFileSync('openssl', args, { stdio: 'pipe' });
-  };
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl('req', '-x509', ...ec, '-keyout', at('ca.key'), '-out', at('ca.pem'), '-subj', '/CN=xdp-ids test CA', '-days', '1');
-  openssl('req', ...ec, '-keyout', at('server.key'), '-out', at('server.csr'), '-subj', '/CN=localhost');
-  fs.writeFileSync(at('server.ext'), 'subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\n');
-  openssl('x509', '-req', '-in', at('server.csr'), '-CA', at('ca.pem'), '-CAkey', at('ca.key'), '-CAcreateserial',
-    '-out', at('server.pem'), '-days', '1', '-extfile', at('server.ext'));
-  fs.chmodSync(at('server.key'), 0o600);
-  const read = (name: string): string => fs.readFileSync(at(name), 'utf8');
-  return { ca: read('ca.pem'), cert: read('server.pem'), key: read('server.key'), certFile: at('server.pem'), keyFile: at('server.key') };
+  const pki = testPki(dir);
+  const server = pki.issue('server', 'IP:127.0.0.1,IP:::1,DNS:localhost');
+  const read = (file: string): string => fs.readFileSync(file, 'utf8');
+  return { ca: read(pki.ca), cert: read(server.cert), key: read(server.key), certFile: server.cert, keyFile: server.key };
 }
 
 export interface HttpsAnswer {

@@ -1,0 +1,69 @@
+/**
+ * `xdp-ids redis acl`: the Redis users of a deployment, one per role (common/redis-roles.ts),
+ * with random passwords: an ACL file for redis-server, which holds only hashes of the passwords,
+ * and each role's URL in a file of its own (0600) for the components of that role.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Command, CommanderError } from 'commander';
+import { aclFileText, newRolePasswords, ROLE_NAMES, roleUrls, type Role } from '../common/redis-roles';
+
+const WHO: Record<Role, string> = {
+  sensor: 'every `xdp-ids sensor`',
+  detector: 'every `xdp-ids detector`',
+  alerter: '`xdp-ids alerter` and `xdp-ids alerts ...`',
+  control: '`xdp-ids api` and `xdp-ids block|allow|limit ...`',
+};
+
+function fail(message: string): never {
+  throw new CommanderError(1, 'xdp-ids.redis.acl', message);
+}
+
+/** Where the components reach Redis, without credentials (they are generated). */
+function baseUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    // Not echoed: it may hold a password after all.
+    fail('--url does not parse; e.g. redis://10.0.0.5:6379, rediss://redis.example:6380 or unix:///run/xdp-ids/redis.sock');
+  }
+  if (!['redis:', 'rediss:', 'unix:'].includes(url.protocol)) fail(`--url must be redis://, rediss:// or unix://, got ${url.protocol}//`);
+  if (url.username || url.password || url.searchParams.has('username') || url.searchParams.has('password')) {
+    fail('--url says where Redis is; leave the credentials out (they are generated)');
+  }
+  return text;
+}
+
+/** Writes through a new file renamed into place, so a secret never sits in a file with looser permissions. */
+function writeFile(file: string, text: string, mode: number): void {
+  const temporary = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(temporary, text, { mode, flag: 'wx' });
+  fs.renameSync(temporary, file);
+}
+
+export function registerRedisCommands(program: Command): void {
+  const redis = program.command('redis').description('set up the Redis that every part of xdp-ids shares');
+  redis.command('acl')
+    .description('write a Redis ACL file with one user per role (sensor, detector, alerter, control; random passwords; the default user off) and each role\'s URL in a secret file next to it')
+    .option('--out <file>', 'the ACL file (redis.conf: aclfile FILE); the URL files go next to it as redis-<role>.url', 'redis-users.acl')
+    .option('--url <url>', 'where the components reach Redis, without credentials: redis://host:6379, rediss://host:6380 (TLS) or unix:///path/redis.sock', 'redis://127.0.0.1:6379')
+    .option('--force', 'replace existing files (new passwords: Redis and every component must then load them)')
+    .action(function (this: Command, opts: { out: string; url: string; force?: boolean }) {
+      const base = baseUrl(opts.url);
+      const dir = path.dirname(path.resolve(opts.out));
+      const files = { acl: path.resolve(opts.out), ...Object.fromEntries(ROLE_NAMES.map((role) => [role, path.join(dir, `redis-${role}.url`)])) } as Record<Role | 'acl', string>;
+      const existing = Object.values(files).filter((file) => fs.existsSync(file));
+      if (existing.length > 0 && !opts.force) fail(`${existing.join(', ')} already exist${existing.length === 1 ? 's' : ''}: --force replaces them (with new passwords)`);
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const passwords = newRolePasswords();
+      // Hashes only: redis-server, which often runs as a user of its own, must read it.
+      writeFile(files.acl, aclFileText(passwords), 0o644);
+      const urls = roleUrls(base, passwords);
+      for (const role of ROLE_NAMES) writeFile(files[role], `${urls[role]}\n`, 0o600);
+      this.configureOutput().writeOut?.([
+        `${files.acl}: the ACL users (password hashes only); redis-server: aclfile ${files.acl}`,
+        ...ROLE_NAMES.map((role) => `${files[role]}: the ${role} role's URL (0600), for ${WHO[role]}: XDP_IDS_REDIS_URL_FILE=${files[role]}`),
+      ].join('\n') + '\n');
+    });
+}
