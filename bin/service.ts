@@ -28,6 +28,7 @@ import { TopView } from '../sensor/top-view';
 import { LedgerBlocker } from '../blocking/blocker';
 import { startEnforcer } from '../blocking/enforcer';
 import { BlockLedger } from '../blocking/ledger';
+import { LedgerMaintenance } from '../blocking/maintenance';
 import { AlertQueueNotices } from '../blocking/notices';
 import type { Blocker } from '../common/block-requests';
 import { positiveInt, sshPorts } from './arguments';
@@ -76,11 +77,17 @@ function onExit(log: Logger, stop: () => Promise<void>): void {
 }
 
 /** The blocker detectors use: decisions into the Redis block ledger, which every sensor enforces. */
+/**
+ * The blocker detectors use: decisions into the Redis block ledger, which every sensor enforces;
+ * and the ledger's maintenance (expiries announced), which needs a writer such as a detector.
+ */
 function ledgerBlocker(target: RedisTarget, component: string, dryRun: boolean, log: Logger): { blocker: Blocker; close(): Promise<void> } {
   const redis = connectRedis(target);
   const notices = new AlertQueueNotices(redis);
-  const blocker = new LedgerBlocker(new BlockLedger(redis), { component, dryRun }, notices, log);
-  return { blocker, async close() { await notices.close(); redis.disconnect(); } };
+  const ledger = new BlockLedger(redis);
+  const blocker = new LedgerBlocker(ledger, { component, dryRun }, notices, log);
+  const maintenance = new LedgerMaintenance(ledger, notices, log).start();
+  return { blocker, async close() { await maintenance.stop(); await notices.close(); redis.disconnect(); } };
 }
 
 function memorySize(text: string): string {

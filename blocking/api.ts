@@ -15,6 +15,7 @@ import { parseAddress } from '../sensor/addresses';
 import { LedgerBlocker, type BlockerConfig } from './blocker';
 import { BlockControl, InputError } from './control';
 import { BlockLedger } from './ledger';
+import { LedgerMaintenance } from './maintenance';
 import { blockingMetrics } from './metrics';
 import { AlertQueueNotices } from './notices';
 import { findToken, scopeAllows, type ApiToken, type TokenScope } from './tokens';
@@ -148,6 +149,7 @@ export async function startControlApi(opts: ControlApiOptions): Promise<ControlA
   const notices = new AlertQueueNotices(redis);
   const blocker = new LedgerBlocker(ledger, { component: `api@${os.hostname()}`, ...opts.blocker }, notices, opts.log);
   const control = new BlockControl(ledger, blocker, { notices, widths: opts.widths });
+  const maintenance = new LedgerMaintenance(ledger, notices, opts.log).start();
   app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
     if (err instanceof InputError) return reply.code(400).send({ error: err.message });
     if (err.statusCode && err.statusCode < 500) return reply.code(err.statusCode).send({ error: err.message });
@@ -159,6 +161,7 @@ export async function startControlApi(opts: ControlApiOptions): Promise<ControlA
   try {
     await app.listen({ host: opts.host, port: opts.port });
   } catch (err) {
+    await maintenance.stop();
     await notices.close();
     redis.disconnect();
     throw err;
@@ -169,6 +172,7 @@ export async function startControlApi(opts: ControlApiOptions): Promise<ControlA
     url: `${opts.tls ? 'https' : 'http'}://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`,
     async close() {
       await app.close();
+      await maintenance.stop();
       await notices.close();
       redis.disconnect();
     },
