@@ -15,8 +15,8 @@ const time = z.number().refine(Number.isFinite, 'must be a finite number');
 const sourceWindow = z.object({
   src: z.string().min(1),
   packets: count, bytes: count, syn: count, synAck: count, ackOnly: count, rst: count, fin: count, nullScan: count, finOnly: count,
-  xmas: count, synFin: count, udp: count, icmp: count, fragments: count, malformed: count, distinctPorts: count, distinctHosts: count,
-  firstSeenMs: time,
+  xmas: count, synFin: count, udp: count, icmp: count, fragments: count, malformed: count, firstFragments: count, replies: count,
+  handshakes: count, ttlMismatch: count, distinctPorts: count, distinctHosts: count, distinctProtocols: count, firstSeenMs: time, verifiedMs: time,
 });
 
 const tickSchema = z.object({

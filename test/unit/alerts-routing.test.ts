@@ -86,15 +86,15 @@ describe('rendering', () => {
     expect(email.html).toContain('<td>syn</td><td align="right">900</td><td align="right">81%</td>');
   });
 
-  test('block and SYN limit notices say which they are about', () => {
+  test('block and limit notices say which they are about', () => {
     const notice = (event: Record<string, unknown>) => renderEmail({
       id: 'n2', route: 'soc', groupLabels: {}, createdMs: 0,
       items: [{ phase: 'opened' as const, event: { v: 1, id: 'b', atMs: 0, kind: 'block', origin: 'rule', ...event } as never, changes: [] }],
     }, '{{title}}').subject;
     expect(notice({ phase: 'expired', target: '198.18.0.66/32' })).toBe('Block expired: 198.18.0.66/32');
-    expect(notice({ phase: 'expired', action: 'syn-limit', target: '198.18.0.1', synPerSecond: 1000 })).toBe('SYN limit expired: 198.18.0.1 (1000 SYN/s)');
-    expect(notice({ phase: 'unlimited', action: 'syn-limit', target: '198.18.0.1' })).toBe('SYN limit removed: 198.18.0.1');
-    expect(notice({ phase: 'limited', action: 'syn-limit', target: '198.18.0.1', synPerSecond: 50 })).toBe('SYN limit set: 198.18.0.1 (50 SYN/s)');
+    expect(notice({ phase: 'expired', action: 'limit', traffic: 'syn', target: '198.18.0.1', perSecond: 1000 })).toBe('Limit expired: SYNs to 198.18.0.1 (1000/s)');
+    expect(notice({ phase: 'unlimited', action: 'limit', traffic: 'udp-amp', target: '198.18.0.1' })).toBe('Limit removed: UDP from amplifier ports to 198.18.0.1');
+    expect(notice({ phase: 'limited', action: 'limit', traffic: 'fragments', target: '198.18.0.1', perSecond: 50 })).toBe('Limit set: IP fragments to 198.18.0.1 (50/s)');
   });
 
   test('an overflow incident says how many sources it stands for, with examples, and gives no address to SIEMs', () => {

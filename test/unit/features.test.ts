@@ -1,5 +1,5 @@
 import { DESTINATION, featuresOf, findFeature, SOURCE, vectorOf, type Feature } from '../../detector/features';
-import { sourceWindow } from './rules-support';
+import { destinationWindow, sourceWindow } from './rules-support';
 
 function value(f: Feature | undefined, v: Float64Array): number {
   if (!f) throw new Error('no such feature');
@@ -17,11 +17,11 @@ describe('feature definitions', () => {
 
   test('every count field of the sensor records is a counter, each read from its own field', () => {
     const w = sourceWindow('198.18.0.1');
-    const numericFields = Object.keys(w).filter((k) => k !== 'src' && k !== 'firstSeenMs');
+    const numericFields = Object.keys(w).filter((k) => k !== 'src' && k !== 'firstSeenMs' && k !== 'verifiedMs');
     expect(SOURCE.counters.map((c) => c.field).sort()).toEqual(numericFields.sort());
     numericFields.forEach((field, i) => ((w as unknown as Record<string, number>)[field] = 100 + i));
     for (const c of SOURCE.counters) expect(c.read(w)).toBe((w as unknown as Record<string, number>)[c.field]);
-    expect(DESTINATION.counters.map((c) => c.field).sort()).toEqual(['bytes', 'distinctSources', 'icmp', 'syn', 'udp']);
+    expect(DESTINATION.counters.map((c) => c.field).sort()).toEqual(Object.keys(destinationWindow('198.18.0.1')).filter((k) => k !== 'dst').sort());
   });
 
   test('ratios divide by max(denominator, 1)', () => {

@@ -42,7 +42,7 @@ describe('bad model files and bad windows', () => {
 
   test('a model trained on another feature schema (such as v1, before the 300 s history) is refused', async () => {
     const otherId = variant('other-schema', (j) => (j.userDefinedMetadata.xdpIds.schema.id = 'source-window/v1'));
-    await expect(loadModel(otherId)).rejects.toThrow(/feature schema "source-window\/v1" is not this build's source-window\/v2.*retrain/);
+    await expect(loadModel(otherId)).rejects.toThrow(/feature schema "source-window\/v1" is not this build's source-window\/v3.*retrain/);
     const otherFeatures = variant('other-features', (j) => j.userDefinedMetadata.xdpIds.schema.features.reverse());
     await expect(loadModel(otherFeatures)).rejects.toThrow(/lists different features/);
   });

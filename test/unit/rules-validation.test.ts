@@ -102,7 +102,7 @@ describe('rule validation reports file:line:column: message', () => {
   });
 
   test('actions', () => {
-    expect(check({ 'a.yaml': ruleYaml({ actions: '[alert, page]' }) })).toEqual(['a.yaml:7:18: an action is `alert`, `block: { ttl: 10m, scope: src }` or `limit_syn: { rate: 1000, ttl: 10m }`']);
+    expect(check({ 'a.yaml': ruleYaml({ actions: '[alert, page]' }) })).toEqual(['a.yaml:7:18: an action is `alert`, `block: { ttl: 10m, scope: src }` or `limit: { traffic: syn, rate: 1000, ttl: 10m }`']);
     expect(check({ 'a.yaml': ruleYaml({ actions: '[{block: {ttl: forever}}]' }) })).toEqual([expect.stringMatching(/^a\.yaml:7:25: "forever" is not a duration/)]);
     expect(check({ 'a.yaml': ruleYaml({ group_by: 'src_prefix/24', actions: '[{block: {ttl: 10m, scope: src}}]' }) })).toEqual([
       "a.yaml:7:37: this rule's keys are src_prefix/24 groups; blocking src would need one address out of many: use src_prefix/24 or a shorter prefix",
@@ -112,14 +112,17 @@ describe('rule validation reports file:line:column: message', () => {
     ]);
     expect(compileRuleSources([{ file: 'a.yaml', text: ruleYaml({ actions: '[{block: {ttl: 10m, scope: src_prefix/24}}]' }) }]).ruleSet?.rules[0].actions)
       .toMatchObject({ alert: false, block: { ttlMs: 600_000, scope: { text: 'src_prefix/24' } } });
-    expect(compileRuleSources([{ file: 'a.yaml', text: ruleYaml({ group_by: 'dst', actions: '[alert, {limit_syn: {rate: 1000, ttl: 10m}}]' }) }]).ruleSet?.rules[0].actions)
-      .toEqual({ alert: true, limitSyn: { synPerSecond: 1000, ttlMs: 600_000 } });
-    expect(check({ 'a.yaml': ruleYaml({ actions: '[{limit_syn: {rate: 1000, ttl: 10m}}]' }) })).toEqual([
-      expect.stringMatching(/^a\.yaml:7:\d+: limit_syn caps the SYNs to one destination: the rule must be grouped by dst/),
+    expect(compileRuleSources([{ file: 'a.yaml', text: ruleYaml({ group_by: 'dst', actions: '[alert, {limit: {traffic: udp-amp, rate: 1000, ttl: 10m}}]' }) }]).ruleSet?.rules[0].actions)
+      .toEqual({ alert: true, limit: { traffic: 'udp-amp', perSecond: 1000, ttlMs: 600_000 } });
+    expect(check({ 'a.yaml': ruleYaml({ actions: '[{limit: {traffic: syn, rate: 1000, ttl: 10m}}]' }) })).toEqual([
+      expect.stringMatching(/^a\.yaml:7:\d+: limit caps traffic to one destination: the rule must be grouped by dst/),
     ]);
-    expect(check({ 'a.yaml': ruleYaml({ group_by: 'dst', actions: '[{limit_syn: {rate: 0.5, ttl: 10m, burst: 3}}]' }) })).toEqual([
-      expect.stringMatching(/^a\.yaml:7:30: limit_syn needs `rate`/),
-      'a.yaml:7:45: unknown field `burst` in limit_syn; fields are rate and ttl',
+    expect(check({ 'a.yaml': ruleYaml({ group_by: 'dst', actions: '[{limit: {traffic: http, rate: 10, ttl: 10m}}]' }) })).toEqual([
+      'a.yaml:7:29: limit needs `traffic`, what it caps: syn, syn-ack, udp-amp, fragments',
+    ]);
+    expect(check({ 'a.yaml': ruleYaml({ group_by: 'dst', actions: '[{limit: {traffic: syn, rate: 0.5, ttl: 10m, burst: 3}}]' }) })).toEqual([
+      expect.stringMatching(/^a\.yaml:7:\d+: limit needs `rate`/),
+      expect.stringMatching(/^a\.yaml:7:\d+: unknown field `burst` in limit; fields are traffic and rate and ttl/),
     ]);
   });
 
