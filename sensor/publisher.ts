@@ -36,8 +36,10 @@ export interface PublisherStats {
 const BATCH = 50;
 const JOB_OPTIONS = { removeOnComplete: true, removeOnFail: 1000 } as const;
 
+/** A job's id: the same job sent twice (a retry after an outage) is one job. BullMQ refuses `:` in ids, and IPv6 addresses are full of them. */
 function jobName(job: WindowsJob): string {
-  return job.type === 'tick' ? `${job.sensor}|${job.window}|${job.part}` : `${job.trip.sensor}|${job.trip.window}|${job.trip.kind}|${job.trip.src}`;
+  const id = job.type === 'tick' ? `${job.sensor}|${job.window}|${job.part}` : `${job.trip.sensor}|${job.trip.window}|${job.trip.kind}|${job.trip.src}`;
+  return id.replaceAll(':', '_');
 }
 
 export class QueuePublisher implements SensorSink {

@@ -141,8 +141,8 @@ describe('changes', () => {
     expect((await blockEvents()).map((e) => [e.action ?? 'block', e.phase, e.target, e.actor])).toEqual([
       ['block', 'blocked', '198.18.2.66/32', 'api:ops'],
       ['block', 'unblocked', '198.18.2.66/32', 'api:ops'],
-      ['syn-limit', 'limited', '198.18.2.1', 'api:ops'],
-      ['syn-limit', 'unlimited', '198.18.2.1', 'api:ops'],
+      ['limit', 'limited', '198.18.2.1', 'api:ops'],
+      ['limit', 'unlimited', '198.18.2.1', 'api:ops'],
       ['allow', 'allowed', '198.18.2.5/32', 'api:ops'],
       ['allow', 'disallowed', '198.18.2.5/32', 'api:ops'],
     ]);
@@ -188,7 +188,8 @@ describe('CLI', () => {
     program.configureOutput({ writeOut: (s) => { out += s; }, writeErr: () => undefined });
     registerBlockingCommands(program);
     const saved = { ...process.env };
-    Object.assign(process.env, env);
+    // The URL carries the test server's password, which --redis refuses (it would show in ps).
+    Object.assign(process.env, { XDP_IDS_REDIS_URL: server.url }, env);
     try {
       await program.parseAsync(args, { from: 'user' });
       return { out };
@@ -201,34 +202,34 @@ describe('CLI', () => {
 
   test('changes carry cli:<user>@<host>; width limits come from the environment', async () => {
     expect(cliActor()).toBe(`cli:${os.userInfo().username}@${os.hostname()}`);
-    expect((await cli(['allow', '--redis', server.url, 'add', '::/0'])).error).toMatch(/^::\/0 is too wide: allow entries must be \/16 or narrower for IPv6/);
-    expect((await cli(['block', '--redis', server.url, 'add', '240.0.0.0/15'])).error).toMatch(/is too wide: blocks must be \/16/);
-    expect((await cli(['block', '--redis', server.url, 'add', '240.0.0.0/15'], { XDP_IDS_BLOCK_MIN_PREFIX: '12/32' })).out).toMatch(/^blocked 240\.0\.0\.0\/15/);
-    expect((await cli(['block', '--redis', server.url, 'add', '240.0.0.0/15'], { XDP_IDS_BLOCK_MIN_PREFIX: '0/0' })).error).toMatch(/^XDP_IDS_BLOCK_MIN_PREFIX="0\/0": expected/);
-    expect((await cli(['allow', '--redis', server.url, 'add', '198.18.3.0/24', '--reason', 'lab'])).out).toBe('allowed 198.18.3.0/24\n');
-    expect((await cli(['allow', '--redis', server.url, 'add', '198.18.4.0/24', '--reason', 'a\u202eb'])).error).toMatch(/^reason: control characters/);
-    expect((await cli(['block', '--redis', server.url, 'del', '240.0.0.0/15'])).out).toBe('unblocked 240.0.0.0/15\n');
+    expect((await cli(['allow', 'add', '::/0'])).error).toMatch(/^::\/0 is too wide: allow entries must be \/16 or narrower for IPv6/);
+    expect((await cli(['block', 'add', '240.0.0.0/15'])).error).toMatch(/is too wide: blocks must be \/16/);
+    expect((await cli(['block', 'add', '240.0.0.0/15'], { XDP_IDS_BLOCK_MIN_PREFIX: '12/32' })).out).toMatch(/^blocked 240\.0\.0\.0\/15/);
+    expect((await cli(['block', 'add', '240.0.0.0/15'], { XDP_IDS_BLOCK_MIN_PREFIX: '0/0' })).error).toMatch(/^XDP_IDS_BLOCK_MIN_PREFIX="0\/0": expected/);
+    expect((await cli(['allow', 'add', '198.18.3.0/24', '--reason', 'lab'])).out).toBe('allowed 198.18.3.0/24\n');
+    expect((await cli(['allow', 'add', '198.18.4.0/24', '--reason', 'a\u202eb'])).error).toMatch(/^reason: control characters/);
+    expect((await cli(['block', 'del', '240.0.0.0/15'])).out).toBe('unblocked 240.0.0.0/15\n');
     expect((await blockEvents()).map((e) => [e.phase, e.actor])).toEqual([['blocked', cliActor()], ['allowed', cliActor()], ['unblocked', cliActor()]]);
-    expect((await cli(['allow', '--redis', server.url, 'list'])).out).toMatch(new RegExp(`^TARGET +SOURCE +ACTOR +REASON\\n198\\.18\\.3\\.0/24 +manual +${cliActor()} +lab\\n$`));
+    expect((await cli(['allow', 'list'])).out).toMatch(new RegExp(`^TARGET +SOURCE +ACTOR +REASON\\n198\\.18\\.3\\.0/24 +manual +${cliActor()} +lab\\n$`));
   });
 
   test('list tables print one line per entry whatever a reason holds', async () => {
     await new BlockLedger(redis).allow('198.18.5.0/24', 'forged\n198.18.9.9/32  manual  \u001b[2Jgone', 'old-tool');
-    expect((await cli(['allow', '--redis', server.url, 'list'])).out.split('\n')).toEqual([
+    expect((await cli(['allow', 'list'])).out.split('\n')).toEqual([
       expect.stringMatching(/^TARGET/), expect.stringMatching(/^198\.18\.5\.0\/24 +manual +old-tool +forged 198\.18\.9\.9\/32 manual \[2Jgone$/), '',
     ]);
   });
 
   test('the api command refuses plain HTTP off the loopback, readable token files and half a TLS setup', async () => {
     const tokens = { XDP_IDS_API_TOKENS: `ops:write:${OPS.secret}` };
-    expect((await cli(['api', '--redis', server.url, '--listen', '0.0.0.0:0'], tokens)).error).toMatch(/refusing to serve the control API .* over plain HTTP on 0\.0\.0\.0/);
+    expect((await cli(['api', '--listen', '0.0.0.0:0'], tokens)).error).toMatch(/refusing to serve the control API .* over plain HTTP on 0\.0\.0\.0/);
     const file = path.join(dir, 'tokens');
     fs.writeFileSync(file, `ops:write:${OPS.secret}\n`);
     fs.chmodSync(file, 0o640);
-    expect((await cli(['api', '--redis', server.url, '--token-file', file], { XDP_IDS_API_TOKENS: '' })).error).toBe(`token file ${file}: holds a secret but its group or others may read it (mode 0640): chmod 600 ${file}`);
-    expect((await cli(['api', '--redis', server.url, '--tls-cert', certs.certFile], tokens)).error).toBe('give both --tls-cert and --tls-key');
+    expect((await cli(['api', '--token-file', file], { XDP_IDS_API_TOKENS: '' })).error).toBe(`token file ${file}: holds a secret but its group or others may read it (mode 0640): chmod 600 ${file}`);
+    expect((await cli(['api', '--tls-cert', certs.certFile], tokens)).error).toBe('give both --tls-cert and --tls-key');
     fs.chmodSync(certs.keyFile, 0o644);
-    expect((await cli(['api', '--redis', server.url, '--tls-cert', certs.certFile, '--tls-key', certs.keyFile], tokens)).error).toMatch(/^--tls-key .*server\.key: holds a secret .* chmod 600/);
+    expect((await cli(['api', '--tls-cert', certs.certFile, '--tls-key', certs.keyFile], tokens)).error).toMatch(/^--tls-key .*server\.key: holds a secret .* chmod 600/);
     fs.chmodSync(certs.keyFile, 0o600);
   });
 });

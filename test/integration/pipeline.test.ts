@@ -125,6 +125,21 @@ describe('windows → detectors → incidents → alerts, on a real Redis', () =
     expect(d.stats()).toMatchObject({ ticks: 0, trips: 1, earlyDetections: expect.any(Number) });
   });
 
+  test('an IPv6 trip (colons in its address) goes out like any other, and the ticks after it too', async () => {
+    const d = await detector('d6');
+    const pub = publisher('sensor-6');
+    const src = 'fd00:18::66';
+    const packet = {
+      tsMs: Date.now(), src, dst: 'fd00:18::1', srcMac: '02:00:00:00:00:42', dstMac: '02:00:00:00:00:01', etherType: 0x86dd, vlans: [],
+      ipVersion: 6 as const, protocol: 6, length: 74, ttl: 44, dscp: 0, ecn: 0, ipId: 0, flowLabel: 0, fragment: { df: false, mf: false, nonFirst: false },
+      srcPort: 40000, dstPort: 443, tcpFlags: 'S', seq: 1, ack: 0, tcpWindow: 1024, icmpType: 0, icmpCode: 0,
+    };
+    pub.trip({ sensor: 'sensor-6', kind: 'ports', src, window: 400, value: 100, threshold: 100, packet, sofar: sourceWindowOf(src, { packets: 120, syn: 120, distinctPorts: 110 }) });
+    pub.tick(tick('sensor-6', 401, [browsing(7)]));
+    await until('the trip and the next tick evaluated', () => d.stats().trips === 1 && d.stats().ticks === 1);
+    expect(pub.stats()).toMatchObject({ dropped: 0, buffered: 0 });
+  });
+
   test('Redis down: the sensor keeps its newest windows within the bound, counts the dropped, and catches up', async () => {
     const pub = publisher('sensor-r', 5);
     const queue = new Queue(partitionQueue(partitionOf('sensor-r')), { connection: client });
@@ -153,7 +168,7 @@ describe('windows → detectors → incidents → alerts, on a real Redis', () =
     await until('the good tick processed', () => d.stats().ticks === 1);
     const failed = await queue.getFailed();
     expect(failed.map((j) => [j.id, j.failedReason]).sort()).toEqual([
-      ['bad-1', 'malformed windows job: format 99 (this detector reads format 1)'],
+      ['bad-1', `malformed windows job: format 99 (this detector reads format ${JOB_FORMAT})`],
       ['bad-2', 'malformed windows job: source columns of different lengths'],
     ]);
     expect(d.stats().badJobs).toBe(2);
