@@ -68,7 +68,7 @@ describe('SYN limit on a flooded destination', () => {
     expect(opened.incident.key).toBe(lab.hostV4);
     expect(opened.incident.block).toMatchObject({ status: 'limited', target: lab.hostV4, synPerSecond: 1000, undo: `xdp-ids limit del ${lab.hostV4}` });
     const inKernel = await until('the limit in the kernel', () => sensor.program.listDestinationLimits().find((l) => l.address === lab.hostV4), 2000);
-    expect(inKernel.synPerSecond).toBe(1000);
+    expect(inKernel).toMatchObject({ traffic: 'syn', perSecond: 1000 });
     await until('drops by the limit', () => (sensor.program.listDestinationLimits().find((l) => l.address === lab.hostV4)?.drops ?? 0) > 100 || undefined, 10_000);
     await flood;
     expect(sensor.program.readGlobals().drop_dst_limit).toBeGreaterThan(100);
@@ -79,7 +79,7 @@ describe('SYN limit on a flooded destination', () => {
     const control = new BlockControl(new BlockLedger(client), blocker);
     const limits = await control.listLimits();
     expect(limits.map((l) => [l.target, l.synPerSecond, l.origin, l.ruleId])).toEqual([[lab.hostV4, 1000, 'rule', 'flood-syn-spoofed']]);
-    sensor.program.deleteDestinationLimit(lab.hostV4);
+    sensor.program.deleteDestinationLimit(lab.hostV4, 'syn');
     expect((await enforcer.reconcile()).added).toBe(1);
     expect(sensor.program.listDestinationLimits().map((l) => l.address)).toEqual([lab.hostV4]);
     expect(await control.delLimit(lab.hostV4)).toBe(true);
@@ -88,7 +88,7 @@ describe('SYN limit on a flooded destination', () => {
     await expect(control.addLimit({ target: lab.hostV4, rate: 0 })).rejects.toThrow(InputError);
     const manual = await control.addLimit({ target: lab.hostV4, rate: 50, ttl: '2m' });
     expect(manual).toMatchObject({ status: 'limited', target: lab.hostV4, synPerSecond: 50 });
-    await until('the manual limit in the kernel', () => sensor.program.listDestinationLimits().find((l) => l.synPerSecond === 50), 1000);
+    await until('the manual limit in the kernel', () => sensor.program.listDestinationLimits().find((l) => l.perSecond === 50), 1000);
   });
 
   test('a limit that runs out leaves the kernel and is announced once, with its rate', async () => {
