@@ -107,6 +107,18 @@ describe('packet classes under BPF_PROG_TEST_RUN', () => {
       expect(sourceRecord(program, src)).toMatchObject({ packets: 1, syn: 1 });
     });
 
+    test('a change of the protected prefixes takes effect at once, though each CPU remembers its last destination\'s verdict', () => {
+      const [src, dst] = ['198.18.6.20', '198.19.6.20'];
+      expect(globalsAdded(() => ingress(pk.udp4({ src, dst }))).not_protected).toBeUndefined();
+      program.setProtected(['198.19.66.0/24']);
+      try {
+        expect(globalsAdded(() => ingress(pk.udp4({ src, dst }))).not_protected).toBe(1);
+      } finally {
+        program.setProtected(['198.19.6.0/24']);
+      }
+      expect(globalsAdded(() => ingress(pk.udp4({ src, dst }))).not_protected).toBeUndefined();
+    });
+
     test('a protected host\'s SYN-ACK to an unprotected peer (a mirror port) records a challenge that the peer\'s ACK completes', () => {
       const [host, peer] = ['198.19.6.5', '203.0.113.7'];
       const mirrored = globalsAdded(() => ingress(pk.tcp4({ src: host, dst: peer, sport: 443, dport: 45000, flags: 'SA', seq: 7000 })));
