@@ -33,7 +33,7 @@ const MAX_MPLS_LABELS = 4;
 const ETHERTYPE_IPV4 = 0x0800;
 const ETHERTYPE_IPV6 = 0x86dd;
 
-export interface LinkLayer {
+interface LinkLayer {
   version: 4 | 6;
   networkOffset: number;
 }
@@ -171,7 +171,7 @@ export interface Transport {
 }
 
 const PROTO_ICMP = 1;
-export const PROTO_TCP = 6;
+const PROTO_TCP = 6;
 export const PROTO_UDP = 17;
 const PROTO_ICMPV6 = 58;
 const EXT_FRAGMENT = 44;
