@@ -607,7 +607,9 @@ static __always_inline void check_handshake(struct ids_src_stats *s, const struc
 					    const struct run *r)
 {
 	struct ids_challenge_key key = { .peer = p->src.key, .peer_port = p->sport, .local_port = p->dport };
-	__u32 now = (r->now >> IDS_COARSE_SHIFT) | 1, *ack;
+	__u64 units = r->now >> IDS_COARSE_SHIFT;
+	/* At least 1 (0 means never verified), without a branch: units - 1 wraps only at 0. */
+	__u32 now = units + ((units - 1) >> 63), *ack;
 	__u32 verified = s->verified_at;
 	struct ids_dst_stats *d;
 	int off;

@@ -124,7 +124,7 @@ struct ids_dst_window {
 /*
  * Per-destination record (map ids_dst, key struct ids_addr) for attacks whose sources are
  * spoofed or reflectors: floods, reflection and amplification, backscatter. Only the classes
- * below update it (README.md step 8); src_bitmap belongs to the window in
+ * below update it (README.md step 6); src_bitmap belongs to the window in
  * win[window & 1].window.
  */
 struct ids_dst_stats {
@@ -213,7 +213,7 @@ struct ids_meta {
 enum ids_traffic {
 	IDS_TRAFFIC_SYN = 0, /* TCP SYN (class "syn") */
 	IDS_TRAFFIC_UDP_AMP = 1, /* UDP from an amplifier service port */
-	IDS_TRAFFIC_FRAGMENTS = 2, /* IP fragments that are not UDP from an amplifier port */
+	IDS_TRAFFIC_FRAGMENTS = 2, /* IP fragments, first or later, in none of the other classes */
 	IDS_TRAFFIC_SYNACK = 3, /* TCP SYN-ACK */
 	IDS_TRAFFIC__MAX
 };

@@ -35,6 +35,8 @@ export interface HpingOptions {
   /** Increment the destination port per packet (hping3 ++port). */
   sweepPorts?: boolean;
   randSource?: boolean;
+  /** A forged source address (hping3 -a). */
+  spoofSource?: string;
 }
 
 /** Sends exactly `count` packets (hping3 -c), spaced by intervalUs; returns hping3's summary. */
@@ -42,7 +44,7 @@ export function hping3(lab: NetnsLab, from: LabHost, mode: HpingMode, target: st
   const port = opts.dport ?? 80;
   const argv = ['hping3', '-q', ...HPING_FLAGS[mode], '-c', String(opts.count), '-i', `u${opts.intervalUs ?? 1000}`,
     ...(mode === 'icmp' ? [] : ['-p', opts.sweepPorts ? `++${port}` : String(port)]),
-    ...(opts.randSource ? ['--rand-source'] : []), target];
+    ...(opts.randSource ? ['--rand-source'] : []), ...(opts.spoofSource ? ['-a', opts.spoofSource] : []), target];
   const seconds = Math.ceil((opts.count * (opts.intervalUs ?? 1000)) / 1e6) + 10;
   return lab.run(from, argv, seconds * 1000).catch((err: unknown) => {
     // hping3 exits 1 when no reply came back, which is normal for floods and closed ports.

@@ -18,6 +18,9 @@ export const EtherType = {
   VLAN: 0x8100,
   QINQ: 0x88a8,
   IPV6: 0x86dd,
+  PPPOE_SESSION: 0x8864,
+  MPLS: 0x8847,
+  MPLS_MULTICAST: 0x8848,
   LLDP: 0x88cc,
   LOCAL_EXPERIMENTAL: 0x88b5,
 } as const;
@@ -38,6 +41,13 @@ export const IpProto = {
   NONE: 59,
   DSTOPTS: 60,
   SCTP: 132,
+} as const;
+
+/** The PPP protocol field of a PPPoE session (RFC 1661 numbers). */
+export const PppProtocol = {
+  IPV4: 0x0021,
+  IPV6: 0x0057,
+  LCP: 0xc021,
 } as const;
 
 /** Ethernet frames shorter than this (without FCS) are padded by the sender. */
@@ -113,6 +123,26 @@ export interface VlanLayer {
   tpid: number;
   tci: number;
   etherType?: number;
+}
+
+/** PPPoE session header (RFC 2516) and the PPP protocol field that follows it: 8 bytes. */
+export interface PppoeLayer {
+  kind: 'pppoe';
+  sessionId: number;
+  /** Derived from the next layer (IPv4, IPv6); required before anything else. */
+  pppProtocol?: number;
+  /** The PPPoE payload length (the PPP protocol field included); derived. */
+  length?: number;
+}
+
+/** One MPLS label stack entry (RFC 3032). */
+export interface MplsLayer {
+  kind: 'mpls';
+  label: number;
+  trafficClass: number;
+  ttl: number;
+  /** Bottom of stack; derived: set unless another label follows. */
+  bottom?: boolean;
 }
 
 export interface Ipv4Layer {
@@ -228,6 +258,8 @@ export interface RawLayer {
 export type Layer =
   | EtherLayer
   | VlanLayer
+  | PppoeLayer
+  | MplsLayer
   | Ipv4Layer
   | Ipv6Layer
   | OptionsHeaderLayer
@@ -261,6 +293,14 @@ export function ether(o: Fields<EtherLayer> = {}): EtherLayer {
 
 export function vlan(o: Fields<VlanLayer> = {}): VlanLayer {
   return { kind: 'vlan', tpid: o.tpid ?? EtherType.VLAN, tci: o.tci ?? 0, etherType: o.etherType };
+}
+
+export function pppoe(o: Fields<PppoeLayer> = {}): PppoeLayer {
+  return { kind: 'pppoe', sessionId: o.sessionId ?? 1, pppProtocol: o.pppProtocol, length: o.length };
+}
+
+export function mpls(o: Fields<MplsLayer> = {}): MplsLayer {
+  return { kind: 'mpls', label: o.label ?? 16, trafficClass: o.trafficClass ?? 0, ttl: o.ttl ?? 64, bottom: o.bottom };
 }
 
 export function ipv4(o: Fields<Ipv4Layer> = {}): Ipv4Layer {
@@ -449,6 +489,10 @@ function encodeLayer(layer: Layer, inner: Buffer, next: Layer | undefined, ip: I
       return encodeEther(layer, inner, next);
     case 'vlan':
       return encodeVlan(layer, inner, next);
+    case 'pppoe':
+      return encodePppoe(layer, inner, next);
+    case 'mpls':
+      return encodeMpls(layer, inner, next);
     case 'ipv4':
       return encodeIpv4(layer, inner, next);
     case 'ipv6':
@@ -478,13 +522,23 @@ function etherTypeOf(next: Layer | undefined): number {
   switch (next?.kind) {
     case 'vlan':
       return next.tpid;
+    case 'pppoe':
+      return EtherType.PPPOE_SESSION;
+    case 'mpls':
+      return EtherType.MPLS;
     case 'ipv4':
       return EtherType.IPV4;
     case 'ipv6':
       return EtherType.IPV6;
   }
   if (next?.kind === 'raw' && next.etherType !== undefined) return next.etherType;
-  throw new Error('ether/vlan: give etherType when the next layer is not VLAN, IP or raw with etherType');
+  throw new Error('ether/vlan: give etherType when the next layer is not VLAN, PPPoE, MPLS, IP or raw with etherType');
+}
+
+function pppProtocolOf(next: Layer | undefined): number {
+  if (next?.kind === 'ipv4') return PppProtocol.IPV4;
+  if (next?.kind === 'ipv6') return PppProtocol.IPV6;
+  throw new Error('pppoe: give pppProtocol when the next layer is not IP');
 }
 
 const EXTENSION_NUMBERS = {
@@ -521,6 +575,8 @@ function protocolOf(next: Layer | undefined): number {
       return EXTENSION_NUMBERS[next.kind];
     case 'ether':
     case 'vlan':
+    case 'pppoe':
+    case 'mpls':
       throw new Error(`no IP protocol number for a ${next.kind} layer; use raw() with protocol`);
   }
 }
@@ -538,6 +594,23 @@ function encodeVlan(layer: VlanLayer, inner: Buffer, next: Layer | undefined): B
   tag.writeUInt16BE(layer.tci, 0);
   tag.writeUInt16BE(layer.etherType ?? etherTypeOf(next), 2);
   return Buffer.concat([tag, inner]);
+}
+
+function encodePppoe(layer: PppoeLayer, inner: Buffer, next: Layer | undefined): Buffer {
+  const header = Buffer.alloc(8);
+  header[0] = 0x11; // version 1, type 1
+  header[1] = 0x00; // session data
+  header.writeUInt16BE(layer.sessionId, 2);
+  header.writeUInt16BE(layer.length ?? 2 + inner.length, 4);
+  header.writeUInt16BE(layer.pppProtocol ?? pppProtocolOf(next), 6);
+  return Buffer.concat([header, inner]);
+}
+
+function encodeMpls(layer: MplsLayer, inner: Buffer, next: Layer | undefined): Buffer {
+  const bottom = layer.bottom ?? next?.kind !== 'mpls';
+  const entry = Buffer.alloc(4);
+  entry.writeUInt32BE((((layer.label & 0xfffff) << 12) | ((layer.trafficClass & 7) << 9) | (bottom ? 0x100 : 0) | (layer.ttl & 0xff)) >>> 0);
+  return Buffer.concat([entry, inner]);
 }
 
 function encodeIpv4(layer: Ipv4Layer, inner: Buffer, next: Layer | undefined): Buffer {
@@ -695,6 +768,10 @@ export interface LinkOptions {
   eth?: Fields<EtherLayer>;
   /** Outermost first. */
   vlans?: Array<Fields<VlanLayer>>;
+  /** A PPPoE session header after the tags. */
+  pppoe?: Fields<PppoeLayer>;
+  /** MPLS labels after the tags (and PPPoE), outermost first. */
+  mpls?: Array<Fields<MplsLayer>>;
   /** Zero bytes after the IP packet, outside its total length. */
   padding?: number;
 }
@@ -739,10 +816,12 @@ export function icmp6(o: Ipv6FrameOptions & IcmpOptions = {}): Buffer {
   return ipv6Frame(o, icmpv6(o));
 }
 
-/** Ethernet, the VLAN tags and padding of `o` around the given layers. */
+/** Ethernet, the VLAN tags, PPPoE, MPLS labels and padding of `o` around the given layers. */
 export function linkFrame(o: LinkOptions, layers: Layer[]): Buffer {
   const tags = (o.vlans ?? []).map((tag) => vlan(tag));
-  return withPadding(frame(ether(o.eth), ...tags, ...layers), o.padding ?? 0);
+  const session = o.pppoe ? [pppoe(o.pppoe)] : [];
+  const labels = (o.mpls ?? []).map((label) => mpls(label));
+  return withPadding(frame(ether(o.eth), ...tags, ...session, ...labels, ...layers), o.padding ?? 0);
 }
 
 function ipv4Frame(o: Ipv4FrameOptions, transport: Layer): Buffer {
@@ -759,6 +838,54 @@ function payloadLayer(payload: Buffer | string | undefined): Layer[] {
   return payload === undefined ? [] : [raw(payload)];
 }
 
+/** What `ip` carries when it carries `transport` (checksums included), and its protocol number. */
+function ipPayload(ip: IpLayer, transport: Layer[]): { bytes: Buffer; protocol: number } {
+  const packet = frame(ip, ...transport);
+  if (ip.kind === 'ipv4') return { bytes: packet.subarray((packet[0] & 0x0f) * 4), protocol: packet[9] };
+  return { bytes: packet.subarray(40), protocol: packet[6] };
+}
+
+export interface FragmentOptions {
+  /** Payload bytes per fragment, a multiple of 8; the last fragment takes the rest. */
+  bytesPerFragment: number;
+  /** IPv6: extension headers before the fragment header. */
+  ext?: Layer[];
+  /** IPv6: the fragment header's identification (IPv4 fragments keep the header's id). */
+  id?: number;
+}
+
+/**
+ * The layers of each fragment of `ip` carrying `transport`, as `nmap -f` (8 bytes: the first
+ * fragment ends inside a TCP header) or a router with a small MTU cuts them.
+ */
+export function fragmentLayers(ip: IpLayer, transport: Layer[], o: FragmentOptions): Layer[][] {
+  const { bytesPerFragment, ext = [], id = 0x1d5 } = o;
+  if (bytesPerFragment <= 0 || bytesPerFragment % 8 !== 0) throw new RangeError(`fragments carry a multiple of 8 bytes, not ${bytesPerFragment}`);
+  const { bytes, protocol } = ipPayload(ip, transport);
+  const fragments: Layer[][] = [];
+  for (let start = 0; start === 0 || start < bytes.length; start += bytesPerFragment) {
+    const more = start + bytesPerFragment < bytes.length;
+    const chunk = raw(bytes.subarray(start, start + bytesPerFragment), { protocol });
+    const offset = start / 8;
+    fragments.push(ip.kind === 'ipv4'
+      ? [{ ...ip, protocol, mf: more, fragOffset: offset }, chunk]
+      : [ip, ...ext, fragment6({ offset, more, id }), chunk]);
+  }
+  return fragments;
+}
+
+/** The frames of an IPv4 packet cut into fragments (see fragmentLayers). */
+export function fragments4(o: Ipv4FrameOptions & { bytesPerFragment: number }, transport: Layer): Buffer[] {
+  const ip = ipv4({ id: 0x1d5, ...o.ip, src: o.src, dst: o.dst });
+  return fragmentLayers(ip, [transport, ...payloadLayer(o.payload)], o).map((layers) => linkFrame(o, layers));
+}
+
+/** The frames of an IPv6 packet cut into fragments (see fragmentLayers). */
+export function fragments6(o: Ipv6FrameOptions & FragmentOptions, transport: Layer): Buffer[] {
+  const ip = ipv6({ ...o.ip, src: o.src, dst: o.dst });
+  return fragmentLayers(ip, [transport, ...payloadLayer(o.payload)], o).map((layers) => linkFrame(o, layers));
+}
+
 /** Every proper prefix of the packet, lengths 0 .. length-1 (copies). */
 export function truncations(packet: Buffer): Buffer[] {
   return Array.from({ length: packet.length }, (_, n) => Buffer.from(packet.subarray(0, n)));
@@ -772,23 +899,26 @@ function allExtensionHeaders(): Layer[] {
 
 /**
  * One frame of every protocol and header shape the XDP program distinguishes, each path of
- * bpf/README.md's order of checks included: TCP flag classes, VLAN depths, IPv4 options and
- * fragments, every IPv6 extension header and the limit, and the bad headers of every error.
+ * bpf/README.md's order of checks included: TCP flag classes, VLAN depths, PPPoE and MPLS,
+ * IPv4 options and fragments (first fragments cut inside their TCP or UDP header included),
+ * every IPv6 extension header and the limit, replies and amplifier traffic, and the bad
+ * headers of every error.
  */
 export function craftedCorpus(): Buffer[] {
-  return [...wellFormedFrames(), ...badLinkAndIpFrames(), ...badTransportFrames()];
+  return [...wellFormedFrames(), ...encapsulatedFrames(), ...fragmentFrames(), ...portClassFrames(), ...badLinkAndIpFrames(), ...badTransportFrames()];
 }
 
 function wellFormedFrames(): Buffer[] {
   const flagCases = [
     ...['S', 'SA', 'A', 'PA', 'UA', 'R', 'RA', 'SR', 'F', 'FA', 'FR'],
-    ...['FPU', 'FPUA', '', 'C', 'SF', 'SFR', 'SEC'],
+    ...['FPU', 'FPUA', '', 'C', 'SF', 'SFR', 'SEC', 'SAEC', 'AEC'],
   ];
   return [
     ...flagCases.map((flags) => tcp4({ flags, dport: 80 })),
     ...flagCases.map((flags) => tcp6({ flags, dport: 443 })),
     tcp4({ options: Buffer.from([2, 4, 5, 0xb4, 1, 1, 4, 2]) }), // MSS, NOP, NOP, SACK permitted
     tcp6({ src: '::ffff:198.18.0.7', flags: 'S' }),
+    tcp6({ src: '::ffff:198.18.0.7', dst: '::ffff:198.19.0.7', flags: 'S' }),
     udp4({ dport: 9, payload: 'discard me' }),
     udp6({ dport: 123 }),
     icmp4(),
@@ -798,25 +928,76 @@ function wellFormedFrames(): Buffer[] {
     linkFrame({}, [ipv6(), raw('icmp in ipv6', { protocol: IpProto.ICMP })]),
     linkFrame({}, [ipv6(), raw('esp', { protocol: IpProto.ESP })]),
     linkFrame({}, [ipv6()]),
-    tcp4({ vlans: [{ tci: 10 }] }),
-    tcp4({ vlans: [{ tpid: EtherType.QINQ, tci: 100 }, { tci: 10 }] }),
-    tcp6({ vlans: [{ tpid: EtherType.QINQ, tci: 100 }, { tpid: EtherType.QINQ, tci: 10 }] }),
-    tcp4({ vlans: [{ tci: 1 }, { tci: 2 }, { tci: 3 }] }),
     linkFrame({ eth: { etherType: EtherType.ARP } }, [raw(Buffer.alloc(28))]),
     tcp4({ ip: { options: Buffer.alloc(4, 1) } }),
     tcp4({ ip: { options: Buffer.alloc(40, 1) } }),
-    udp4({ ip: { mf: true, id: 7 }, payload: Buffer.alloc(16) }),
-    udp4({ ip: { fragOffset: 2, id: 7 } }),
-    tcp4({ ip: { fragOffset: 0x1fff, mf: true }, flags: 'S' }),
     tcp4({ padding: 6 }),
     withPadding(udp4(), 18, 0xaa),
     ...allExtensionHeaders().map((header) => tcp6({ ext: [header] })),
     udp6({ ext: allExtensionHeaders() }),
-    udp6({ ext: [...allExtensionHeaders(), hopByHop()] }), // six: the most the parser follows
-    udp6({ ext: [...allExtensionHeaders(), hopByHop(), destOpts()] }), // seven
-    udp6({ ext: [fragment6({ offset: 3, more: true })] }),
-    tcp6({ ext: [hopByHop(), fragment6({ offset: 0, more: true })] }),
+    udp6({ ext: [...allExtensionHeaders(), hopByHop(), destOpts(), routing()] }), // eight: the most the parser follows
+    udp6({ ext: [...allExtensionHeaders(), hopByHop(), destOpts(), routing(), destOpts()] }), // nine
     icmp6({ ext: [hopByHop({ options: Buffer.concat([Buffer.from([0x1e, 18]), Buffer.alloc(18)]) })] }),
+  ];
+}
+
+/** VLAN stacks up to one tag too many, PPPoE sessions and MPLS label stacks, alone and combined. */
+function encapsulatedFrames(): Buffer[] {
+  const tags = (n: number): LinkOptions['vlans'] => Array.from({ length: n }, (_, i) => ({ tpid: i === 0 ? EtherType.QINQ : EtherType.VLAN, tci: i + 1 }));
+  const labels = (n: number): LinkOptions['mpls'] => Array.from({ length: n }, (_, i) => ({ label: 100 + i }));
+  return [
+    ...[1, 2, 3, 4, 5].map((n) => tcp4({ vlans: tags(n) })),
+    tcp6({ vlans: tags(4) }),
+    frame(ether(), ...tags(3)!.map((t) => vlan(t)), vlan({ tci: 4, etherType: EtherType.VLAN })), // a fifth tag without its bytes
+    tcp4({ pppoe: {} }),
+    tcp6({ pppoe: { sessionId: 0xbeef } }),
+    linkFrame({ pppoe: { pppProtocol: PppProtocol.LCP } }, [raw(Buffer.alloc(10))]),
+    udp4({ vlans: tags(2), pppoe: {} }),
+    ...[1, 2, 3, 4, 5].map((n) => udp4({ mpls: labels(n) })),
+    tcp6({ mpls: labels(2) }),
+    tcp4({ vlans: tags(1), mpls: labels(4) }),
+    frame(ether({ etherType: EtherType.MPLS_MULTICAST }), mpls(), ipv4(), udp()),
+    linkFrame({ mpls: labels(1) }, [raw(Buffer.from('\x00\x01 ethernet pseudowire'))]),
+    linkFrame({ mpls: [{ bottom: false }, { bottom: false }] }, []), // labels end without a bottom
+    linkFrame({ mpls: labels(1) }, []), // the payload's first byte missing
+  ];
+}
+
+/** IPv4 and IPv6 fragments: first fragments cut inside or after their TCP/UDP header, later ones. */
+function fragmentFrames(): Buffer[] {
+  const syn = tcp({ sport: 40001, dport: 22, flags: 'S' });
+  return [
+    udp4({ ip: { mf: true, id: 7 }, payload: Buffer.alloc(16) }),
+    udp4({ ip: { fragOffset: 2, id: 7 } }),
+    tcp4({ ip: { fragOffset: 0x1fff, mf: true }, flags: 'S' }),
+    ...fragments4({ bytesPerFragment: 8 }, syn), // nmap -f: ports and sequence number, then the rest
+    ...fragments4({ bytesPerFragment: 16 }, syn),
+    ...fragments4({ bytesPerFragment: 8 }, udp({ sport: 53, dport: 40000 })),
+    ...fragments4({ bytesPerFragment: 8, payload: Buffer.alloc(100) }, udp({ sport: 123, dport: 40000 })),
+    ...fragments6({ bytesPerFragment: 8 }, tcp({ dport: 443, flags: 'S' })),
+    ...fragments6({ bytesPerFragment: 16, ext: [hopByHop()] }, udp({ sport: 53, dport: 50000 })),
+    linkFrame({}, [ipv4({ mf: true, protocol: IpProto.TCP }), raw(Buffer.from([0x9c, 0x41]))]), // not even the ports
+    linkFrame({}, [ipv4({ mf: true, protocol: IpProto.ICMP }), raw(Buffer.from([8, 0]))]), // ICMP gets no such leniency
+    udp6({ ext: [fragment6({ more: true }), fragment6({ offset: 4 })] }),
+    udp6({ ext: [fragment6({ more: true }), hopByHop({ hdrExtLen: 9 })] }),
+  ];
+}
+
+/** Replies (a service port answering an ephemeral one) and amplifier UDP, and the cases just beside them. */
+function portClassFrames(): Buffer[] {
+  return [
+    tcp4({ sport: 443, dport: 50000, flags: 'A' }),
+    tcp4({ sport: 443, dport: 50000, flags: 'SA' }),
+    tcp4({ sport: 80, dport: 50000, flags: 'S' }), // a SYN is never a reply
+    tcp4({ sport: 80, dport: 1023, flags: 'A' }), // below 1024
+    tcp4({ sport: 80, dport: 8080, flags: 'A' }), // to a service port
+    tcp4({ sport: 53, dport: 50000, flags: 'PA' }), // TCP from an amplifier port: a reply, not amplifier traffic
+    tcp6({ sport: 8443, dport: 41000, flags: 'FA' }),
+    udp4({ sport: 53, dport: 50000, payload: Buffer.alloc(400) }),
+    udp4({ sport: 123, dport: 123 }),
+    udp4({ sport: 11211, dport: 40000 }),
+    udp6({ sport: 1900, dport: 50000 }),
+    udp4({ sport: 40000, dport: 53 }),
   ];
 }
 
@@ -832,6 +1013,7 @@ function badLinkAndIpFrames(): Buffer[] {
     tcp4({ ip: { totalLength: 19 } }),
     tcp4({ ip: { totalLength: 41 } }),
     tcp4({ ip: { totalLength: 2000 } }),
+    tcp4({ pppoe: {}, ip: { totalLength: 2000 } }),
     tcp6({ ip: { payloadLength: 21 } }),
     linkFrame({}, [raw(Buffer.alloc(39, 0x60), { etherType: EtherType.IPV6 })]),
     linkFrame({}, [raw(Buffer.alloc(19, 0x45), { etherType: EtherType.IPV4 })]),
@@ -923,20 +1105,33 @@ function ipv4FromNumber(n: number): string {
 
 const COMMON_PORTS = [22, 23, 25, 53, 80, 123, 443, 445, 3389, 8080] as const;
 
-const COMMON_TCP_FLAGS = ['S', 'SA', 'A', 'PA', 'FA', 'R', 'RA', 'F', '', 'FPU', 'SF', 'SEC'] as const;
+const COMMON_TCP_FLAGS = ['S', 'SA', 'A', 'PA', 'FA', 'R', 'RA', 'F', '', 'FPU', 'SF', 'SEC', 'SAEC'] as const;
+
+/** Services and amplifiers answer from these (sensor/ports.ts), 37810 inside Linux's ephemeral range. */
+const SERVER_PORTS = [22, 53, 80, 123, 443, 1900, 3306, 8080, 11211, 37810] as const;
 
 function randomPort(random: Rng): number {
   return random.chance(0.5) ? random.pick(COMMON_PORTS) : random.int(0, 0xffff);
 }
 
-function randomLink(random: Rng): LinkOptions {
-  const roll = random.int(0, 99);
-  const tagCount = roll < 70 ? 0 : roll < 88 ? 1 : roll < 98 ? 2 : 3;
+/** Mostly a client's ephemeral port; sometimes a server's, so that replies and amplifier traffic occur. */
+function randomSourcePort(random: Rng): number {
+  return random.chance(0.3) ? random.pick(SERVER_PORTS) : random.int(1024, 0xffff);
+}
+
+/** Up to one VLAN tag more than the parser takes; for IP, sometimes a PPPoE session or an MPLS stack of up to one label too many. */
+function randomLink(random: Rng, ip: boolean): LinkOptions {
+  const roll = random.int(0, 199);
+  const tagCount = roll < 140 ? 0 : roll < 170 ? 1 : roll < 186 ? 2 : roll < 192 ? 3 : roll < 197 ? 4 : 5;
   const vlans = Array.from({ length: tagCount }, () => ({
     tpid: random.pick([EtherType.VLAN, EtherType.QINQ]),
     tci: random.int(0, 0xffff),
   }));
-  return { eth: { src: randomMac(random), dst: randomMac(random) }, vlans };
+  const link: LinkOptions = { eth: { src: randomMac(random), dst: randomMac(random) }, vlans };
+  const encapsulation = ip ? random.int(0, 99) : 99;
+  if (encapsulation < 6) link.pppoe = { sessionId: random.int(0, 0xffff), ...(random.chance(0.1) ? { pppProtocol: PppProtocol.LCP } : {}) };
+  else if (encapsulation < 12) link.mpls = Array.from({ length: random.int(1, 5) }, () => ({ label: random.int(0, 0xfffff), ttl: random.int(0, 255) }));
+  return link;
 }
 
 function randomMac(random: Rng): string {
@@ -951,11 +1146,11 @@ function randomTransport(random: Rng, version: 4 | 6): Layer[] {
   if (roll < 45) {
     const flags = random.chance(0.5) ? tcpFlagBits(random.pick(COMMON_TCP_FLAGS)) : random.int(0, 255);
     const options = random.chance(0.3) ? Buffer.alloc(random.int(1, 10) * 4, 1) : Buffer.alloc(0); // NOPs
-    const ports = { sport: random.int(1024, 0xffff), dport: randomPort(random) };
+    const ports = { sport: randomSourcePort(random), dport: randomPort(random) };
     const numbers = { seq: random.u32(), ack: random.u32(), window: random.int(0, 0xffff) };
     return [tcp({ ...ports, ...numbers, flags, options }), payload];
   }
-  if (roll < 75) return [udp({ sport: random.int(1024, 0xffff), dport: randomPort(random) }), payload];
+  if (roll < 75) return [udp({ sport: randomSourcePort(random), dport: randomPort(random) }), payload];
   if (roll < 90) {
     const echo = { id: random.int(0, 0xffff), seq: random.int(0, 0xffff) };
     return [version === 4 ? icmp(echo) : icmpv6(echo), payload];
@@ -964,10 +1159,17 @@ function randomTransport(random: Rng, version: 4 | 6): Layer[] {
   return [raw(random.bytes(random.int(0, 64)), { protocol })];
 }
 
+/** One fragment of the packet (the first more often than not: it carries the ports). */
+function randomFragment(random: Rng, ip: IpLayer, transport: Layer[], ext: Layer[] = []): Layer[] {
+  const pieces = fragmentLayers(ip, transport, { bytesPerFragment: random.pick([8, 16, 24]), ext, id: random.u32() });
+  return random.chance(0.6) ? pieces[0] : random.pick(pieces);
+}
+
 function randomIpv4Packet(random: Rng): Layer[] {
   const roll = random.int(0, 99);
   const nonFirstFragment = roll < 8;
   const firstFragment = roll >= 8 && roll < 13;
+  const cut = roll >= 13 && roll < 18;
   const ip = ipv4({
     src: randomIpv4Source(random),
     dst: randomIpv4Destination(random),
@@ -979,7 +1181,7 @@ function randomIpv4Packet(random: Rng): Layer[] {
     fragOffset: nonFirstFragment ? random.int(1, 0x1fff) : 0,
     options: random.chance(0.15) ? Buffer.alloc(random.int(1, 10) * 4, 1) : Buffer.alloc(0), // NOPs
   });
-  return [ip, ...randomTransport(random, 4)];
+  return cut ? randomFragment(random, ip, randomTransport(random, 4)) : [ip, ...randomTransport(random, 4)];
 }
 
 function randomIpv6Packet(random: Rng): Layer[] {
@@ -990,13 +1192,15 @@ function randomIpv6Packet(random: Rng): Layer[] {
     flowLabel: random.int(0, 0xfffff),
     hopLimit: random.int(1, 255),
   });
-  return [ip, ...randomExtensionChain(random), ...randomTransport(random, 6)];
+  const ext = randomExtensionChain(random);
+  if (random.chance(0.05)) return randomFragment(random, ip, randomTransport(random, 6), ext.slice(0, 2));
+  return [ip, ...ext, ...randomTransport(random, 6)];
 }
 
-/** Mostly none; sometimes up to and just past the parser's limit of six. */
+/** Mostly none; sometimes up to and just past the parser's limit of eight. */
 function randomExtensionChain(random: Rng): Layer[] {
   const roll = random.int(0, 99);
-  const count = roll < 60 ? 0 : roll < 92 ? random.int(1, 3) : random.int(4, 7);
+  const count = roll < 60 ? 0 : roll < 92 ? random.int(1, 3) : random.int(4, 9);
   return Array.from({ length: count }, () => randomExtension(random));
 }
 
@@ -1032,17 +1236,18 @@ function randomNonIpLayers(random: Rng): Layer[] {
 }
 
 /**
- * A well-formed frame of a random kind: IPv4 (options, fragments), IPv6 (IPv4-mapped sources,
- * extension header chains, fragments), TCP with any flags byte, UDP, ICMP/ICMPv6, other
- * protocols, non-IP; 0-3 VLAN tags and sometimes minimum-size or extra trailing padding.
- * "Well-formed" is the wire format's view: a third VLAN tag or a seventh extension header are
- * legal and deliberately included, although the XDP parser rejects them.
+ * A well-formed frame of a random kind: IPv4 (options, fragments, packets cut into 8-24 byte
+ * fragments), IPv6 (IPv4-mapped sources, extension header chains, fragments), TCP with any
+ * flags byte, UDP, ICMP/ICMPv6, other protocols, non-IP; from clients' and servers' ports; 0-5
+ * VLAN tags, PPPoE, MPLS stacks of 1-5 labels, and sometimes minimum-size or extra trailing
+ * padding. "Well-formed" is the wire format's view: a fifth VLAN tag or MPLS label or a ninth
+ * extension header are legal and deliberately included, although the XDP parser rejects them.
  */
 export function randomPacket(random: Rng): Buffer {
   const roll = random.int(0, 99);
-  const layers =
-    roll < 50 ? randomIpv4Packet(random) : roll < 96 ? randomIpv6Packet(random) : randomNonIpLayers(random);
-  const packet = linkFrame(randomLink(random), layers);
+  const ip = roll < 96;
+  const layers = roll < 50 ? randomIpv4Packet(random) : ip ? randomIpv6Packet(random) : randomNonIpLayers(random);
+  const packet = linkFrame(randomLink(random, ip), layers);
   const padRoll = random.int(0, 99);
   if (padRoll < 25) return withPadding(packet, Math.max(0, ETH_MIN_FRAME - packet.length));
   if (padRoll < 35) return withPadding(packet, random.int(1, 32), random.int(0, 255));
@@ -1056,8 +1261,8 @@ const INTERESTING_BYTES = [
   0xf0, 0xff,
 ] as const;
 
-/** The first bytes hold every header the XDP program reads (2 tags, IPv6, extensions, TCP). */
-const HEADER_AREA = 128;
+/** The first bytes hold the headers the XDP program reads (tags, PPPoE or MPLS, IPv6, extensions, TCP). */
+const HEADER_AREA = 160;
 
 /**
  * A changed copy of the packet: one to three of bit flips and byte changes within the header

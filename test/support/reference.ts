@@ -1,32 +1,56 @@
 /**
- * Reference model of the XDP program, written from bpf/README.md ("What happens to a packet")
- * and bpf/xdp_ids.h alone, never from the C code, so that differential tests comparing it with
- * the kernel (BPF_PROG_TEST_RUN) catch misreadings on either side.
+ * Reference model of the XDP program (xdp_ids) and its TC egress program (ids_egress), written
+ * from bpf/README.md ("What happens to a packet") and bpf/xdp_ids.h alone, never from the C
+ * code, so that differential tests comparing it with the kernel (BPF_PROG_TEST_RUN) catch
+ * misreadings on either side. Header parsing is in reference-parser.ts; the port classes are
+ * sensor/ports.ts's table (data: what user space writes into ids_ports).
  *
  * Scope: the insert throttle is unlimited (insert_rate 0), events are off (event_rate 0), no
- * destination limit is set, all packets fall into one window, and timestamps are not modelled.
+ * destination limit is set (IDS_CFG_DST_LIMITS never), all packets fall into one window and one
+ * handshake refresh interval (IDS_VERIFY_REFRESH units, 34 s: a verified source is not checked
+ * again), no LRU table fills up, and times are not modelled (verified_at only as set or not).
  * Within that scope every counter the kernel keeps has an expected value here.
  *
  * Readings of the README where it leaves room (the simplest one each time):
- *  - PASS counts every XDP_PASS verdict, parse errors included: packets = pass + drop_blocked.
- *  - A third VLAN tag is recognised by the EtherType alone (no bytes needed) → ERR_VLAN_DEPTH.
- *  - A seventh extension header is recognised by its next-header value → ERR_IPV6_EXT_LIMIT,
- *    before its bytes are looked at.
- *  - Extension header errors are stage-6 parse errors: the source's `malformed` counts them.
- *  - "Every counted packet" sets a host bit: every packet counted in the source record,
- *    non-first fragments, malformed and other protocols included.
- *  - IPv4 destinations are keyed, folded and hashed in the IPv4-mapped form, like sources.
- *  - hash(dport) hashes the port number (as read big-endian from the header).
- *  - IPv4 and IPv4-mapped sources are looked up in the IPv4 tries, other sources in the IPv6
- *    ones; an IPv4-mapped CIDR of length 96 or more is an IPv4 prefix (as user space loads it).
- *  - Only the longest matching block prefix counts; an expired one lets the packet pass even if
- *    a shorter live one also matches. The longest matching allow prefix gets the hit.
- *  - Any order of extension headers is followed (hop-by-hop need not come first), and an IPv6
+ *  - PASS counts every XDP_PASS verdict, parse errors included:
+ *    packets = pass + drop_blocked + drop_unparsed.
+ *  - A fifth VLAN tag is recognised by the EtherType alone (no bytes needed), a fifth MPLS label
+ *    by the fourth label's bottom-of-stack bit being clear → ERR_ENCAP_DEPTH. A dropped
+ *    ERR_ENCAP_DEPTH frame counts both ERR_ENCAP_DEPTH and DROP_UNPARSED, and not PASS.
+ *  - A PPPoE session needs its 8 bytes whatever its PPP protocol; its length field is not read.
+ *    An MPLS payload's first byte is needed only after the bottom label.
+ *  - A ninth extension header is recognised by its next-header value → ERR_IPV6_EXT_LIMIT,
+ *    before its bytes are looked at; any order of extension headers is followed, and an IPv6
  *    payload length of 0 (jumbogram) is taken literally: no transport bytes.
+ *  - Extension header errors are step-5 parse errors: the source's `malformed` counts them.
+ *  - A fragment header with offset 0 and M set makes a first fragment whatever follows (even a
+ *    malformed chain); one with an offset makes a non-first fragment even after such a header.
+ *  - "UDP → udp" at the destination is a parsed UDP header: a UDP first fragment of kind
+ *    "ports" counts udp_amp (if amplifier) and fragments there, not udp.
+ *  - Kind "ports" is "not a SYN": from a service port to an ephemeral one it is a reply.
+ *  - "Every counted packet" sets a host bit and a protocol bit: every packet counted in the
+ *    source record, non-first fragments, malformed and other protocols included.
+ *  - IPv4 destinations are keyed, folded and hashed in the IPv4-mapped form, like sources;
+ *    hash(dport) and hash(protocol) hash the numbers as read from the headers (big-endian).
+ *  - IPv4 and IPv4-mapped addresses are looked up in the IPv4 tries (block, allow, protect), other
+ *    ones in the IPv6 tries; an IPv4-mapped CIDR of length 96 or more is an IPv4 prefix (as user
+ *    space loads it). The longest matching allow prefix gets the hit.
+ *  - An expired /0 block entry ends the search (nothing is shorter).
+ *  - Handshakes: only TCP packets with a whole TCP header are ACKs; the challenge's number and
+ *    the acknowledgement number compare as unsigned 32-bit numbers. A mirror challenge's source
+ *    is looked up in the protect tries directly.
+ *  - ttl_mismatch is judged for every packet of a verified tracked source, the verifying packet
+ *    (off by 0) included; the destination's handshakes counts only if its record exists.
+ *  - Egress: parse errors and non-TCP packets end it silently; it counts no global but CHALLENGES.
  *  - 32-bit counters are not wrapped (tests never send 2^32 packets).
  */
-import { ipBytes } from './packets';
+import { portClassTable } from '../../sensor/ports';
 import type { KernelConfig } from '../../sensor/kernel/records';
+import { ipBytes } from './packets';
+import {
+  PROTO_UDP, failed, isIpv4Mapped, parseLink, parseNetwork, parseTransport, toMapped, type Failure, type L4, type NetworkLayer,
+  type Transport,
+} from './reference-parser';
 
 /** enum ids_counter, in order, lower case and without the IDS_CNT_ prefix. */
 export const COUNTER_NAMES = [
@@ -37,10 +61,15 @@ export const COUNTER_NAMES = [
   'allowlisted',
   'block_expired',
   'drop_dst_limit',
+  'drop_unparsed',
   'ipv4',
   'ipv6',
   'non_ip',
   'fragments',
+  'first_fragments',
+  'not_protected',
+  'challenges',
+  'handshakes',
   'new_sources',
   'untracked',
   'events',
@@ -48,7 +77,9 @@ export const COUNTER_NAMES = [
   'ringbuf_full',
   'err_eth_trunc',
   'err_vlan_trunc',
-  'err_vlan_depth',
+  'err_encap_depth',
+  'err_pppoe_trunc',
+  'err_mpls_trunc',
   'err_ip_version',
   'err_ipv4_trunc',
   'err_ipv4_bad_ihl',
@@ -65,7 +96,14 @@ export const COUNTER_NAMES = [
 
 export type CounterName = (typeof COUNTER_NAMES)[number];
 
+/** IDS_CFG_* of bpf/xdp_ids.h. */
 export const IDS_CFG_BLOCKS = 0x1;
+export const IDS_CFG_ALLOWS = 0x4;
+export const IDS_CFG_PROTECT = 0x10;
+export const IDS_CFG_DROP_UNPARSED = 0x20;
+
+/** IDS_TTL_SLACK */
+const TTL_SLACK = 2;
 
 /** struct ids_config in camelCase: what user space configures, and the flags it derives. */
 export type IdsConfig = KernelConfig & { flags: number };
@@ -77,16 +115,19 @@ export interface BlockEntry {
 }
 
 /**
- * `flags` defaults to what user space writes: IDS_CFG_BLOCKS when `blocks` is non-empty.
- * CIDRs are loaded the way sensor/addresses.ts loads them into the tries: IPv4-mapped prefixes
- * of length 96 or more go to the IPv4 trie.
+ * `flags` defaults to what user space writes: IDS_CFG_BLOCKS, _ALLOWS and _PROTECT when those
+ * lists are non-empty, IDS_CFG_DROP_UNPARSED with `dropUnparsed`. CIDRs are loaded the way
+ * sensor/addresses.ts loads them into the tries.
  */
 export interface ReferenceConfig extends Partial<IdsConfig> {
   blocks?: BlockEntry[];
   allows?: string[];
+  protect?: string[];
+  /** ids_ports: one enum ids_port_class byte per port; default sensor/ports.ts's table. */
+  portClasses?: Uint8Array;
 }
 
-/** struct ids_src_stats counters plus the window slot's sketch counts. */
+/** struct ids_src_stats counters, the handshake state, and the window slot's counts. */
 export interface SrcExpected {
   packets: bigint;
   bytes: bigint;
@@ -103,18 +144,34 @@ export interface SrcExpected {
   icmp: number;
   fragments: number;
   malformed: number;
+  first_fragments: number;
+  replies: number;
+  handshakes: number;
+  ttl_mismatch: number;
+  /** verified_at is set. */
+  verified: boolean;
+  verified_ttl: number;
   port_bits: number;
   host_bits: number;
+  proto_bits: number;
   syn_window: number;
 }
 
-/** struct ids_dst_stats counters plus the window slot's src_bits. */
+/** struct ids_dst_stats counters plus the window slot's src_bits and amp_src_bits. */
 export interface DstExpected {
   syn: bigint;
   udp: bigint;
   icmp: bigint;
   bytes: bigint;
+  synack: bigint;
+  udp_amp: bigint;
+  udp_amp_bytes: bigint;
+  fragments: bigint;
+  fragment_bytes: bigint;
+  handshakes: bigint;
+  syn_out: bigint;
   src_bits: number;
+  amp_src_bits: number;
 }
 
 export type Verdict = 'pass' | 'drop';
@@ -146,22 +203,22 @@ export function hostBit(dst: Buffer): number {
   return sketchHash(foldAddress(dst)) >>> 25;
 }
 
+/** Bit in the 32-bit per-source protocol sketch. */
+export function protoBit(protocol: number): number {
+  return sketchHash(protocol) >>> 27;
+}
+
 /** Bit in the 512-bit per-destination source sketch; `src` is 16 bytes. */
 export function sourceBit(src: Buffer): number {
   return sketchHash(foldAddress(src)) >>> 23;
 }
 
-// ------------------------------------------------------------------------------ addresses
-
-const IPV4_MAPPED_PREFIX = Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]);
-
-function toMapped(addr: Buffer): Buffer {
-  return addr.length === 4 ? Buffer.concat([IPV4_MAPPED_PREFIX, addr]) : Buffer.from(addr);
+/** Bit in the 128-bit per-destination amplifier source sketch. */
+export function ampSourceBit(src: Buffer): number {
+  return sketchHash(foldAddress(src)) >>> 25;
 }
 
-function isIpv4Mapped(addr: Buffer): boolean {
-  return addr.subarray(0, 12).equals(IPV4_MAPPED_PREFIX);
-}
+// ------------------------------------------------------------------------------ prefixes
 
 /** Map key of an address as the kernel stores it: 16 bytes, IPv4 in the IPv4-mapped form. */
 export function addrKey(ip: string): string {
@@ -182,7 +239,7 @@ function parsePrefix(cidr: string): Prefix {
   const writtenLength = lengthText === undefined ? maxLength : Number(lengthText);
   const lengthValid = lengthText === undefined || (/^\d+$/.test(lengthText) && writtenLength <= maxLength);
   if (rest.length > 0 || !lengthValid) throw new Error(`not a CIDR: ${cidr}`);
-  const mappedIpv4 = written.length === 16 && isIpv4Mapped(written) && writtenLength >= 96;
+  const mappedIpv4 = isIpv4Mapped(written) && writtenLength >= 96;
   const addr = mappedIpv4 ? written.subarray(12) : written;
   const length = mappedIpv4 ? writtenLength - 96 : writtenLength;
   const masked = maskTo(addr, length);
@@ -195,191 +252,22 @@ function maskTo(addr: Buffer, length: number): Buffer {
   return masked;
 }
 
-/** Tries are per family; the key lengths keep IPv4 and IPv6 entries apart. */
-function prefixMatches(prefix: Prefix, addr: Buffer): boolean {
-  return prefix.addr.length === addr.length && maskTo(addr, prefix.length).equals(prefix.addr);
+/** The address as the tries see it: IPv4 and IPv4-mapped addresses in the IPv4 ones. */
+function trieAddress(addr: Buffer): Buffer {
+  return isIpv4Mapped(addr) ? addr.subarray(12) : addr;
 }
 
-function longestMatch<T extends Prefix>(entries: Iterable<T>, addr: Buffer): T | undefined {
+/** The longest entry matching `addr` no longer than `maxLength`; tries are per family (key lengths). */
+function longestMatch<T extends Prefix>(entries: Iterable<T>, addr: Buffer, maxLength = Infinity): T | undefined {
   let best: T | undefined;
   for (const entry of entries) {
-    if (prefixMatches(entry, addr) && (!best || entry.length > best.length)) best = entry;
+    const matches = entry.addr.length === addr.length && entry.length <= maxLength && maskTo(addr, entry.length).equals(entry.addr);
+    if (matches && (!best || entry.length > best.length)) best = entry;
   }
   return best;
 }
 
-// ------------------------------------------------------------------------------ parsing
-
-interface Failure {
-  error: CounterName;
-}
-
-function fail(error: CounterName): Failure {
-  return { error };
-}
-
-function failed<T extends object>(result: T | Failure): result is Failure {
-  return 'error' in result;
-}
-
-const ETH_HEADER = 14;
-const VLAN_TAG = 4;
-const MAX_VLAN_TAGS = 2;
-const VLAN_TPIDS = new Set([0x8100, 0x88a8]);
-const ETHERTYPE_IPV4 = 0x0800;
-const ETHERTYPE_IPV6 = 0x86dd;
-
-interface LinkLayer {
-  etherType: number;
-  networkOffset: number;
-}
-
-function parseLink(frame: Buffer): LinkLayer | Failure {
-  if (frame.length < ETH_HEADER) return fail('err_eth_trunc');
-  let etherType = frame.readUInt16BE(12);
-  let offset = ETH_HEADER;
-  for (let tags = 0; VLAN_TPIDS.has(etherType); tags++) {
-    if (tags === MAX_VLAN_TAGS) return fail('err_vlan_depth');
-    if (offset + VLAN_TAG > frame.length) return fail('err_vlan_trunc');
-    etherType = frame.readUInt16BE(offset + 2);
-    offset += VLAN_TAG;
-  }
-  return { etherType, networkOffset: offset };
-}
-
-interface NetworkLayer {
-  version: 4 | 6;
-  /** 16 bytes, IPv4 in the IPv4-mapped form. */
-  src: Buffer;
-  dst: Buffer;
-  /** IPv4 protocol or the IPv6 header's next header. */
-  protocol: number;
-  /** Non-zero for IPv4 non-first fragments; IPv6 fragments are found among the extensions. */
-  fragmentOffset: number;
-  payloadOffset: number;
-  /** The lesser of the frame end and the IP payload end. */
-  payloadEnd: number;
-}
-
-function parseIpv4(frame: Buffer, offset: number): NetworkLayer | Failure {
-  if (frame.length - offset < 20) return fail('err_ipv4_trunc');
-  if (frame[offset] >> 4 !== 4) return fail('err_ip_version');
-  const headerLength = (frame[offset] & 0x0f) * 4;
-  if (headerLength < 20) return fail('err_ipv4_bad_ihl');
-  if (offset + headerLength > frame.length) return fail('err_ipv4_trunc');
-  const totalLength = frame.readUInt16BE(offset + 2);
-  if (totalLength < headerLength || offset + totalLength > frame.length) return fail('err_ipv4_bad_len');
-  return {
-    version: 4,
-    src: toMapped(frame.subarray(offset + 12, offset + 16)),
-    dst: toMapped(frame.subarray(offset + 16, offset + 20)),
-    protocol: frame[offset + 9],
-    fragmentOffset: frame.readUInt16BE(offset + 6) & 0x1fff,
-    payloadOffset: offset + headerLength,
-    payloadEnd: Math.min(frame.length, offset + totalLength),
-  };
-}
-
-function parseIpv6(frame: Buffer, offset: number): NetworkLayer | Failure {
-  if (frame.length - offset < 40) return fail('err_ipv6_trunc');
-  if (frame[offset] >> 4 !== 6) return fail('err_ip_version');
-  const payloadEnd = offset + 40 + frame.readUInt16BE(offset + 4);
-  if (payloadEnd > frame.length) return fail('err_ipv6_bad_len');
-  return {
-    version: 6,
-    src: Buffer.from(frame.subarray(offset + 8, offset + 24)),
-    dst: Buffer.from(frame.subarray(offset + 24, offset + 40)),
-    protocol: frame[offset + 6],
-    fragmentOffset: 0,
-    payloadOffset: offset + 40,
-    payloadEnd: Math.min(frame.length, payloadEnd),
-  };
-}
-
-type Transport =
-  | { kind: 'tcp'; flags: number; dport: number }
-  | { kind: 'udp'; dport: number }
-  | { kind: 'icmp' }
-  | { kind: 'fragment' }
-  | { kind: 'other' }
-  | { kind: 'malformed'; error: CounterName };
-
-const PROTO_ICMP = 1;
-const PROTO_TCP = 6;
-const PROTO_UDP = 17;
-const PROTO_ICMPV6 = 58;
-const EXT_FRAGMENT = 44;
-const EXT_AH = 51;
-const EXTENSION_HEADERS = new Set([0, 43, 60, EXT_AH, EXT_FRAGMENT]);
-const MAX_EXTENSION_HEADERS = 6;
-
-function parseTransport(frame: Buffer, ip: NetworkLayer): Transport {
-  if (ip.version === 4) {
-    if (ip.fragmentOffset !== 0) return { kind: 'fragment' };
-    return parseUpperLayer(frame, ip.protocol, ip.payloadOffset, ip.payloadEnd, PROTO_ICMP);
-  }
-  const upper = skipExtensionHeaders(frame, ip.protocol, ip.payloadOffset, ip.payloadEnd);
-  if ('kind' in upper) return upper;
-  return parseUpperLayer(frame, upper.protocol, upper.offset, ip.payloadEnd, PROTO_ICMPV6);
-}
-
-function skipExtensionHeaders(
-  frame: Buffer,
-  firstHeader: number,
-  start: number,
-  end: number,
-): Transport | { protocol: number; offset: number } {
-  let protocol = firstHeader;
-  let offset = start;
-  for (let seen = 0; EXTENSION_HEADERS.has(protocol); seen++) {
-    if (seen === MAX_EXTENSION_HEADERS) return { kind: 'malformed', error: 'err_ipv6_ext_limit' };
-    if (offset + 2 > end) return { kind: 'malformed', error: 'err_ipv6_ext_trunc' };
-    const length = extensionLength(protocol, frame[offset + 1]);
-    if (offset + length > end) return { kind: 'malformed', error: 'err_ipv6_ext_trunc' };
-    if (protocol === EXT_FRAGMENT && frame.readUInt16BE(offset + 2) >> 3 !== 0) return { kind: 'fragment' };
-    protocol = frame[offset];
-    offset += length;
-  }
-  return { protocol, offset };
-}
-
-function extensionLength(header: number, lengthField: number): number {
-  if (header === EXT_FRAGMENT) return 8;
-  if (header === EXT_AH) return (lengthField + 2) * 4;
-  return (lengthField + 1) * 8;
-}
-
-function parseUpperLayer(
-  frame: Buffer,
-  protocol: number,
-  offset: number,
-  end: number,
-  icmpProtocol: number,
-): Transport {
-  switch (protocol) {
-    case PROTO_TCP:
-      return parseTcp(frame, offset, end);
-    case PROTO_UDP:
-      if (offset + 8 > end) return { kind: 'malformed', error: 'err_udp_trunc' };
-      return { kind: 'udp', dport: frame.readUInt16BE(offset + 2) };
-    case icmpProtocol:
-      if (offset + 4 > end) return { kind: 'malformed', error: 'err_icmp_trunc' };
-      return { kind: 'icmp' };
-    default:
-      return { kind: 'other' };
-  }
-}
-
-function parseTcp(frame: Buffer, offset: number, end: number): Transport {
-  if (offset + 20 > end) return { kind: 'malformed', error: 'err_tcp_trunc' };
-  const dataOffset = frame[offset + 12] >> 4;
-  if (dataOffset < 5 || offset + dataOffset * 4 > end) {
-    return { kind: 'malformed', error: 'err_tcp_bad_doff' };
-  }
-  return { kind: 'tcp', flags: frame[offset + 13], dport: frame.readUInt16BE(offset + 2) };
-}
-
-// ------------------------------------------------------------------------------ TCP classes
+// ------------------------------------------------------------------------------ classes
 
 const FIN = 0x01;
 const SYN = 0x02;
@@ -387,13 +275,14 @@ const RST = 0x04;
 const PSH = 0x08;
 const ACK = 0x10;
 const URG = 0x20;
+const SARF = SYN | ACK | RST | FIN;
 
 type TcpClass = 'syn' | 'synack' | 'ack' | 'rst' | 'fin' | 'null_scan' | 'fin_only' | 'xmas' | 'synfin';
 
 /** The classes of xdp_ids.h; ECE and CWR never matter. */
 function tcpClasses(flags: number): TcpClass[] {
   const f = flags & 0x3f;
-  const handshake = f & (SYN | ACK | RST | FIN);
+  const handshake = f & SARF;
   const classes: Array<[TcpClass, boolean]> = [
     ['syn', handshake === SYN],
     ['synack', handshake === (SYN | ACK)],
@@ -408,21 +297,50 @@ function tcpClasses(flags: number): TcpClass[] {
   return classes.filter(([, member]) => member).map(([name]) => name);
 }
 
-function isSynClass(transport: Transport): boolean {
-  return transport.kind === 'tcp' && tcpClasses(transport.flags).includes('syn');
+type TcpL4 = Extract<L4, { kind: 'tcp' }>;
+
+function isSyn(l4: L4): l4 is TcpL4 {
+  return l4.kind === 'tcp' && (l4.flags & SARF) === SYN;
+}
+
+function isSynAck(l4: L4): l4 is TcpL4 {
+  return l4.kind === 'tcp' && (l4.flags & SARF) === (SYN | ACK);
+}
+
+/** enum ids_port_class */
+const PORT_EPHEMERAL = 0;
+const PORT_AMPLIFIER = 2;
+
+/** Step 5's classes of one packet. */
+interface Classes {
+  reply: boolean;
+  amplifier: boolean;
+  fragment: boolean;
+}
+
+function classify(transport: Transport, portClasses: Uint8Array): Classes {
+  const { l4 } = transport;
+  const fragment = transport.fragment !== 'none';
+  if (l4.kind !== 'tcp' && l4.kind !== 'udp' && l4.kind !== 'ports') return { reply: false, amplifier: false, fragment };
+  const sourceClass = portClasses[l4.sport];
+  const reply = sourceClass !== PORT_EPHEMERAL && !isSyn(l4) && l4.dport >= 1024 && portClasses[l4.dport] === PORT_EPHEMERAL;
+  const amplifier = sourceClass === PORT_AMPLIFIER && transport.protocol === PROTO_UDP;
+  return { reply, amplifier, fragment };
 }
 
 // ------------------------------------------------------------------------------ the model
 
 interface SourceRecord {
-  counters: Omit<SrcExpected, 'port_bits' | 'host_bits'>;
+  counters: Omit<SrcExpected, 'port_bits' | 'host_bits' | 'proto_bits'>;
   portBits: Set<number>;
   hostBits: Set<number>;
+  protoBits: Set<number>;
 }
 
 interface DestinationRecord {
-  counters: Omit<DstExpected, 'src_bits'>;
+  counters: Omit<DstExpected, 'src_bits' | 'amp_src_bits'>;
   sourceBits: Set<number>;
+  ampSourceBits: Set<number>;
 }
 
 interface BlockRecord extends Prefix {
@@ -434,47 +352,89 @@ interface AllowRecord extends Prefix {
   hits: bigint;
 }
 
+/** Nested block entries looked at when the most specific ones have expired. */
+const BLOCK_DEPTH = 4;
+
 export class ReferenceModel {
-  private readonly counters = Object.fromEntries(COUNTER_NAMES.map((name) => [name, 0n])) as Record<
-    CounterName,
-    bigint
-  >;
+  private readonly counters = Object.fromEntries(COUNTER_NAMES.map((name) => [name, 0n])) as Record<CounterName, bigint>;
   private readonly sourceRecords = new Map<string, SourceRecord>();
   private readonly destinationRecords = new Map<string, DestinationRecord>();
   private readonly blockRecords = new Map<string, BlockRecord>();
   private readonly allowRecords = new Map<string, AllowRecord>();
+  private readonly protectPrefixes = new Map<string, Prefix>();
+  /** ids_challenges: '<peer hex>/<peer port>/<local port>' → the acknowledgement number that completes it. */
+  private readonly challenges = new Map<string, number>();
+  private readonly portClasses: Uint8Array;
   private readonly flags: number;
 
   constructor(config: ReferenceConfig = {}) {
     if ((config.insertRate ?? 0) !== 0) throw new Error('ReferenceModel: insert throttle not modelled');
     if ((config.eventRate ?? 0) !== 0) throw new Error('ReferenceModel: events not modelled');
     const blocks = config.blocks ?? [];
-    this.flags = config.flags ?? (blocks.length > 0 ? IDS_CFG_BLOCKS : 0);
+    const allows = config.allows ?? [];
+    const protect = config.protect ?? [];
+    this.flags = config.flags ??
+      ((blocks.length > 0 ? IDS_CFG_BLOCKS : 0) | (allows.length > 0 ? IDS_CFG_ALLOWS : 0) | (protect.length > 0 ? IDS_CFG_PROTECT : 0) |
+        (config.dropUnparsed ? IDS_CFG_DROP_UNPARSED : 0));
     // Like map updates: a later entry for the same prefix replaces the earlier one.
     for (const entry of blocks) {
       const prefix = parsePrefix(entry.cidr);
       this.blockRecords.set(prefix.key, { ...prefix, expired: entry.expired ?? false, drops: 0n });
     }
-    for (const cidr of config.allows ?? []) {
+    for (const cidr of allows) {
       const prefix = parsePrefix(cidr);
       this.allowRecords.set(prefix.key, { ...prefix, hits: 0n });
     }
+    for (const cidr of protect) {
+      const prefix = parsePrefix(cidr);
+      this.protectPrefixes.set(prefix.key, prefix);
+    }
+    this.portClasses = config.portClasses ?? portClassTable();
   }
 
+  /** One frame through xdp_ids (steps 1-10). */
   process(frame: Buffer): Verdict {
     this.count('packets');
     this.count('bytes', BigInt(frame.length));
-    const ip = this.parseNetwork(frame);
+    const ip = this.parseIp(frame);
+    if (ip === 'drop') return 'drop';
     if (!ip) return this.pass();
     if (this.blocked(ip)) return 'drop';
-    const source = this.source(ip.src);
-    source.counters.packets += 1n;
-    source.counters.bytes += BigInt(frame.length);
+
     const transport = parseTransport(frame, ip);
-    this.countTransport(source, transport);
-    this.setSketchBits(source, ip, transport);
-    this.countDestination(ip, transport, frame.length);
+    if (transport.l4.kind === 'malformed') this.count(transport.l4.error);
+    if (transport.fragment === 'later') this.count('fragments');
+    if (transport.fragment === 'first') this.count('first_fragments');
+    const classes = classify(transport, this.portClasses);
+    if (this.isSet(IDS_CFG_PROTECT) && !this.isProtected(ip.dst)) {
+      if (isSynAck(transport.l4) && this.isProtected(ip.src)) this.recordChallenge(ip, transport.l4);
+      this.count('not_protected');
+      return this.pass();
+    }
+
+    this.countDestination(ip, transport, classes, frame.length);
+    const source = this.source(ip.src);
+    this.countSource(source, transport, classes, frame.length);
+    this.checkHandshake(source, ip, transport.l4);
+    this.fanOut(source, ip, transport, classes);
     return this.pass();
+  }
+
+  /** One frame through ids_egress (step 11): it never changes a packet, so there is no verdict. */
+  egress(frame: Buffer): void {
+    const link = parseLink(frame);
+    if (failed(link)) return;
+    const ip = parseNetwork(frame, link);
+    if (failed(ip)) return;
+    const { l4 } = parseTransport(frame, ip);
+    if (l4.kind !== 'tcp' || (!isSyn(l4) && !isSynAck(l4))) return;
+    if (this.isSet(IDS_CFG_PROTECT) && !this.isProtected(ip.src)) return;
+    if (isSynAck(l4)) {
+      this.recordChallenge(ip, l4);
+      return;
+    }
+    const record = this.destinationRecords.get(ip.src.toString('hex'));
+    if (record) record.counters.syn_out++;
   }
 
   globals(): Record<CounterName, bigint> {
@@ -484,7 +444,7 @@ export class ReferenceModel {
   sources(): Map<string, SrcExpected> {
     const result = new Map<string, SrcExpected>();
     for (const [key, record] of this.sourceRecords) {
-      const bits = { port_bits: record.portBits.size, host_bits: record.hostBits.size };
+      const bits = { port_bits: record.portBits.size, host_bits: record.hostBits.size, proto_bits: record.protoBits.size };
       result.set(key, { ...record.counters, ...bits });
     }
     return result;
@@ -493,7 +453,7 @@ export class ReferenceModel {
   destinations(): Map<string, DstExpected> {
     const result = new Map<string, DstExpected>();
     for (const [key, record] of this.destinationRecords) {
-      result.set(key, { ...record.counters, src_bits: record.sourceBits.size });
+      result.set(key, { ...record.counters, src_bits: record.sourceBits.size, amp_src_bits: record.ampSourceBits.size });
     }
     return result;
   }
@@ -506,10 +466,19 @@ export class ReferenceModel {
     return this.listEntry(this.allowRecords, cidr).hits;
   }
 
+  /** Challenges waiting for their ACK. */
+  pendingChallenges(): number {
+    return this.challenges.size;
+  }
+
   private listEntry<T>(records: Map<string, T>, cidr: string): T {
     const record = records.get(parsePrefix(cidr).key);
     if (!record) throw new Error(`ReferenceModel: ${cidr} is not in the list`);
     return record;
+  }
+
+  private isSet(flag: number): boolean {
+    return (this.flags & flag) !== 0;
   }
 
   private count(name: CounterName, amount = 1n): void {
@@ -521,14 +490,18 @@ export class ReferenceModel {
     return 'pass';
   }
 
-  /** Steps 2-3: undefined when the packet is passed without reaching the source record. */
-  private parseNetwork(frame: Buffer): NetworkLayer | undefined {
+  /** Steps 2-3: undefined when the packet is passed without reaching step 4, 'drop' for DROP_UNPARSED. */
+  private parseIp(frame: Buffer): NetworkLayer | undefined | 'drop' {
     const link = parseLink(frame);
-    if (failed(link)) return this.countError(link);
-    let ip: NetworkLayer | Failure;
-    if (link.etherType === ETHERTYPE_IPV4) ip = parseIpv4(frame, link.networkOffset);
-    else if (link.etherType === ETHERTYPE_IPV6) ip = parseIpv6(frame, link.networkOffset);
-    else return this.countError(fail('non_ip'));
+    if (failed(link)) {
+      this.countError(link);
+      if (link.error === 'err_encap_depth' && this.isSet(IDS_CFG_BLOCKS) && this.isSet(IDS_CFG_DROP_UNPARSED)) {
+        this.count('drop_unparsed');
+        return 'drop';
+      }
+      return undefined;
+    }
+    const ip = parseNetwork(frame, link);
     if (failed(ip)) return this.countError(ip);
     this.count(ip.version === 4 ? 'ipv4' : 'ipv6');
     return ip;
@@ -539,111 +512,155 @@ export class ReferenceModel {
     return undefined;
   }
 
-  /** Step 4. IPv4 and IPv4-mapped sources are looked up in the IPv4 tries. */
+  /** Step 4: a live entry decides; expired ones hand over to the covering entries, up to BLOCK_DEPTH deep. */
   private blocked(ip: NetworkLayer): boolean {
-    if ((this.flags & IDS_CFG_BLOCKS) === 0) return false;
-    const addr = isIpv4Mapped(ip.src) ? ip.src.subarray(12) : ip.src;
-    const block = longestMatch(this.blockRecords.values(), addr);
-    if (!block) return false;
-    if (block.expired) {
-      this.count('block_expired');
+    if (!this.isSet(IDS_CFG_BLOCKS)) return false;
+    const addr = trieAddress(ip.src);
+    let live: BlockRecord | undefined;
+    let expired = false;
+    let maxLength = Infinity;
+    for (let depth = 0; depth < BLOCK_DEPTH && !live; depth++) {
+      const entry = longestMatch(this.blockRecords.values(), addr, maxLength);
+      if (!entry) break;
+      if (!entry.expired) live = entry;
+      else {
+        expired = true;
+        if (entry.length === 0) break;
+        maxLength = entry.length - 1;
+      }
+    }
+    if (!live) {
+      if (expired) this.count('block_expired');
       return false;
     }
-    const allow = longestMatch(this.allowRecords.values(), addr);
-    if (allow) {
-      allow.hits += 1n;
-      this.count('allowlisted');
-      return false;
-    }
-    block.drops += 1n;
+    if (this.allowed(addr)) return false;
+    live.drops += 1n;
     this.count('drop_blocked');
     return true;
   }
 
-  /** Step 5, with an unlimited insert throttle: every new source is inserted. */
+  private allowed(addr: Buffer): boolean {
+    if (!this.isSet(IDS_CFG_ALLOWS)) return false;
+    const allow = longestMatch(this.allowRecords.values(), addr);
+    if (!allow) return false;
+    allow.hits += 1n;
+    this.count('allowlisted');
+    return true;
+  }
+
+  private isProtected(addr: Buffer): boolean {
+    return longestMatch(this.protectPrefixes.values(), trieAddress(addr)) !== undefined;
+  }
+
+  /** Step 11's record of a SYN-ACK `ip.src` sent to `ip.dst`. */
+  private recordChallenge(ip: NetworkLayer, synAck: TcpL4): void {
+    this.challenges.set(challengeKey(ip.dst, synAck.dport, synAck.sport), (synAck.seq + 1) >>> 0);
+    this.count('challenges');
+  }
+
+  /** Step 6, without destination limits. */
+  private countDestination(ip: NetworkLayer, transport: Transport, classes: Classes, frameLength: number): void {
+    const field = destinationCounter(transport.l4);
+    if (!field && !classes.amplifier && !classes.fragment) return;
+    const key = ip.dst.toString('hex');
+    let record = this.destinationRecords.get(key);
+    if (!record) {
+      record = { counters: emptyDestinationCounters(), sourceBits: new Set(), ampSourceBits: new Set() };
+      this.destinationRecords.set(key, record);
+    }
+    const counters = record.counters;
+    const length = BigInt(frameLength);
+    if (field) counters[field]++;
+    if (classes.amplifier) {
+      counters.udp_amp++;
+      counters.udp_amp_bytes += length;
+      record.ampSourceBits.add(ampSourceBit(ip.src));
+    }
+    if (classes.fragment) {
+      counters.fragments++;
+      counters.fragment_bytes += length;
+    }
+    counters.bytes += length;
+    record.sourceBits.add(sourceBit(ip.src));
+  }
+
+  /** Step 7's lookup, with an unlimited insert throttle: every new source is inserted. */
   private source(src: Buffer): SourceRecord {
     const key = src.toString('hex');
     let record = this.sourceRecords.get(key);
     if (!record) {
-      record = { counters: emptySourceCounters(), portBits: new Set(), hostBits: new Set() };
+      record = { counters: emptySourceCounters(), portBits: new Set(), hostBits: new Set(), protoBits: new Set() };
       this.sourceRecords.set(key, record);
       this.count('new_sources');
     }
     return record;
   }
 
-  /** Step 6. */
-  private countTransport(source: SourceRecord, transport: Transport): void {
+  /** Step 7's counting. */
+  private countSource(source: SourceRecord, transport: Transport, classes: Classes, frameLength: number): void {
     const counters = source.counters;
-    switch (transport.kind) {
-      case 'fragment':
-        counters.fragments++;
-        this.count('fragments');
-        return;
-      case 'malformed':
-        counters.malformed++;
-        this.count(transport.error);
-        return;
-      case 'tcp':
-        for (const tcpClass of tcpClasses(transport.flags)) counters[tcpClass]++;
-        return;
-      case 'udp':
-        counters.udp++;
-        return;
-      case 'icmp':
-        counters.icmp++;
-        return;
-      case 'other':
-        return;
-    }
+    counters.packets += 1n;
+    counters.bytes += BigInt(frameLength);
+    const { l4 } = transport;
+    if (l4.kind === 'tcp') for (const tcpClass of tcpClasses(l4.flags)) counters[tcpClass]++;
+    else if (l4.kind === 'udp') counters.udp++;
+    else if (l4.kind === 'icmp') counters.icmp++;
+    else if (l4.kind === 'fragment') counters.fragments++;
+    else if (l4.kind === 'malformed') counters.malformed++;
+    if (transport.fragment === 'first') counters.first_fragments++;
+    if (classes.reply) counters.replies++;
   }
 
-  /** Step 7, all packets in one window. */
-  private setSketchBits(source: SourceRecord, ip: NetworkLayer, transport: Transport): void {
+  /** Step 8, within one refresh interval: a verified source is not checked against the challenges again. */
+  private checkHandshake(source: SourceRecord, ip: NetworkLayer, l4: L4): void {
+    const counters = source.counters;
+    if (l4.kind === 'tcp' && (l4.flags & (SYN | ACK | RST)) === ACK && !counters.verified) {
+      const key = challengeKey(ip.src, l4.sport, l4.dport);
+      if (this.challenges.get(key) === l4.ack) {
+        this.challenges.delete(key);
+        counters.handshakes++;
+        this.count('handshakes');
+        counters.verified = true;
+        counters.verified_ttl = ip.ttl;
+        const destination = this.destinationRecords.get(ip.dst.toString('hex'));
+        if (destination) destination.counters.handshakes++;
+      }
+    }
+    if (counters.verified && Math.abs(ip.ttl - counters.verified_ttl) > TTL_SLACK) counters.ttl_mismatch++;
+  }
+
+  /** Step 9, all packets in one window. Ports count only probes: replies go to whatever port the peer chose. */
+  private fanOut(source: SourceRecord, ip: NetworkLayer, transport: Transport, classes: Classes): void {
+    const { l4 } = transport;
     source.hostBits.add(hostBit(ip.dst));
-    if (transport.kind === 'tcp' || transport.kind === 'udp') source.portBits.add(portBit(transport.dport));
-    if (isSynClass(transport)) source.counters.syn_window++;
-  }
-
-  /** Step 8. */
-  private countDestination(ip: NetworkLayer, transport: Transport, frameLength: number): void {
-    const field = destinationCounter(transport);
-    if (!field) return;
-    const key = ip.dst.toString('hex');
-    let record = this.destinationRecords.get(key);
-    if (!record) {
-      record = { counters: { syn: 0n, udp: 0n, icmp: 0n, bytes: 0n }, sourceBits: new Set() };
-      this.destinationRecords.set(key, record);
-    }
-    record.counters[field] += 1n;
-    record.counters.bytes += BigInt(frameLength);
-    record.sourceBits.add(sourceBit(ip.src));
+    source.protoBits.add(protoBit(transport.protocol));
+    if ((l4.kind === 'tcp' || l4.kind === 'udp' || l4.kind === 'ports') && !classes.reply) source.portBits.add(portBit(l4.dport));
+    if (isSyn(l4)) source.counters.syn_window++;
   }
 }
 
-function destinationCounter(transport: Transport): 'syn' | 'udp' | 'icmp' | undefined {
-  if (isSynClass(transport)) return 'syn';
-  if (transport.kind === 'udp' || transport.kind === 'icmp') return transport.kind;
+function challengeKey(peer: Buffer, peerPort: number, localPort: number): string {
+  return `${peer.toString('hex')}/${peerPort}/${localPort}`;
+}
+
+function destinationCounter(l4: L4): 'syn' | 'synack' | 'udp' | 'icmp' | undefined {
+  if (isSyn(l4)) return 'syn';
+  if (isSynAck(l4)) return 'synack';
+  if (l4.kind === 'udp' || l4.kind === 'icmp') return l4.kind;
   return undefined;
+}
+
+function emptyDestinationCounters(): DestinationRecord['counters'] {
+  return {
+    syn: 0n, udp: 0n, icmp: 0n, bytes: 0n, synack: 0n, udp_amp: 0n, udp_amp_bytes: 0n, fragments: 0n, fragment_bytes: 0n, handshakes: 0n,
+    syn_out: 0n,
+  };
 }
 
 function emptySourceCounters(): SourceRecord['counters'] {
   return {
-    packets: 0n,
-    bytes: 0n,
-    syn: 0,
-    synack: 0,
-    ack: 0,
-    rst: 0,
-    fin: 0,
-    null_scan: 0,
-    fin_only: 0,
-    xmas: 0,
-    synfin: 0,
-    udp: 0,
-    icmp: 0,
-    fragments: 0,
-    malformed: 0,
+    packets: 0n, bytes: 0n, syn: 0, synack: 0, ack: 0, rst: 0, fin: 0, null_scan: 0, fin_only: 0, xmas: 0, synfin: 0, udp: 0, icmp: 0,
+    fragments: 0, malformed: 0, first_fragments: 0, replies: 0, handshakes: 0, ttl_mismatch: 0, verified: false, verified_ttl: 0,
     syn_window: 0,
   };
 }

@@ -166,6 +166,42 @@ describe('Ethernet and VLAN', () => {
   });
 });
 
+describe('PPPoE, MPLS and fragments', () => {
+  test('a PPPoE session header carries the PPP protocol of what follows and its length', () => {
+    const packet = pk.tcp4({ pppoe: { sessionId: 0x1234 } });
+    expect(packet.subarray(12, 22).toString('hex')).toBe('8864' + '1100' + '1234' + '002a' + '0021');
+    expect(pk.udp6({ pppoe: {} }).readUInt16BE(20)).toBe(0x0057);
+    expect(() => pk.linkFrame({ pppoe: {} }, [pk.raw('lcp')])).toThrow(/pppProtocol/);
+  });
+
+  test('MPLS label entries: label, traffic class, bottom of stack on the last, TTL', () => {
+    const packet = pk.udp4({ vlans: [{ tci: 7 }], mpls: [{ label: 100, trafficClass: 5, ttl: 9 }, { label: 0xfffff, ttl: 1 }] });
+    expect(packet.readUInt16BE(16)).toBe(pk.EtherType.MPLS);
+    expect(packet.readUInt32BE(18)).toBe(((100 << 12) | (5 << 9) | 9) >>> 0);
+    expect(packet.readUInt32BE(22)).toBe(((0xfffff << 12) | 0x100 | 1) >>> 0);
+    expect(packet[26] >> 4).toBe(4);
+  });
+
+  test('IPv4 fragments: offsets in 8-byte units, MF on all but the last, the payload cut exactly', () => {
+    const segment = pk.tcp4({ dport: 22, flags: 'S', payload: 'abc' }).subarray(34);
+    const fragments = pk.fragments4({ bytesPerFragment: 8, payload: 'abc' }, pk.tcp({ dport: 22, flags: 'S' }));
+    expect(fragments).toHaveLength(3);
+    expect(fragments.map((f) => f.readUInt16BE(20))).toEqual([0x2000, 0x2001, 0x0002]);
+    expect(fragments.map((f) => f.readUInt16BE(16))).toEqual([28, 28, 27]);
+    expect(fragments.every((f) => f[23] === pk.IpProto.TCP && verifiesToZero(f.subarray(14, 34)))).toBe(true);
+    expect(Buffer.concat(fragments.map((f) => f.subarray(34))).equals(segment)).toBe(true);
+    expect(() => pk.fragments4({ bytesPerFragment: 12 }, pk.tcp())).toThrow(RangeError);
+  });
+
+  test('IPv6 fragments: a fragment header after the other extension headers', () => {
+    const [first, last] = pk.fragments6({ bytesPerFragment: 8, ext: [pk.hopByHop()], id: 99, payload: 'x' }, pk.udp({ dport: 53 }));
+    expect(first[14 + 6]).toBe(pk.IpProto.HOPOPTS);
+    expect([first[54], first[62], first.readUInt16BE(64), first.readUInt32BE(66)]).toEqual([pk.IpProto.FRAGMENT, pk.IpProto.UDP, 1, 99]);
+    expect(first.readUInt16BE(18)).toBe(8 + 8 + 8);
+    expect([last.readUInt16BE(64), last.length]).toEqual([1 << 3, 14 + 40 + 16 + 1]);
+  });
+});
+
 describe('TCP, UDP, ICMP', () => {
   test('flag letters', () => {
     expect(pk.tcpFlagBits('SA')).toBe(0x12);
@@ -255,6 +291,7 @@ describe('tshark reads the frames as built', () => {
     'ip.checksum.status', 'ipv6.plen', 'ipv6.flow', 'ipv6.tclass', 'ipv6.fraghdr.offset', 'ah.length',
     'tcp.hdr_len', 'tcp.flags', 'tcp.checksum.status', 'udp.length', 'udp.checksum.status',
     'icmp.checksum.status', 'icmpv6.checksum.status', '_ws.malformed', '_ws.expert.severity',
+    'pppoe.session_id', 'ppp.protocol', 'mpls.label', 'mpls.bottom',
   ];
   const frames = {
     syn: pk.tcp4({ flags: 'S', dport: 80 }),
@@ -269,6 +306,8 @@ describe('tshark reads the frames as built', () => {
       ext: [pk.hopByHop(), pk.routing({ addresses: ['fd00::9'] }), pk.destOpts(), pk.ah()],
     }),
     icmp6frag: pk.icmp6({ ext: [pk.fragment6({ offset: 0, more: true })] }),
+    pppoe: pk.udp4({ vlans: [{ tci: 3 }], pppoe: { sessionId: 0x42 }, dport: 9 }),
+    mpls: pk.tcp6({ mpls: [{ label: 100 }, { label: 200 }] }),
   };
   let rows: Record<string, Record<string, string>>;
 
@@ -306,6 +345,15 @@ describe('tshark reads the frames as built', () => {
     expect(rows.udp6ext['frame.protocols']).toBe('eth:ethertype:ipv6:ipv6.hopopts:ipv6.routing:ipv6.dstopts:ah:udp');
     expect(rows.udp6ext['ah.length']).toBe('4');
     expect(rows.icmp6frag['ipv6.fraghdr.offset']).toBe('0');
+    expect(rows.pppoe).toMatchObject({ 'frame.protocols': 'eth:ethertype:vlan:ethertype:pppoes:ppp:ip:udp', 'pppoe.session_id': '0x0042', 'ppp.protocol': '0x0021' });
+    expect(rows.mpls).toMatchObject({ 'mpls.label': '100,200', 'mpls.bottom': '0,1', 'tcp.checksum.status': GOOD });
+  });
+
+  test('fragments reassemble into the packet they were cut from', () => {
+    const fragments = pk.fragments4({ bytesPerFragment: 8, payload: 'hello' }, pk.tcp({ dport: 22, flags: 'S' }));
+    const rows = dissect(fragments, ['ip.flags.mf', 'ip.frag_offset', 'tcp.dstport', 'tcp.checksum.status', 'tcp.payload']);
+    expect(rows.map((row) => [row['ip.flags.mf'], row['ip.frag_offset']])).toEqual([['1', '0'], ['1', '1'], ['1', '2'], ['0', '3']]); // 8-byte units
+    expect(rows[3]).toMatchObject({ 'tcp.dstport': '22', 'tcp.checksum.status': GOOD, 'tcp.payload': Buffer.from('hello').toString('hex') });
   });
 });
 
@@ -366,12 +414,12 @@ describe('randomness', () => {
     const rows = dissect(frames, [...fields, ...checksumFields]);
     const stacks = rows.map((row) => row['frame.protocols'].split(':'));
     const protocols = new Set(stacks.flat());
-    const expected = ['vlan', 'ieee8021ad', 'ip', 'ipv6', 'tcp', 'udp', 'icmp', 'icmpv6', 'arp'];
+    const expected = ['vlan', 'ieee8021ad', 'pppoes', 'mpls', 'ip', 'ipv6', 'tcp', 'udp', 'icmp', 'icmpv6', 'arp'];
     const extensions = ['ipv6.hopopts', 'ipv6.routing', 'ipv6.dstopts', 'ah', 'ipv6.fraghdr'];
     for (const proto of [...expected, ...extensions]) expect(protocols).toContain(proto);
     const countOf = (stack: string[], names: string[]): number => stack.filter((p) => names.includes(p)).length;
-    expect(stacks.some((stack) => countOf(stack, ['vlan', 'ieee8021ad']) === 3)).toBe(true);
-    expect(stacks.some((stack) => countOf(stack, extensions) === 7)).toBe(true);
+    expect(stacks.some((stack) => countOf(stack, ['vlan', 'ieee8021ad']) === 5)).toBe(true);
+    expect(stacks.some((stack) => countOf(stack, extensions) === 9)).toBe(true);
     const tcpFlags = new Set(rows.map((row) => row['tcp.flags']).filter((flags) => flags !== ''));
     expect(tcpFlags.size).toBe(256);
     expect(rows.some((row) => row['ipv6.src'].startsWith('::ffff:198.18.'))).toBe(true);
