@@ -5,7 +5,7 @@
  * spoofed-source hping3 SYN flood on a veth lab.
  */
 import { XdpIdsProgram, DEFAULT_KERNEL_CONFIG } from '../../sensor/kernel/program';
-import type { TrafficClass } from '../../sensor/kernel/records';
+import type { TrafficClass } from '../../common/traffic';
 import { monotonicNs } from '../../sensor/clock';
 import { NetnsLab, type LabHost } from '../../lab/netns';
 import { hping3 } from '../../lab/traffic';
