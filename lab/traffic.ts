@@ -91,18 +91,44 @@ export interface MasscanOptions {
   rate: number;
   /** The MAC address of the target's interface: masscan has its own stack and no ARP for an on-link target without a router. */
   targetMac: string;
-  /** Killed after this long (it sends each port once, so ports / rate plus its wait is enough). */
+  /** Stopped after this long at the latest (it sends each port once: ports / rate plus its wait is enough). */
   maxSeconds: number;
 }
 
+const MASSCAN_WAIT_S = 1;
+
 /** masscan's command line from a lab host's eth0: one SYN per port at `rate`, then a one-second wait for answers. */
 export function masscanArgv(from: LabHost, target: string, opts: MasscanOptions): string[] {
-  return ['masscan', target, '-p', opts.ports, '--rate', String(opts.rate), '--wait', '1',
+  return ['masscan', target, '-p', opts.ports, '--rate', String(opts.rate), '--wait', String(MASSCAN_WAIT_S),
     '--adapter', 'eth0', '--adapter-ip', from.v4, '--router-mac', opts.targetMac];
 }
 
+/**
+ * masscan sends each port once at `rate`, but may then hang for many seconds on exit (its receive
+ * thread waits for packets that a blocked scanner never gets): it is stopped once it reports
+ * everything sent and its wait is over, and in any case after maxSeconds.
+ */
 export function masscan(lab: NetnsLab, from: LabHost, target: string, opts: MasscanOptions): Promise<string> {
-  return lab.run(from, masscanArgv(from, target, opts), opts.maxSeconds * 1000);
+  return new Promise((resolve, reject) => {
+    const child = lab.spawn(from, masscanArgv(from, target, opts), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let status = '';
+    let sent = false;
+    const limit = setTimeout(() => child.kill('SIGKILL'), opts.maxSeconds * 1000);
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => {
+      status = (status + d.toString()).slice(-2000);
+      if (!sent && status.includes('100.00% done')) {
+        sent = true;
+        setTimeout(() => child.kill('SIGKILL'), MASSCAN_WAIT_S * 1000 + 500);
+      }
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(limit);
+      if (code === 0 || sent) resolve(stdout);
+      else reject(new Error(`masscan ended with ${code ?? signal} before sending everything: ${status.slice(-300).replace(/\s+/g, ' ')}`));
+    });
+  });
 }
 
 /** Plays a pcap out of a lab host's eth0 at `pps` frames a second (every frame once); returns tcpreplay's summary. */
