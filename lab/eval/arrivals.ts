@@ -17,6 +17,15 @@ export interface Arrivals {
   destinationPackets: number;
   /** The most of either in one window. */
   peakPerWindow: number;
+  /** The sensor's counters of those sources and of the protected address, summed over the case's windows: what rules could see. */
+  sourceCounters: Record<string, number>;
+  destinationCounters: Record<string, number>;
+}
+
+function addCounters(into: Record<string, number>, window: object, skip: string[]): void {
+  for (const [name, value] of Object.entries(window)) {
+    if (typeof value === 'number' && !skip.includes(name)) into[name] = (into[name] ?? 0) + value;
+  }
 }
 
 interface Watched {
@@ -38,7 +47,7 @@ export class ArrivalCounter implements SensorSink {
   watch(id: string, opts: { sources: string[]; prefix?: string; target: string }): Arrivals {
     const w: Watched = {
       sources: new Set(opts.sources), prefix: opts.prefix ? ipaddr.parseCIDR(opts.prefix) : undefined, target: opts.target,
-      arrivals: { sourcePackets: 0, destinationPackets: 0, peakPerWindow: 0 },
+      arrivals: { sourcePackets: 0, destinationPackets: 0, peakPerWindow: 0, sourceCounters: {}, destinationCounters: {} },
     };
     this.watched.set(id, w);
     for (const s of opts.sources) this.bySource.set(s, w);
@@ -75,6 +84,7 @@ export class ArrivalCounter implements SensorSink {
       const w = this.bySource.get(s.src) ?? (prefixed.length ? this.inPrefix(prefixed, s.src) : undefined);
       if (!w) continue;
       w.arrivals.sourcePackets += s.packets;
+      addCounters(w.arrivals.sourceCounters, s, ['firstSeenMs']);
       window(w).src += s.packets;
     }
     for (const d of tick.destinations) {
@@ -82,6 +92,7 @@ export class ArrivalCounter implements SensorSink {
       if (!w) continue;
       const packets = d.syn + d.udp + d.icmp;
       w.arrivals.destinationPackets += packets;
+      addCounters(w.arrivals.destinationCounters, d, []);
       window(w).dst += packets;
     }
     for (const [w, n] of perWindow) w.arrivals.peakPerWindow = Math.max(w.arrivals.peakPerWindow, n.src, n.dst);

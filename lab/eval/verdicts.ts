@@ -93,6 +93,8 @@ export interface CaseResult {
   messages: number;
   messageSubjects: string[];
   arrived: { frames: number; expectedFrames?: number; sourcePackets: number; destinationPackets: number; blockDrops: number; globalPackets: number; peakPerWindow: number };
+  /** The sensor's counters for the case's sources and protected address, summed over its windows (distinct_* summed per window). */
+  counters: { source: Record<string, number>; destination: Record<string, number> };
   /** When the case started, from the start of the run. */
   startOffsetS: number;
   trafficSeconds: number;
@@ -170,6 +172,7 @@ export function judge(run: EvalRun, loadedRules: Set<string>): { cases: CaseResu
       messages: mine.length, messageSubjects: mine.map((m) => m.subject),
       arrived: { frames, expectedFrames, sourcePackets: a.sourcePackets, destinationPackets: a.destinationPackets, blockDrops, globalPackets: r.global.packets,
         peakPerWindow: s.randomSources ? r.global.peakPerWindow : a.peakPerWindow },
+      counters: { source: a.sourceCounters, destination: a.destinationCounters },
       startOffsetS: (s.startMs - run.startedMs) / 1000, trafficSeconds: (s.trafficEndMs - s.startMs) / 1000, lifted: r.lifted,
     };
   });
