@@ -41,8 +41,6 @@ export interface EvalOptions {
 
 export interface CaseRun {
   case: EvalCase;
-  addresses: CaseAddresses;
-  host: LabHost;
   scope: CaseScope;
   traffic?: TrafficRun;
   error?: string;
@@ -187,7 +185,7 @@ async function runCase(arrivals: ArrivalCounter, c: EvalCase, a: CaseAddresses, 
   const target = targetOf(c, a, lab);
   scope.startMs = Date.now();
   const run: CaseRun = {
-    case: c, addresses: a, host, scope, lifted: [], global: { packets: 0, peakPerWindow: 0 },
+    case: c, scope, lifted: [], global: { packets: 0, peakPerWindow: 0 },
     arrivals: arrivals.watch(watchId(scope), { sources: [host.v4, host.v6, ...a.forged], prefix: a.capturePrefix, target }),
   };
   progress(`${c.id}: from ${host.v4} to ${target}`);
@@ -206,7 +204,6 @@ async function runCase(arrivals: ArrivalCounter, c: EvalCase, a: CaseAddresses, 
  */
 async function settle(pipeline: Pipeline, observer: ResponseObserver, arrivals: ArrivalCounter, run: CaseRun, scopes: CaseScope[]): Promise<void> {
   await detectorTicks(pipeline, run.case.settleTicks ?? DEFAULT_SETTLE_TICKS);
-  run.scope.settledMs = Date.now();
   run.global = arrivals.globalPackets(run.scope.startMs, run.scope.trafficEndMs);
   arrivals.forget(watchId(run.scope));
   const incidentIds = new Set(observer.incidents.map((e) => e.incident).filter((i) => belongsTo(run.scope, scopes, i.key, i.firstWindowMs)).map((i) => i.id));

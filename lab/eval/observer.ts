@@ -13,7 +13,6 @@ export interface SeenBlock {
   target: string;
   ruleId?: string;
   incidentId?: string;
-  origin: string;
   createdMs: number;
   /** The latest expiry announced (an extension moves it). */
   expiresMs: number;
@@ -82,7 +81,7 @@ export class ResponseObserver {
       const known = this.blocks.find((b) => b.target === entry.target && b.createdMs === entry.createdMs);
       if (known) known.expiresMs = Math.max(known.expiresMs, entry.expiresMs);
       else this.blocks.push({
-        target: entry.target, ruleId: entry.ruleId, incidentId: entry.incidentId, origin: entry.origin, createdMs: entry.createdMs,
+        target: entry.target, ruleId: entry.ruleId, incidentId: entry.incidentId, createdMs: entry.createdMs,
         expiresMs: entry.expiresMs, ttlMs: entry.expiresMs - entry.createdMs, strikes: entry.strikes,
       });
     } else if (change.op === 'limit') {

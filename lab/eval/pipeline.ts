@@ -35,13 +35,11 @@ export interface PipelineOptions {
 }
 
 export interface Pipeline {
-  redisUrl: string;
   redis: Redis;
   program: XdpIdsProgram;
   detector: Detector;
   ledger: BlockLedger;
   limits: LimitLedger;
-  sensorId: string;
   /** Whether the sensor's windows still reach Redis (a stalled publisher starves the detector). */
   publisherStats(): ReturnType<QueuePublisher['stats']>;
   stop(): Promise<void>;
@@ -84,7 +82,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
     stops.push(() => sensor.stop());
     const enforcer = await startEnforcer({ program: sensor.program, redisUrl: server.url, sensorId, log: opts.log.child({ part: 'enforcer' }) });
     stops.push(() => enforcer.stop());
-    return { redisUrl: server.url, redis, program: sensor.program, detector, ledger, limits: new LimitLedger(redis), sensorId, publisherStats: () => publisher.stats(), stop };
+    return { redis, program: sensor.program, detector, ledger, limits: new LimitLedger(redis), publisherStats: () => publisher.stats(), stop };
   } catch (err) {
     await stop();
     throw err;

@@ -88,13 +88,13 @@ export function table(cases: CaseResult[]): string[] {
     c.rulesFired.join(',') || '-', seconds(c.firstIncidentMs), seconds(c.firstDropMs), String(c.messages),
     `${c.arrived.frames}${c.arrived.expectedFrames !== undefined ? `/${c.arrived.expectedFrames}` : ''} (${c.arrived.peakPerWindow}/s)`, responses(c),
   ]);
-  const header = ['case', 'expected rule', 'verdict', 'rules fired', 'incident s', 'drop s', 'msgs', 'arrived (peak)', 'blocks and limits (! = an address that did not send)'];
+  const header = ['case', 'expected rule', 'verdict', 'rules fired', 'incident s', 'drop s', 'msgs', 'arrived (peak)', 'blocks and limits (! = not the attacker: decoy, forged, reflector)'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]): string => cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ');
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
 }
 
-/** What the table has no room for: errors, blocks of addresses that did not send, refusals, incidents the detector opened on keys no case owns. */
+/** What the table has no room for: errors, blocks of addresses that are not the attacker's, refusals, incidents the detector opened on keys no case owns. */
 export function notes(cases: CaseResult[], unattributedIncidents: string[], unattributedMessages: string[]): string[] {
   const out: string[] = [];
   for (const c of cases) {
@@ -107,7 +107,7 @@ export function notes(cases: CaseResult[], unattributedIncidents: string[], unat
     }
     for (const [how, blocks] of byRule) {
       const who = blocks.length <= 6 ? blocks.map((b) => b.target.replace(/\/(32|128)$/, '')).join(', ') : `${blocks.length} addresses`;
-      out.push(`${c.id}: blocked ${who}, which did not send the traffic, by ${how}`);
+      out.push(`${c.id}: blocked ${who}, not the attacker's, by ${how}`);
     }
     const refused = new Map<string, number>();
     for (const i of c.incidents.filter((x) => x.block?.status === 'refused')) {

@@ -16,20 +16,19 @@ export interface CaseScope {
   id: string;
   /** Every address the case sends from or to: its host, its forged sources, its protected address. */
   addresses: string[];
-  /** The addresses that really sent: a block of any other address shuts out a host that did nothing. */
+  /** The attacker's own addresses: a block of any other (a decoy, a forged source, a reflector) shuts out a host the attacker chose. */
   senders: string[];
   prefix?: string;
   randomSources: boolean;
   startMs: number;
   /** Infinity while the traffic runs. */
   trafficEndMs: number;
-  settledMs: number;
 }
 
 export function scopeOf(c: EvalCase, a: CaseAddresses, host: LabHost, target: string, startMs: number): CaseScope {
   return {
     id: c.id, addresses: [host.v4, host.v6, ...a.forged, target], senders: [host.v4, host.v6], prefix: a.capturePrefix,
-    randomSources: c.traffic.tool === 'hping3' && Boolean(c.traffic.randSource), startMs, trafficEndMs: Infinity, settledMs: Infinity,
+    randomSources: c.traffic.tool === 'hping3' && Boolean(c.traffic.randSource), startMs, trafficEndMs: Infinity,
   };
 }
 
@@ -86,7 +85,8 @@ export interface CaseResult {
   firstIncidentMs?: number;
   expectedIncidentMs?: number;
   firstDropMs?: number;
-  blocks: { target: string; ruleId?: string; ttlS: number; drops: number; firstDropAfterMs?: number; forged: boolean }[];
+  /** strikes: the how-manyth block of the target, which picks its step on the TTL ladder. */
+  blocks: { target: string; ruleId?: string; ttlS: number; strikes?: number; drops: number; firstDropAfterMs?: number; forged: boolean }[];
   limits: { target: string; ruleId?: string; synPerSecond: number; ttlS: number; drops: number; firstDropAfterMs?: number }[];
   forgedBlocks: number;
   forgedLongBlocks: number;
@@ -134,7 +134,7 @@ export function judge(run: EvalRun, loadedRules: Set<string>): { cases: CaseResu
     const blocks = run.observer.blocks.filter((b) => ownersBy(b.incidentId, b.target, b.createdMs).includes(s)).map((b) => {
       const drops = run.observer.blockDrops.get(canonical(b.target));
       return {
-        target: b.target, ruleId: b.ruleId, ttlS: Math.round(b.ttlMs / 1000), drops: drops?.drops ?? 0,
+        target: b.target, ruleId: b.ruleId, ttlS: Math.round(b.ttlMs / 1000), strikes: b.strikes, drops: drops?.drops ?? 0,
         firstDropAfterMs: drops?.firstDropMs === undefined ? undefined : drops.firstDropMs - s.startMs,
         forged: !s.senders.some((a) => covers(b.target, a)),
       };

@@ -6,7 +6,7 @@ import { addressesOf, incidentIdsOf } from '../../lab/eval/mailbox';
 import { ownersOf, type CaseScope } from '../../lab/eval/verdicts';
 
 function scope(id: string, addresses: string[], startMs: number, trafficEndMs: number, extra: Partial<CaseScope> = {}): CaseScope {
-  return { id, addresses, senders: addresses.slice(0, 1), randomSources: false, startMs, trafficEndMs, settledMs: trafficEndMs + 8000, ...extra };
+  return { id, addresses, senders: addresses.slice(0, 1), randomSources: false, startMs, trafficEndMs, ...extra };
 }
 
 describe('planAddresses', () => {
