@@ -13,6 +13,7 @@ APT_PACKAGES=(
   clang llvm make g++ python3 pkg-config libbpf-dev libelf-dev zlib1g-dev bpftool  # BPF object + addon
   iproute2 iputils-ping xdp-tools                          # veth/netns labs, the benchmark peer
   nmap hping3 iperf3 wrk curl tshark                       # real attack and benign traffic
+  python3-scapy tcpreplay masscan                          # the detection eval's captures (lab/eval/captures.py) and scans
   redis-server openssl docker-compose                      # openssl: the Redis TLS tests make their certificates
 )
 missing=()
