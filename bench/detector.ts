@@ -54,19 +54,32 @@ function source(src: string, r: () => number, attacker: number): SourceWindow {
   if (attacker === 1) Object.assign(w, { syn: 600, ackOnly: 0, distinctPorts: 500 });
   if (attacker === 2) Object.assign(w, { udp: 9000, distinctPorts: 1 });
   if (attacker === 3) Object.assign(w, { xmas: 40, fin: 40 });
+  if (attacker === 4) Object.assign(w, { syn: 0, ackOnly: 900, distinctPorts: 800 });
+  if (attacker === 5) Object.assign(w, { firstFragments: 300, fragments: 600, distinctPorts: 290 });
+  if (attacker === 6) Object.assign(w, { distinctProtocols: 40 });
   w.bytes = w.packets * 120;
   return w;
 }
 
-/** Tick variants; one source in 1000 attacks (a vertical scan, a UDP flood or an XMAS scan). */
+/** Destination variants: the first few are under attack (spoofed SYNs, reflection, backscatter, ICMP, fragments, a slow SYN flood). */
+function destination(d: number, r: () => number): DestinationWindow {
+  const w = destinationWindowOf(`192.0.2.${d}`, { syn: Math.floor(r() * 200), udp: Math.floor(r() * 100), bytes: 100_000, distinctSources: 50, handshakes: 20 });
+  if (d === 0) Object.assign(w, { syn: 50_000, distinctSources: 3194 });
+  if (d === 1) Object.assign(w, { udp: 3000, udpAmp: 3000, udpAmpBytes: 4_500_000, ampSources: 380, distinctSources: 480 });
+  if (d === 2) Object.assign(w, { synAck: 5000, distinctSources: 2900 });
+  if (d === 3) Object.assign(w, { icmp: 8000, distinctSources: 3000 });
+  if (d === 4) Object.assign(w, { fragments: 9000, fragmentBytes: 13_000_000, distinctSources: 480 });
+  if (d === 5) Object.assign(w, { syn: 300, distinctSources: 290, handshakes: 0 });
+  return w;
+}
+
+/** Tick variants; one source in 1000 attacks (six kinds of scans and floods). */
 function makeTicks(): SensorTick[] {
   const addresses = Array.from({ length: SOURCES }, (_, i) => `10.${(i >>> 16) & 255}.${(i >>> 8) & 255}.${i & 255}`);
   return Array.from({ length: VARIANTS }, (_, v) => {
     const r = random(v + 1);
-    const sources = addresses.map((a, i) => source(a, r, i % 1000 === 7 ? 1 + ((i / 1000) % 3 | 0) : 0));
-    const destinations: DestinationWindow[] = Array.from({ length: DESTINATIONS }, (_, d) => destinationWindowOf(`192.0.2.${d}`, {
-      syn: d === 0 ? 50_000 : Math.floor(r() * 200), udp: Math.floor(r() * 100), bytes: 100_000, distinctSources: d === 0 ? 3194 : 50,
-    }));
+    const sources = addresses.map((a, i) => source(a, r, i % 1000 === 7 ? 1 + ((i / 1000) % 6 | 0) : 0));
+    const destinations = Array.from({ length: DESTINATIONS }, (_, d) => destination(d, r));
     return {
       sensor: 'bench', iface: 'bench', window: 0, startMs: 0, endMs: 0, sources, destinations,
       untracked: { ...NO_UNTRACKED }, globals: {}, trackedSources: SOURCES, evictedSources: 0,
@@ -137,11 +150,10 @@ class HandWrittenPack implements Detector {
   private readonly flood3 = new Sums(4, 3, SOURCES);       // syn, ack_only, rst, icmp
   private readonly udp1 = new Sums(1, 1, SOURCES);
   private readonly slow = new Sums(3, 300, SOURCES);       // syn, ack_only, distinct_ports
-  private readonly dst1 = new Sums(2, 1, DESTINATIONS);
-  private readonly udpStreak = new Float64Array(SOURCES).fill(-Infinity);
-  private readonly udpHeld = new Float64Array(SOURCES).fill(-Infinity);
-  private readonly dstStreak = new Float64Array(DESTINATIONS).fill(-Infinity);
-  private readonly dstHeld = new Float64Array(DESTINATIONS).fill(-Infinity);
+  private readonly frag5 = new Sums(2, 5, SOURCES);        // first_fragments, distinct_ports
+  private readonly frag3 = new Sums(1, 3, SOURCES);        // fragments + first_fragments
+  private readonly udpFor = new Streak(SOURCES);
+  private readonly dstFor = new Map<string, Streak>();
 
   process(tick: SensorTick): { ruleId: string }[] {
     const t = tick.window;
@@ -175,11 +187,20 @@ class HandWrittenPack implements Detector {
       slow.put(slot, 0, w.syn);
       slow.put(slot, 1, w.ackOnly);
       slow.put(slot, 2, w.distinctPorts);
+      this.frag5.roll(slot, t);
+      this.frag5.put(slot, 0, w.firstFragments);
+      this.frag5.put(slot, 1, w.distinctPorts);
+      this.frag3.roll(slot, t);
+      this.frag3.put(slot, 0, w.fragments + w.firstFragments);
       let s = this.scan5.sum;
       let o = slot * 4;
       const ackPerSyn5 = s[o + 1] / Math.max(s[o], 1);
       if (s[o] >= 30 && s[o + 2] >= 30 && ackPerSyn5 < 0.5) fire('scan-tcp-vertical', w.src);
       if (s[o] >= 20 && s[o + 3] >= 20 && s[o + 3] >= 4 * s[o + 2] && ackPerSyn5 < 0.5) fire('scan-tcp-horizontal', w.src);
+      if (s[o + 1] >= 30 && s[o + 2] >= 30 && 10 * s[o] < s[o + 2]) fire('scan-tcp-ack', w.src);
+      if (w.distinctProtocols >= 8) fire('scan-ip-protocol', w.src);
+      if (this.frag5.sum[slot * 2] >= 20 && this.frag5.sum[slot * 2 + 1] >= 20) fire('scan-fragmented', w.src);
+      if (this.frag3.sum[slot] / 3 >= 2000) fire('flood-fragments', w.src);
       s = this.udp5.sum;
       o = slot * 2;
       if (s[o] >= 20 && s[o + 1] >= 20 && s[o + 1] >= 0.5 * s[o]) fire('scan-udp', w.src);
@@ -197,30 +218,47 @@ class HandWrittenPack implements Detector {
       if (s[o] / 3 >= 300 && s[o + 1] / Math.max(s[o], 1) < 0.2) fire('flood-syn', w.src);
       if (s[o + 2] / 3 >= 300 && s[o + 2] / Math.max(s[o], 1) >= 5) fire('flood-rst-ack', w.src);
       if (s[o + 3] / 3 >= 500) fire('flood-icmp', w.src);
-      if (this.udp1.sum[slot] >= 5000) {
-        if (!(this.udpHeld[slot] >= t - 1)) this.udpStreak[slot] = t;
-        this.udpHeld[slot] = t;
-        if (t - this.udpStreak[slot] + 1 >= 3) fire('flood-udp', w.src);
-      } else {
-        this.udpHeld[slot] = -Infinity;
-      }
+      if (this.udpFor.held(slot, t, this.udp1.sum[slot] >= 5000, 3)) fire('flood-udp', w.src);
     }
     for (const d of tick.destinations) {
       let slot = this.dstSlots.get(d.dst);
       if (slot === undefined) this.dstSlots.set(d.dst, (slot = this.dstSlots.size));
-      this.dst1.roll(slot, t);
-      this.dst1.put(slot, 0, d.syn);
-      this.dst1.put(slot, 1, d.distinctSources);
-      const s = this.dst1.sum;
-      if (s[slot * 2] >= 2000 && s[slot * 2 + 1] >= 200) {
-        if (!(this.dstHeld[slot] >= t - 1)) this.dstStreak[slot] = t;
-        this.dstHeld[slot] = t;
-        if (t - this.dstStreak[slot] + 1 >= 3) fire('flood-syn-spoofed', d.dst);
-      } else {
-        this.dstHeld[slot] = -Infinity;
-      }
+      // One-second windows: the sums are the window's own counts.
+      const ds = d.distinctSources;
+      const held = (rule: string, holds: boolean, ticks: number): void => {
+        let streak = this.dstFor.get(rule);
+        if (!streak) this.dstFor.set(rule, (streak = new Streak(DESTINATIONS)));
+        if (streak.held(slot, t, holds, ticks)) fire(rule, d.dst);
+      };
+      held('flood-syn-spoofed', d.syn >= 2000 && ds >= 200, 3);
+      held('flood-fragments-spoofed', d.fragments >= 5000 && ds >= 50, 3);
+      held('flood-icmp-spoofed', d.icmp >= 1000 && ds >= 50, 3);
+      held('flood-syn-spoofed-slow', d.syn >= 100 && ds >= 80 && d.syn / Math.max(ds, 1) < 1.5 && d.handshakes / Math.max(d.syn, 1) < 0.05, 10);
+      held('reflection-udp-amplification', (d.udpAmp >= 500 && d.ampSources >= 20) || d.udpAmpBytes * 8 >= 1e8, 2);
+      held('reflection-syn-ack', Math.max(d.synAck - d.synOut, 0) >= 200 && ds >= 20, 2);
     }
     return out;
+  }
+}
+
+/** A condition's streak per key, for `for`: true once it held at `ticks` consecutive evaluations. */
+class Streak {
+  private readonly since: Float64Array;
+  private readonly last: Float64Array;
+
+  constructor(slots: number) {
+    this.since = new Float64Array(slots).fill(-Infinity);
+    this.last = new Float64Array(slots).fill(-Infinity);
+  }
+
+  held(slot: number, t: number, holds: boolean, ticks: number): boolean {
+    if (!holds) {
+      this.last[slot] = -Infinity;
+      return false;
+    }
+    if (!(this.last[slot] >= t - 1)) this.since[slot] = t;
+    this.last[slot] = t;
+    return t - this.since[slot] + 1 >= ticks;
   }
 }
 

@@ -31,7 +31,8 @@ const BPF_DIR = path.dirname(DEFAULT_OBJECT);
 const XDP_PASS = 2;
 const XDP_DROP = 1;
 
-const TEMPLATE = tcp4({ src: '198.18.0.1', dst: '198.19.255.1', sport: 40000, dport: 443, flags: 'S' });
+const PROTECTED = '198.19.255.1';
+const TEMPLATE = tcp4({ src: '198.18.0.1', dst: PROTECTED, sport: 40000, dport: 443, flags: 'S' });
 const IPV4_SRC_OFFSET = 14 + 12;
 const LAB_BASE = ((198 << 24) | (18 << 16)) >>> 0;
 const ONE_SOURCE = LAB_BASE + 7;
@@ -92,6 +93,8 @@ function xdpIds(prepare?: (program: XdpIdsProgram) => void): () => Target {
       windowNs: 3_600_000_000_000n, tripSyn: 1_000_000, tripPortBits: 0, tripHostBits: 0, eventsPerSrcWindow: 0,
       eventRate: 0, eventBurst: 0, insertRate: 50_000, insertBurst: 10_000, sampleNewEvery: 0, dropUnparsed: true,
     });
+    // As a sensor runs it: the host's own address is the protected destination.
+    program.setProtected([`${PROTECTED}/32`]);
     prepare?.(program);
     return { fd: program.programFd(), testRun: (f, o) => program.testRun(f, o), close: () => program.close() };
   };

@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import { parsePrefix } from '../sensor/addresses';
 
 /** A commander parser for an integer option from 1 to `max`. */
 export function positiveInt(name: string, max: number) {
@@ -16,4 +17,18 @@ export function sshPorts(text: string): number[] {
     throw new InvalidArgumentError(`--allow-ssh-peers wants comma-separated TCP ports (1-65535), got ${JSON.stringify(text)}`);
   }
   return ports;
+}
+
+export const PROTECT_HELP = 'a protected prefix, repeatable (like a HOME_NET): only traffic towards them is judged (default: this host\'s own addresses)';
+export const PARTNER_HELP = 'a partner, CDN or monitoring prefix, repeatable: automatic blocks of its addresses need a verified source (a completed handshake)';
+
+/** A repeatable CIDR option (`--protect 10.0.0.0/8 --protect 2001:db8::/32`): each checked, in canonical form. */
+export function cidrList(name: string) {
+  return (value: string, previous: string[] = []): string[] => {
+    try {
+      return [...previous, parsePrefix(value).text];
+    } catch (err) {
+      throw new InvalidArgumentError(`${name}: ${(err as Error).message}`);
+    }
+  };
 }

@@ -31,7 +31,7 @@ import { BlockLedger } from '../blocking/ledger';
 import { LedgerMaintenance } from '../blocking/maintenance';
 import { AlertQueueNotices } from '../blocking/notices';
 import type { Blocker } from '../common/block-requests';
-import { positiveInt, sshPorts } from './arguments';
+import { cidrList, PARTNER_HELP, PROTECT_HELP, positiveInt, sshPorts } from './arguments';
 
 /** The detector options both commands share: rules, window, the anomaly model, dry run, the incident cap. */
 function detectorOptions(cmd: Command): Command {
@@ -43,7 +43,8 @@ function detectorOptions(cmd: Command): Command {
     .option('--model-block-ttl <s>', 'also block sources the model finds anomalous, for this many seconds (default: alert only)', positiveInt('--model-block-ttl', 30 * 86_400))
     .option('--dry-run', 'record block decisions as "would block" instead of blocking')
     .option('--max-incidents-per-rule <n>', 'open incidents per rule; detections of further keys are folded into one overflow incident that never blocks',
-      positiveInt('--max-incidents-per-rule', 1_000_000), 500);
+      positiveInt('--max-incidents-per-rule', 1_000_000), 500)
+    .option('--partner <cidr>', PARTNER_HELP, cidrList('--partner'));
 }
 
 function modelOf(opts: { model: boolean; modelDir: string; modelBlockTtl?: number }, missingAfterMs?: number): DetectorOptions['model'] {
@@ -76,16 +77,15 @@ function onExit(log: Logger, stop: () => Promise<void>): void {
   process.once('SIGTERM', handler);
 }
 
-/** The blocker detectors use: decisions into the Redis block ledger, which every sensor enforces. */
 /**
  * The blocker detectors use: decisions into the Redis block ledger, which every sensor enforces;
  * and the ledger's maintenance (expiries announced), which needs a writer such as a detector.
  */
-function ledgerBlocker(target: RedisTarget, component: string, dryRun: boolean, log: Logger): { blocker: Blocker; close(): Promise<void> } {
+function ledgerBlocker(target: RedisTarget, component: string, opts: { dryRun?: boolean; partner?: string[] }, log: Logger): { blocker: Blocker; close(): Promise<void> } {
   const redis = connectRedis(target);
   const notices = new AlertQueueNotices(redis);
   const ledger = new BlockLedger(redis);
-  const blocker = new LedgerBlocker(ledger, { component, dryRun }, notices, log);
+  const blocker = new LedgerBlocker(ledger, { component, dryRun: Boolean(opts.dryRun), partners: opts.partner }, notices, log);
   const maintenance = new LedgerMaintenance(ledger, notices, log).start();
   return { blocker, async close() { await maintenance.stop(); await notices.close(); redis.disconnect(); } };
 }
@@ -123,7 +123,7 @@ export function registerServiceCommands(program: Command): void {
       const log = createLogger('detector');
       const redis = redisConnectionOf(opts, log);
       if (!redis) throw new Error(`${NO_REDIS} (the detector role's URL; or use \`xdp-ids run\`, which starts its own)`);
-      const blocking = ledgerBlocker(redis, `detector@${os.hostname()}:${process.pid}`, Boolean(opts.dryRun), log);
+      const blocking = ledgerBlocker(redis, `detector@${os.hostname()}:${process.pid}`, opts, log);
       const detector = await Detector.start({
         redisUrl: redis, rulePaths: opts.rules, log, windowMs: opts.windowMs, resolveAfterMs: opts.resolveAfter * 1000, blocker: blocking.blocker, model: modelOf(opts),
         maxIncidentsPerRule: opts.maxIncidentsPerRule,
@@ -142,6 +142,7 @@ export function registerServiceCommands(program: Command): void {
     .option('--alerts <file>', 'alerts config (alerts/alerts.example.yaml); default: every alert as an email into --mailbox')
     .option('--mailbox <file>', 'mbox file for alerts when no --alerts is given (read it with mutt -f)', 'xdp-ids-alerts.mbox')
     .option('--allow-ssh-peers [ports]', 'never block the peers of established SSH sessions (port 22, or these comma-separated ports)', sshPorts)
+    .option('--protect <cidr>', PROTECT_HELP, cidrList('--protect'))
     .option('--keep-attached', 'leave the XDP program attached (and enforcing blocks) on exit')), RUN_REDIS_HELP)
     .action(async function (this: Command, opts) {
       const log = createLogger('xdp-ids');
@@ -169,7 +170,7 @@ export function registerServiceCommands(program: Command): void {
           stops.push(() => demoLearner.stop());
         }
         const view = new TopView(process.stdout, `xdp-ids on ${iface}${demo ? ' (demo lab)' : ''}`);
-        const blocking = ledgerBlocker(redis.detector, `detector@${os.hostname()}`, Boolean(opts.dryRun), log.child({ part: 'blocker' }));
+        const blocking = ledgerBlocker(redis.detector, `detector@${os.hostname()}`, opts, log.child({ part: 'blocker' }));
         stops.push(() => blocking.close());
         const alerter = opts.alerts
           ? await startAlerter({ redisUrl: redis.alerter, configPath: opts.alerts, log: log.child({ part: 'alerter' }) })
@@ -184,7 +185,7 @@ export function registerServiceCommands(program: Command): void {
         const sensorId = `${os.hostname()}/${iface}`;
         const publisher = new QueuePublisher({ redisUrl: redis.sensor, sensorId, log: log.child({ part: 'publisher' }), also: learner ? [view, learner] : [view] });
         stops.push(() => publisher.close());
-        const sensor = Sensor.start({ iface, sensorId, mode: opts.mode, windowMs: opts.windowMs, pin: demo ? false : undefined }, publisher, log.child({ part: 'sensor' }));
+        const sensor = Sensor.start({ iface, sensorId, mode: opts.mode, windowMs: opts.windowMs, pin: demo ? false : undefined, protect: opts.protect }, publisher, log.child({ part: 'sensor' }));
         stops.push(() => sensor.stop({ detach: !opts.keepAttached }));
         const enforcer = await startEnforcer({ program: sensor.program, redisUrl: redis.sensor, sensorId, log: log.child({ part: 'enforcer' }), allow: { sshPeers: opts.allowSshPeers } });
         stops.push(() => enforcer.stop());

@@ -9,7 +9,7 @@ import { TopView } from '../sensor/top-view';
 import { QueuePublisher } from '../sensor/publisher';
 import { addRedisOptions, redisConnectionOf } from '../common/redis-config';
 import { registerRulesCommands } from '../detector/rules/cli';
-import { positiveInt, sshPorts } from './arguments';
+import { cidrList, PROTECT_HELP, positiveInt, sshPorts } from './arguments';
 import { registerServiceCommands } from './service';
 import { registerBlockingCommands } from '../blocking/cli';
 import { startEnforcer } from '../blocking/enforcer';
@@ -31,12 +31,13 @@ addRedisOptions(program.command('sensor')
   .option('-i, --iface <name>', 'interface to watch')
   .addOption(new Option('--mode <mode>', 'XDP attach mode').choices(['auto', 'native', 'generic']).default('auto'))
   .option('--window-ms <ms>', 'window length', positiveInt('--window-ms', 60_000), 1000)
-  .option('--max-sources <n>', 'sources tracked in the kernel (232 bytes each)', positiveInt('--max-sources', 16_777_216))
+  .option('--max-sources <n>', 'sources tracked in the kernel (256 bytes each)', positiveInt('--max-sources', 16_777_216))
   .option('--trip-syn <n>', 'SYNs per source per window that reach user space at once', positiveInt('--trip-syn', 1e9), 200)
   .option('--trip-ports <n>', 'distinct ports per source per window that trip', positiveInt('--trip-ports', 1400), 100)
   .option('--keep-attached', 'leave the program attached (and enforcing blocks) on exit')
   .option('--sensor-id <id>', 'name of this sensor in incidents (default: hostname/interface)')
-  .option('--allow-ssh-peers [ports]', 'never block the peers of established SSH sessions (port 22, or these comma-separated ports)', sshPorts), SENSOR_REDIS_HELP)
+  .option('--allow-ssh-peers [ports]', 'never block the peers of established SSH sessions (port 22, or these comma-separated ports)', sshPorts)
+  .option('--protect <cidr>', PROTECT_HELP, cidrList('--protect')), SENSOR_REDIS_HELP)
   .action(async (opts) => {
     const log = createLogger('sensor');
     const redis = redisConnectionOf(opts, log);
@@ -53,7 +54,7 @@ addRedisOptions(program.command('sensor')
     try {
       sensor = Sensor.start({
         iface, sensorId, mode: opts.mode, windowMs: opts.windowMs, sizes: { sources: opts.maxSources },
-        trip: { syn: opts.tripSyn, ports: opts.tripPorts },
+        trip: { syn: opts.tripSyn, ports: opts.tripPorts }, protect: opts.protect,
       }, publisher ?? view, log);
     } catch (err) {
       await publisher?.close();

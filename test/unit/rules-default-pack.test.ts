@@ -57,6 +57,8 @@ describe('default rule pack', () => {
     ['HTTP/3 download at 100 Mbit/s with DNS', { packets: 2310, bytes: 185000, udp: 2310, distinctPorts: 2, distinctHosts: 2 }, 300],
     ['ping -i 0.2', { packets: 5, bytes: 490, icmp: 5, distinctHosts: 1 }, 300],
     ['an idle SSH session', { packets: 2, bytes: 200, ackOnly: 2, distinctPorts: 1, distinctHosts: 1 }, 600],
+    ['a resolver answering 3000 names a second (replies to ephemeral ports)', { packets: 3000, bytes: 450000, udp: 3000, replies: 3000, distinctHosts: 1 }, 120],
+    ['a VPN peer speaking TCP, UDP, ESP and GRE', { packets: 500, bytes: 400000, ackOnly: 300, udp: 100, distinctPorts: 2, distinctHosts: 1, distinctProtocols: 4 }, 120],
   ];
 
   test.each(ordinary)('%s stays quiet', (_name, traffic, seconds) => {
@@ -76,10 +78,31 @@ describe('default rule pack', () => {
     ['hping3 --udp flood', { packets: 30000, udp: 30000, distinctPorts: 1 }, 5, ['flood-udp']],
     ['hping3 --icmp flood', { packets: 2000, icmp: 2000 }, 5, ['flood-icmp']],
     ['nmap -T2 slow scan', { packets: 3, syn: 3, distinctPorts: 3 }, 30, ['scan-tcp-slow']],
+    ['nmap -sA', { packets: 1000, ackOnly: 1000, distinctPorts: 1000, distinctHosts: 1 }, 1, ['scan-tcp-ack']],
+    ['nmap -sO', { packets: 256, syn: 1, udp: 1, icmp: 1, distinctProtocols: 111 }, 1, ['scan-ip-protocol']],
+    ['nmap -sS -f', { packets: 3000, firstFragments: 1000, fragments: 2000, distinctPorts: 1000, distinctHosts: 1 }, 1, ['scan-fragmented']],
+    ['hping3 --udp -f flood', { packets: 8800, firstFragments: 100, fragments: 8700, distinctPorts: 1, distinctHosts: 1 }, 5, ['flood-fragments']],
   ];
 
   test.each(attacks)('%s fires %j', (_name, traffic, seconds, rules) => {
     expect(firedBy(traffic, seconds)).toEqual(rules);
+  });
+
+  const destinationAttacks: [string, Parameters<typeof destinationWindow>[1], string[]][] = [
+    ['DNS amplification from 380 reflectors', { udp: 3000, udpAmp: 3000, udpAmpBytes: 4_500_000, bytes: 4_500_000, distinctSources: 480, ampSources: 380 }, ['reflection-udp-amplification']],
+    ['SYN-ACK backscatter', { synAck: 5000, bytes: 270_000, distinctSources: 2900 }, ['reflection-syn-ack']],
+    ['ICMP flood from forged sources', { icmp: 8000, bytes: 336_000, distinctSources: 3000 }, ['flood-icmp-spoofed']],
+    ['fragment flood from many sources', { fragments: 9000, fragmentBytes: 13_000_000, bytes: 13_000_000, distinctSources: 480 }, ['flood-fragments-spoofed']],
+    ['300 SYNs a second from addresses that never repeat', { syn: 300, bytes: 16_200, distinctSources: 290 }, ['flood-syn-spoofed-slow']],
+    ['a busy host resolving names and syncing time', { udp: 3004, udpAmp: 3004, udpAmpBytes: 450_000, bytes: 450_000, distinctSources: 5, ampSources: 5 }, []],
+    ['a web server with 300 returning clients a second', { syn: 300, bytes: 22_000, distinctSources: 150, handshakes: 5 }, []],
+  ];
+
+  test.each(destinationAttacks)('at a destination, %s fires %j within 12 s', (_name, counts, rules) => {
+    const engine = new RuleEngine(pack());
+    const fired = new Set<string>();
+    for (let s = 0; s < 12; s++) for (const d of engine.process(tick(1000 + s, [], [destinationWindow('198.18.0.1', counts)]))) fired.add(d.ruleId);
+    expect([...fired].sort()).toEqual(rules);
   });
 
   test('a spoofed SYN flood fires at the destination, after 3 s', () => {
