@@ -90,7 +90,6 @@ export class Sensor {
   private readonly followed = new Map<string, { trip: Trip; packets: number }>();
   private follower?: NodeJS.Timeout;
   private protectTimer?: NodeJS.Timeout;
-  private trackedBefore = 0;
 
   private constructor(readonly program: XdpIdsProgram, private readonly opts: SensorOptions, mode: XdpMode,
     private readonly sink: SensorSink, private readonly log: Logger) {
@@ -230,13 +229,9 @@ export class Sensor {
     this.previousGlobals = globalsNow;
     const startMs = monoToWallMs(this.lastTickNs);
     this.lastTickNs = now;
-    const trackedSources = src.count - drained.idleKeys.length;
-    // What the LRU map dropped to make room: those sources' counts since the last tick are gone.
-    const evictedSources = Math.max(0, this.trackedBefore + (globals.new_sources ?? 0) - src.count);
-    this.trackedBefore = trackedSources;
     return {
       sensor: this.sensorId, iface: this.opts.iface, window, startMs, endMs: monoToWallMs(now),
-      sources: drained.windows, destinations, untracked, globals, trackedSources, evictedSources,
+      sources: drained.windows, destinations, untracked, globals, trackedSources: src.count - drained.idleKeys.length, evictedSources: drained.evicted,
     };
   }
 

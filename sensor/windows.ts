@@ -67,6 +67,8 @@ export interface SourceDrain {
   windows: SourceWindow[];
   /** Keys (16 bytes each) of sources idle for longer than the idle timeout: delete them. */
   idleKeys: Buffer[];
+  /** Sources of the last drain that are gone (or back as new records) without being idle: the kernel's full table evicted them. */
+  evicted: number;
 }
 
 /**
@@ -151,6 +153,7 @@ export class SourceWindows {
     const gen = ++this.current;
     const before = this.slots.size;
     let knownSeen = 0;
+    let recreated = 0;
     const slots = new Int32Array(count).fill(-1);
     this.reserve(this.slots.size + count);
     for (let i = 0; i < count; i++) {
@@ -158,6 +161,14 @@ export class SourceWindows {
       const vi = i * REC_WORDS;
       if (u64(v, vi + W.lastSeen) < idleBefore) {
         idleKeys.push(Buffer.from(keys.subarray(i * ADDR_SIZE, (i + 1) * ADDR_SIZE)));
+        // Seen, so not evicted; its slot goes with the record the caller deletes.
+        const idle = this.slots.get(this.idOf(keys, k, ki));
+        if (idle !== undefined) {
+          this.generation[idle] = gen;
+          this.slots.delete(this.idOf(keys, k, ki));
+          this.freeSlots.push(idle);
+          knownSeen++;
+        }
         continue;
       }
       let slot = this.lastSlot(k, ki, i);
@@ -177,6 +188,7 @@ export class SourceWindows {
       // A record evicted and created again between two drains starts from zero: against the old
       // baseline its counters would go negative (and 32-bit ones wrap to ~4.29e9).
       const sameRecord = known && this.firstSeen[slot] === firstSeen && u64(v, vi + W.packets) >= this.previous[base];
+      if (known && !sameRecord) recreated++;
       this.firstSeen[slot] = firstSeen;
       if (sameRecord && u64(v, vi + W.packets) === this.previous[base]) continue;
       if (!(known || firstSeen >= since)) {
@@ -187,9 +199,11 @@ export class SourceWindows {
       if (w.packets === 0) continue;
       windows.push(w);
     }
+    let evicted = recreated;
     if (knownSeen < before) {
       for (const [id, slot] of this.slots) {
         if (this.generation[slot] !== gen) {
+          evicted++;
           this.slots.delete(id);
           this.freeSlots.push(slot);
         }
@@ -197,7 +211,7 @@ export class SourceWindows {
     }
     this.lastKeys = k.slice(0, count * KEY_WORDS);
     this.lastSlots = slots;
-    return { windows, idleKeys };
+    return { windows, idleKeys, evicted };
   }
 
   /** The slot of the source at position i when the last batch had the same source there, else -1. */

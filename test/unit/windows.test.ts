@@ -76,6 +76,15 @@ describe('SourceWindows', () => {
     expect(drain(w, [{ src: '198.18.0.1', packets: 14 }]).windows).toMatchObject([{ src: '198.18.0.1', packets: 14 }]);
   });
 
+  test('sources gone without being idle, or back as new records, are counted as evicted; idle ones are not', () => {
+    const w = new SourceWindows();
+    expect(drain(w, [{ src: '198.18.0.1', packets: 5 }, { src: '198.18.0.2', packets: 5 }, { src: '198.18.0.3', packets: 5 }]).evicted).toBe(0);
+    // .1 is idle (the caller deletes it), .2 was evicted, .3 was evicted and created again.
+    const out = drain(w, [{ src: '198.18.0.1', packets: 5, lastSeen: 10n }, { src: '198.18.0.3', packets: 2, firstSeen: 7000n }], 0n, 100n);
+    expect(out.evicted).toBe(2);
+    expect(drain(w, [{ src: '198.18.0.3', packets: 4, firstSeen: 7000n }]).evicted).toBe(0);
+  });
+
   test('a record evicted and created again between two drains reports its own counts: never negative, never wrapped', () => {
     const w = new SourceWindows();
     const old = { src: '198.18.0.1', packets: 100, syn: 50, counters: { handshakes: 3, replies: 40 }, firstSeen: 1000n };
