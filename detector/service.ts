@@ -250,8 +250,9 @@ export class Detector {
       if (transition.incident.overflow) {
         // It stands for many keys, most of them likely forged: told about, never answered with a block or a limit.
         if (transition.phase === 'opened') this.reportCapReached(transition.incident);
-      } else if (transition.phase === 'opened' || (transition.phase === 'updated' && d.actions.limit)) {
+      } else if (transition.phase === 'opened' || (transition.phase === 'updated' && (d.actions.limit || this.nowVerified(d, transition.incident)))) {
         // A limited destination still sees (and counts) the flood, so its incident stays open: each update renews the limit.
+        // A source blocked on unverified evidence that has since completed a handshake gets the block its rule asks for.
         transition.incident = await this.respond(d, transition.incident);
       }
       if (d.actions.alert) await this.announce(transition);
@@ -281,6 +282,10 @@ export class Detector {
       outcome = { status: 'refused', target, reason: `block request failed: ${(err as Error).message}` };
     }
     return (await this.incidents.setBlock(d.ruleId, d.key, outcome)) ?? { ...incident, block: outcome };
+  }
+
+  private nowVerified(d: Detection, incident: Incident): boolean {
+    return Boolean(d.actions.block) && incident.block?.evidence === 'unverified' && d.groupBy === 'src' && this.trust.evidenceOf(d.key) === 'verified';
   }
 
   /** Once per overflow incident, so once per rule until its flood of new keys has been quiet for the resolve time. */
