@@ -67,6 +67,7 @@ const EXPIRY_TOLERANCE_NS = 50_000_000n;
 /** Hints waiting past this many mean a flood of them (forged or not): one full reconciliation answers them all. */
 const MAX_PENDING_HINTS = 2000;
 const HINT_BATCH = 500;
+const LOCAL_ALLOWS_MAX_AGE_MS = 1000;
 
 function sameExpiry(a: bigint, b: bigint): boolean {
   return (a > b ? a - b : b - a) <= EXPIRY_TOLERANCE_NS;
@@ -115,6 +116,7 @@ class LedgerEnforcer implements Enforcer {
   private readonly policy: KernelPolicy;
   /** The configured allow entries as last read from the ledger (the blocks they cover stay out of the kernel). */
   private configuredAllows = new Map<string, AllowEntry>();
+  private local?: { atMs: number; allows: Map<string, string> };
   private readonly pending = new Set<string>();
   private resyncWanted = false;
   private draining = false;
@@ -148,8 +150,16 @@ class LedgerEnforcer implements Enforcer {
     return entry.scope === 'all' || entry.scope === this.opts.sensorId;
   }
 
+  /**
+   * Reading the host's addresses, routes, resolvers and SSH sessions costs milliseconds, most of a
+   * hint's way to the kernel; a second-old answer is as good for a burst of hints.
+   */
   private localAllows(): Map<string, string> {
-    return new Map(hostAllowRules(this.opts.allow).map((r) => [r.prefix.text, r.reason]));
+    const nowMs = Date.now();
+    if (!this.local || nowMs - this.local.atMs >= LOCAL_ALLOWS_MAX_AGE_MS) {
+      this.local = { atMs: nowMs, allows: new Map(hostAllowRules(this.opts.allow).map((r) => [r.prefix.text, r.reason])) };
+    }
+    return this.local.allows;
   }
 
   /** Every allow entry this sensor keeps: its own host's, and the configured ones it accepted. */
@@ -206,7 +216,8 @@ class LedgerEnforcer implements Enforcer {
     const tally = new Tally();
     const kernel = new Kernel(this.program);
     for (const target of prefixes) this.followAllow(target, states.get(target)!, local, kernel, tally);
-    for (const target of prefixes) this.followBlock(target, states.get(target)!, local, kernel, tally);
+    const allowRules = this.allowRules(local);
+    for (const target of prefixes) this.followBlock(target, states.get(target)!, allowRules, kernel, tally);
     for (const address of addresses) this.followLimits(address, limits.get(address) ?? [], kernel, tally);
     await this.report(tally);
   }
@@ -223,10 +234,10 @@ class LedgerEnforcer implements Enforcer {
     }
   }
 
-  private followBlock(target: string, state: TargetState, local: Map<string, string>, kernel: Kernel, tally: Tally): void {
+  private followBlock(target: string, state: TargetState, allowRules: AllowRule[], kernel: Kernel, tally: Tally): void {
     const inKernel = kernel.blocks.get(target);
     const entry = state.block && state.block.target === target && this.applies(state.block)
-      && !this.refuse(blockProblem(state.block, this.allowRules(local), this.policy, Date.now()), 'block', target, tally) ? state.block : undefined;
+      && !this.refuse(blockProblem(state.block, allowRules, this.policy, Date.now()), 'block', target, tally) ? state.block : undefined;
     if (entry) {
       const expiresNs = wallMsToMono(entry.expiresMs);
       if (inKernel && !inKernel.retained && sameExpiry(inKernel.expiresNs, expiresNs)) return;

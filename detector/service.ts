@@ -273,7 +273,7 @@ export class Detector {
     let outcome: BlockOutcome;
     try {
       // A prefix key stands for addresses that were not each verified.
-      const evidence = d.groupBy === 'src' ? this.trust.evidenceOf(d.key) : 'unverified';
+      const evidence = d.groupBy === 'src' ? this.evidenceOf(d.key, incident) : 'unverified';
       outcome = d.actions.block
         ? await this.blocker.request({ ...req, ttlMs: d.actions.block.ttlMs, evidence })
         : await this.blocker.limit({ ...req, ttlMs: d.actions.limit!.ttlMs, traffic: d.actions.limit!.traffic, perSecond: d.actions.limit!.perSecond });
@@ -285,7 +285,12 @@ export class Detector {
   }
 
   private nowVerified(d: Detection, incident: Incident): boolean {
-    return Boolean(d.actions.block) && incident.block?.evidence === 'unverified' && d.groupBy === 'src' && this.trust.evidenceOf(d.key) === 'verified';
+    return Boolean(d.actions.block) && incident.block?.evidence === 'unverified' && d.groupBy === 'src' && this.evidenceOf(d.key, incident) === 'verified';
+  }
+
+  /** Evidence from the incident's own time: a handshake from one sensor window before its first window on. */
+  private evidenceOf(source: string, incident: Incident): 'verified' | 'unverified' {
+    return this.trust.evidenceOf(source, incident.firstWindowMs - (this.opts.windowMs ?? 1000));
   }
 
   /** Once per overflow incident, so once per rule until its flood of new keys has been quiet for the resolve time. */

@@ -153,7 +153,10 @@ export class Sensor {
   }
 
   private follow(trip: Trip): void {
-    if (!trip.sofar || this.followed.has(trip.src) || this.followed.size >= MAX_FOLLOWED) return;
+    if (!trip.sofar) return;
+    // A source still followed from the window before trips again in the new one: follow the new one.
+    const current = this.followed.get(trip.src);
+    if (current ? current.trip.window === trip.window : this.followed.size >= MAX_FOLLOWED) return;
     this.followed.set(trip.src, { trip, packets: trip.sofar.packets });
     this.follower ??= setInterval(() => this.followUp(), FOLLOW_MS);
     this.follower.unref?.();
