@@ -14,6 +14,7 @@ import { hostAllowRules } from '../../blocking/allowlist';
 import { LedgerBlocker } from '../../blocking/blocker';
 import { BlockControl } from '../../blocking/control';
 import { startEnforcer, type Enforcer } from '../../blocking/enforcer';
+import { LedgerMaintenance } from '../../blocking/maintenance';
 import { BlockLedger } from '../../blocking/ledger';
 import { AlertQueueNotices } from '../../blocking/notices';
 import { NetnsLab, type LabHost } from '../../lab/netns';
@@ -65,6 +66,7 @@ describe('automatic blocking with two sensors on one Redis', () => {
   let notices: AlertQueueNotices;
   let alerts: Queue;
   let blocker: LedgerBlocker;
+  let maintenance: LedgerMaintenance;
   let control: BlockControl;
   const labs: NetnsLab[] = [];
   const sensors: Sensor[] = [];
@@ -104,6 +106,7 @@ describe('automatic blocking with two sensors on one Redis', () => {
     alerts = new Queue(ALERTS_QUEUE, { connection: redis });
     alerts.on('error', () => undefined); // the last test stops Redis on purpose
     blocker = new LedgerBlocker(ledger, { component: 'test', hostAllow: hostAllowRules() }, notices, quietLogger);
+    maintenance = new LedgerMaintenance(ledger, notices, quietLogger, 200).start();
     control = new BlockControl(ledger, blocker);
     for (const [i, [name, subnet]] of ([['xiblka', 2], ['xiblkb', 3]] as const).entries()) {
       const lab = new NetnsLab(name, subnet).create();
@@ -119,6 +122,7 @@ describe('automatic blocking with two sensors on one Redis', () => {
   });
 
   afterAll(async () => {
+    await maintenance?.stop();
     for (const e of enforcers) await e?.stop();
     for (const s of sensors) s.stop();
     for (const lab of labs) lab.destroy();
