@@ -49,7 +49,7 @@ import { NetnsLab, type LabHost } from '../lab/netns';
 import { curl, hping3, hping3Argv, nmap, nmapArgv } from '../lab/traffic';
 import { QueuePublisher } from '../sensor/publisher';
 import { addressKey } from '../sensor/addresses';
-import { monotonicNs } from '../sensor/clock';
+import { monoToWallMs, monotonicNs } from '../sensor/clock';
 import { Sensor } from '../sensor/daemon';
 import type { XdpIdsProgram } from '../sensor/kernel/program';
 import { SRC_OFFSETS, readSrcCounters } from '../sensor/kernel/records';
@@ -60,17 +60,21 @@ const LONG = process.argv.includes('--long');
 const runsArg = process.argv.indexOf('--runs');
 const DECISIONS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : LONG ? 100 : 20;
 const DECISION_DROPS = Math.max(3, Math.ceil(DECISIONS / 2));
-const ATTACK_RUNS = LONG ? 20 : 6;
+const ATTACK_RUNS = LONG ? 20 : 10;
 const SPOOF_ROUNDS = LONG ? 3 : 1;
 const LAB = 'xiblbn';
 const SUBNET = 63;
 const HTTP_PORT = 8080;
 const POLL_MS = 1;
+/** The sensor's window, as `xdp-ids run` has it. */
+const WINDOW_NS = 1_000_000_000n;
 /** A run whose block is not in the kernel by then has found a broken chain, not a slow one. */
 const ATTACK_DEADLINE_MS = 15_000;
 /** After its last sender exits, a run still looks for a drop this long (packets in flight). */
 const EXIT_GRACE_MS = 20;
 const PROBE_INTERVAL_US = 5000;
+/** Attack runs slower than this are listed one by one. */
+const SLOW_RUN_MS = 500;
 const NMAP_PORTS = 1000;
 /** flood-syn (rules/floods.yaml): 300 SYNs a second over its 3 s window. */
 const FLOOD_SYN_THRESHOLD = 900;
@@ -154,8 +158,15 @@ function track(child: ChildProcess): Sender {
 interface AttackRun {
   tool: Tool;
   toKernelMs: number;
+  /** To the ledger entry's creation (the blocker's decision): detection's share of toKernelMs. */
+  toDecisionMs: number;
   /** Undefined: every sender had ended before a packet met the block. */
   toDropMs?: number;
+  host: string;
+  /** Where in its sensor window (1 s) the first packet came. */
+  phaseMs: number;
+  /** The sensor's trips of the source: window (relative to the first) and SYNs so far. */
+  trips: string;
   /** SYNs the kernel counted from the source until its block was in place. */
   synAtEntry: number;
   /** nmap had sent every probe before its block reached the kernel: only the probe stream could meet it. */
@@ -331,9 +342,12 @@ async function main(): Promise<void> {
       }
       if (firstNs === undefined) throw new Error(`${tool} from ${host.v4}: the kernel never saw its source`);
       const entry = await ledger.get(prefix);
+      const firstWindow = Number(firstNs / WINDOW_NS);
       return {
-        tool,
+        tool, host: host.v4, phaseMs: nsToMs(firstNs % WINDOW_NS),
+        trips: sink.trips.filter((t) => t.src === host.v4).map((t) => `${t.window - firstWindow}:${t.sofar?.syn ?? '?'}`).join(' '),
         toKernelMs: nsToMs(entryNs! - firstNs),
+        toDecisionMs: entry ? entry.createdMs - monoToWallMs(firstNs) : NaN,
         toDropMs: dropNs === undefined ? undefined : nsToMs(dropNs - firstNs),
         synAtEntry,
         sentAllFirst: tool === 'nmap' && synAtEntry >= NMAP_PORTS,
@@ -412,6 +426,7 @@ async function main(): Promise<void> {
     console.log(line('first packet → kernel entry, nmap -sS -p1-1000 -T4', toKernel('nmap')));
     console.log(line('first packet → kernel entry, hping3 -S flood', toKernel('hping3')));
     console.log(line('first packet → kernel entry, both', toKernel()));
+    for (const tool of TOOLS) console.log(line(`  of which first packet → ledger decision, ${tool}`, summary(of(tool).map((r) => r.toDecisionMs))));
     console.log(line('first packet → first drop, nmap (then ICMP every 5 ms)', toDrop('nmap'), missed('nmap') ? `${missed('nmap')} n/a` : ''));
     console.log(line('first packet → first drop, hping3 -S flood', toDrop('hping3'), missed('hping3') ? `${missed('hping3')} n/a` : ''));
     console.log(line('first packet → first drop, both', toDrop(), 'target p95 ≤ 1,000 ms'));
@@ -426,6 +441,10 @@ async function main(): Promise<void> {
     console.log(`the floods sent ${floods().map((r) => r.synAtEntry).join(', ')} SYNs before their blocks, ${Math.round(Math.min(...rates) * 1000)}–` +
       `${Math.round(Math.max(...rates) * 1000)} a second; the kernel entry came p50 ${afterThreshold?.p50} ms, p95 ${afterThreshold?.p95} ms after the ` +
       `${FLOOD_SYN_THRESHOLD}th (the sensor follows a tripped source every 100 ms)`);
+    for (const r of runs.filter((run) => run.toKernelMs > SLOW_RUN_MS)) {
+      console.log(`slow run: ${r.tool} from ${r.host}, first packet ${Math.round(r.phaseMs)} ms into its window, decision at ${Math.round(r.toDecisionMs)} ms, ` +
+        `kernel entry at ${Math.round(r.toKernelMs)} ms after ${r.synAtEntry} SYNs; trips (window:SYNs so far) ${r.trips}`);
+    }
     for (const tool of TOOLS) {
       const blocks = [...new Set(of(tool).map((r) => `${r.rule} ${r.evidence} ${r.ttlS} s`))];
       console.log(`${tool} blocked by: ${blocks.join('; ')}`);
@@ -454,6 +473,7 @@ async function main(): Promise<void> {
       baseline_add_block_p50_ms: base.p50, baseline_add_block_p95_ms: base.p95, decision_to_kernel_over_baseline_p50: round(d2k.p50 / base.p50),
       host_allow_rules_p50_ms: summary(hostAllowMs)!.p50, decision_to_first_drop_p50_ms: d2d?.p50 ?? null, decision_to_first_drop_p95_ms: d2d?.p95 ?? null,
       attack_to_kernel_p50_ms: all.p50, attack_to_kernel_p95_ms: all.p95,
+      attack_to_decision_p50_ms: summary(runs.map((r) => r.toDecisionMs))!.p50, attack_to_decision_p95_ms: summary(runs.map((r) => r.toDecisionMs))!.p95,
       nmap_attack_to_kernel_p50_ms: toKernel('nmap')!.p50, nmap_attack_to_kernel_p95_ms: toKernel('nmap')!.p95,
       hping3_attack_to_kernel_p50_ms: toKernel('hping3')!.p50, hping3_attack_to_kernel_p95_ms: toKernel('hping3')!.p95,
       attack_to_drop_p50_ms: drop?.p50 ?? null, attack_to_drop_p95_ms: drop?.p95 ?? null,
