@@ -67,6 +67,7 @@ const EXPIRY_TOLERANCE_NS = 50_000_000n;
 /** Hints waiting past this many mean a flood of them (forged or not): one full reconciliation answers them all. */
 const MAX_PENDING_HINTS = 2000;
 const HINT_BATCH = 500;
+const UNREADABLE = 'its entry is not a JSON object';
 
 function sameExpiry(a: bigint, b: bigint): boolean {
   return (a > b ? a - b : b - a) <= EXPIRY_TOLERANCE_NS;
@@ -225,6 +226,7 @@ class LedgerEnforcer implements Enforcer {
 
   private followBlock(target: string, state: TargetState, local: Map<string, string>, kernel: Kernel, tally: Tally): void {
     const inKernel = kernel.blocks.get(target);
+    if (state.unreadable) this.refuse(UNREADABLE, 'block', target, tally);
     const entry = state.block && state.block.target === target && this.applies(state.block)
       && !this.refuse(blockProblem(state.block, this.allowRules(local), this.policy, Date.now()), 'block', target, tally) ? state.block : undefined;
     if (entry) {
@@ -318,6 +320,7 @@ class LedgerEnforcer implements Enforcer {
 
     this.configuredAllows = new Map(snap.allows.filter((a) => !this.refuse(allowProblem(a, this.policy), 'allow', a.target, tally)).map((a) => [a.target, a]));
     const allowRules = this.allowRules(local);
+    for (const target of snap.unreadable) this.refuse(UNREADABLE, 'block', target, tally);
     const wantedBlocks = new Map(snap.blocks
       .filter((b) => this.applies(b) && !this.refuse(blockProblem(b, allowRules, this.policy, Date.now()), 'block', b.target, tally))
       .map((b) => [b.target, wallMsToMono(b.expiresMs)]));

@@ -117,6 +117,8 @@ export interface TargetState {
   allow?: AllowEntry;
   /** An operator removed the target; kept as long as the longest block may last. */
   removed: boolean;
+  /** Its block entry is not a JSON object: something other than a blocker wrote it. */
+  unreadable: boolean;
 }
 
 export interface Snapshot {
@@ -125,6 +127,8 @@ export interface Snapshot {
   rev: number;
   blocks: LedgerEntry[];
   allows: AllowEntry[];
+  /** Live targets whose block entry is not a JSON object: something other than a blocker wrote them. */
+  unreadable: string[];
 }
 
 /** Every write script starts with this: the first write after Redis lost its data starts a new generation. */
@@ -262,7 +266,10 @@ local targets = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
 local entries = {}
 for _, target in ipairs(targets) do
   local text = redis.call('GET', ARGV[2] .. target)
-  if text then table.insert(entries, text) end
+  if text then
+    table.insert(entries, target)
+    table.insert(entries, text)
+  end
 end
 return {rev, entries, redis.call('HGETALL', KEYS[3]), redis.call('GET', KEYS[4]) or ''}
 `;
@@ -397,6 +404,7 @@ export class BlockLedger {
         ...(entry && entry.expiresMs > nowMs ? { block: entry } : {}),
         ...(typeof allow === 'string' ? { allow: { target, ...allowValue(allow), source: 'manual' } } : {}),
         removed: tomb === 1,
+        unreadable: typeof block === 'string' && entry === undefined,
       });
     });
     return out;
@@ -408,14 +416,16 @@ export class BlockLedger {
    * (the sensors may only read the ledger).
    */
   async snapshot(nowMs = Date.now()): Promise<Snapshot> {
-    const [rev, entries, allows, epoch] = await this.redis.eval_ro(SNAPSHOT_SCRIPT, 4, INDEX, REV, ALLOW, EPOCH, String(nowMs), `${NS}block:`) as
+    const [rev, targetsAndTexts, allows, epoch] = await this.redis.eval_ro(SNAPSHOT_SCRIPT, 4, INDEX, REV, ALLOW, EPOCH, String(nowMs), `${NS}block:`) as
       [string, string[], string[], string];
-    return {
-      ...(epoch ? { epoch } : {}),
-      rev: Number(rev),
-      blocks: entries.map(parseEntry).filter((e): e is LedgerEntry => e !== undefined && e.expiresMs > nowMs),
-      allows: parseAllows(allows),
-    };
+    const blocks: LedgerEntry[] = [];
+    const unreadable: string[] = [];
+    for (let i = 0; i < targetsAndTexts.length; i += 2) {
+      const entry = parseEntry(targetsAndTexts[i + 1]);
+      if (!entry) unreadable.push(targetsAndTexts[i]);
+      else if (entry.expiresMs > nowMs) blocks.push(entry);
+    }
+    return { ...(epoch ? { epoch } : {}), rev: Number(rev), blocks, allows: parseAllows(allows), unreadable };
   }
 
   /** Announces blocks whose time is up (the kernel has already stopped dropping them); returns their last entries. */
