@@ -25,7 +25,7 @@ import { BpfError } from '../native/bpf';
 import { hostAllowRules, type AllowRule, type HostAllowOptions } from './allowlist';
 import { DEFAULT_MAX_TTL_MS } from './blocker';
 import { allowProblem, blockProblem, limitProblem, type KernelPolicy } from './kernel-policy';
-import { BlockLedger, CHANGES_CHANNEL, parseHint, type AllowEntry, type LedgerEntry, type TargetState } from './ledger';
+import { BlockLedger, CHANGES_CHANNEL, EPOCH, REV, parseHint, type AllowEntry, type LedgerEntry, type TargetState } from './ledger';
 import { LimitLedger, type LimitEntry } from './limits';
 import { normalizeTarget } from './targets';
 import { widthLimitsFromEnv } from './widths';
@@ -118,6 +118,8 @@ class LedgerEnforcer implements Enforcer {
   private configuredAllows = new Map<string, AllowEntry>();
   private readonly pending = new Set<string>();
   private resyncWanted = false;
+  /** The revision and generation the last reconciliation read. */
+  private lastRead?: { rev: number; epoch: string };
   private draining = false;
   private running?: Promise<ReconcileResult>;
   private timer?: NodeJS.Timeout;
@@ -162,7 +164,8 @@ class LedgerEnforcer implements Enforcer {
 
   private onHint(message: string): void {
     const target = parseHint(message);
-    if (target === undefined) return;
+    // A reconciliation that has yet to read the ledger covers this hint too.
+    if (target === undefined || this.resyncWanted) return;
     if (this.pending.size >= MAX_PENDING_HINTS) {
       this.pending.clear();
       this.resyncWanted = true;
@@ -177,12 +180,15 @@ class LedgerEnforcer implements Enforcer {
 
   /** Follows the hints: reads what the ledger says of each target now, and applies that. */
   private async drain(): Promise<void> {
+    let reconciled = false;
     try {
       while (!this.stopped && (this.pending.size > 0 || this.resyncWanted)) {
         await this.running?.catch(() => undefined);
         if (this.resyncWanted) {
           this.resyncWanted = false;
-          await this.reconcile();
+          // A flood that outlasts its reconciliation needs another only if the ledger changed since that one read it.
+          if (!reconciled || await this.ledgerMoved()) await this.reconcile();
+          reconciled = true;
           continue;
         }
         const batch = [...this.pending].slice(0, HINT_BATCH);
@@ -194,6 +200,11 @@ class LedgerEnforcer implements Enforcer {
     } finally {
       this.draining = false;
     }
+  }
+
+  private async ledgerMoved(): Promise<boolean> {
+    const [rev, epoch] = await this.redis.mget(REV, EPOCH);
+    return Number(rev ?? 0) !== this.lastRead?.rev || (epoch ?? '') !== this.lastRead.epoch;
   }
 
   /** Block and allow targets are prefixes (`198.18.0.66/32`), limit targets addresses (`198.18.0.1`). */
@@ -313,6 +324,7 @@ class LedgerEnforcer implements Enforcer {
     await this.ledger.publishSensorAllows(this.opts.sensorId, [...local].map(([target, reason]) => ({ target, reason })));
     const snap = await this.ledger.snapshot();
     const limits = await this.limits.list();
+    this.lastRead = { rev: snap.rev, epoch: snap.epoch ?? '' };
     if (this.stopped) return { rev: snap.rev, added: 0, removed: 0, refused: 0, failed: 0, retained: 0 };
     const nowNs = monotonicNs();
     this.checkGeneration(snap.epoch ?? '', snap.rev, nowNs);
