@@ -25,7 +25,7 @@ import { BpfError } from '../native/bpf';
 import { hostAllowRules, type AllowRule, type HostAllowOptions } from './allowlist';
 import { DEFAULT_MAX_TTL_MS } from './blocker';
 import { allowProblem, blockProblem, limitProblem, type KernelPolicy } from './kernel-policy';
-import { BlockLedger, CHANGES_CHANNEL, EPOCH, REV, parseHint, type AllowEntry, type LedgerEntry, type TargetState } from './ledger';
+import { BlockLedger, CHANGES_CHANNEL, generationChanged, parseHint, type AllowEntry, type Generation, type LedgerEntry, type TargetState } from './ledger';
 import { LimitLedger, type LimitEntry } from './limits';
 import { normalizeTarget } from './targets';
 import { widthLimitsFromEnv } from './widths';
@@ -119,7 +119,7 @@ class LedgerEnforcer implements Enforcer {
   private readonly pending = new Set<string>();
   private resyncWanted = false;
   /** The revision and generation the last reconciliation read. */
-  private lastRead?: { rev: number; epoch: string };
+  private lastRead?: Generation;
   private draining = false;
   private running?: Promise<ReconcileResult>;
   private timer?: NodeJS.Timeout;
@@ -203,8 +203,8 @@ class LedgerEnforcer implements Enforcer {
   }
 
   private async ledgerMoved(): Promise<boolean> {
-    const [rev, epoch] = await this.redis.mget(REV, EPOCH);
-    return Number(rev ?? 0) !== this.lastRead?.rev || (epoch ?? '') !== this.lastRead.epoch;
+    const { epoch, rev } = await this.ledger.generation();
+    return rev !== this.lastRead?.rev || epoch !== this.lastRead.epoch;
   }
 
   /** Block and allow targets are prefixes (`198.18.0.66/32`), limit targets addresses (`198.18.0.1`). */
@@ -213,7 +213,14 @@ class LedgerEnforcer implements Enforcer {
     const addresses = targets.filter((t) => !t.includes('/'));
     const states = await this.ledger.targetStates(prefixes);
     const limits = await this.limits.ofTargets(addresses, TRAFFIC_CLASSES);
+    // Read after the states, so a ledger lost before they were read shows here.
+    const generation = await this.ledger.generation();
     if (this.stopped) return;
+    if (generationChanged(this.program.ledgerMark(), generation)) {
+      // A lost entry is no removal: the reconciliation keeps what the kernel holds (retained), and covers these targets.
+      await this.reconcile();
+      return;
+    }
     const local = this.localAllows();
     const tally = new Tally();
     const kernel = new Kernel(this.program);
@@ -396,7 +403,7 @@ class LedgerEnforcer implements Enforcer {
    */
   private checkGeneration(epoch: string, rev: number, nowNs: bigint): void {
     const mark = this.program.ledgerMark();
-    const changed = mark.epoch !== '' && (mark.epoch !== epoch || rev < mark.rev);
+    const changed = generationChanged(mark, { epoch, rev });
     if (changed) {
       let kept = 0;
       for (const b of this.program.listBlocks()) {

@@ -121,6 +121,17 @@ export interface TargetState {
   unreadable: boolean;
 }
 
+/** Which ledger an enforcer reads: its generation ('' until the first write since Redis lost the ledger) and revision. */
+export interface Generation {
+  epoch: string;
+  rev: number;
+}
+
+/** Whether `now` is another ledger than the one `before` (what a kernel followed) was read from, or an older revision of it. */
+export function generationChanged(before: Generation, now: Generation): boolean {
+  return before.epoch !== '' && (before.epoch !== now.epoch || now.rev < before.rev);
+}
+
 export interface Snapshot {
   /** Undefined until the first write since Redis lost (or never had) the ledger. */
   epoch?: string;
@@ -426,6 +437,11 @@ export class BlockLedger {
       else if (entry.expiresMs > nowMs) blocks.push(entry);
     }
     return { ...(epoch ? { epoch } : {}), rev: Number(rev), blocks, allows: parseAllows(allows), unreadable };
+  }
+
+  async generation(): Promise<Generation> {
+    const [rev, epoch] = await this.redis.mget(REV, EPOCH);
+    return { epoch: epoch ?? '', rev: Number(rev ?? 0) };
   }
 
   /** Announces blocks whose time is up (the kernel has already stopped dropping them); returns their last entries. */
