@@ -330,7 +330,7 @@ class LedgerEnforcer implements Enforcer {
     const local = this.localAllows();
     await this.ledger.publishSensorAllows(this.opts.sensorId, [...local].map(([target, reason]) => ({ target, reason })));
     const snap = await this.ledger.snapshot();
-    const limits = await this.limits.list();
+    const limits = await this.limits.read();
     this.lastRead = { rev: snap.rev, epoch: snap.epoch ?? '' };
     if (this.stopped) return { rev: snap.rev, added: 0, removed: 0, refused: 0, failed: 0, retained: 0 };
     const nowNs = monotonicNs();
@@ -369,7 +369,8 @@ class LedgerEnforcer implements Enforcer {
       if ((!have || have.retained) && this.write(tally, () => this.program.addAllow(target), `allow ${target}`)) tally.added++;
     }
 
-    this.reconcileLimits(limits, nowNs, kernel, tally);
+    for (const member of limits.unreadable) this.refuse(UNREADABLE, 'limit', member, tally);
+    this.reconcileLimits(limits.entries, nowNs, kernel, tally);
     this.ready = true;
     const retained = [...this.program.listBlocks(), ...this.program.listDestinationLimits()].filter((e) => e.retained).length;
     const drops = Object.fromEntries(this.program.listBlocks().map((b) => [b.prefix, b.drops]));
