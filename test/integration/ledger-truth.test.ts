@@ -169,9 +169,10 @@ describe('the ledger is the only truth the kernel follows', () => {
     await redis.hset('xdp-ids:allow', '0.0.0.0/0', JSON.stringify({ reason: 'maintenance', actor: 'cli:attacker', createdMs: now }));
     await redis.multi().set('xdp-ids:dstlimit:syn|198.18.62.9', JSON.stringify({ target: '198.18.62.9', traffic: 'syn', perSecond: 0, origin: 'rule', reason: 'forged', createdMs: now, expiresMs: now + 10 * MIN }))
       .zadd('xdp-ids:dstlimits', now + 10 * MIN, 'syn|198.18.62.9').exec();
+    await redis.multi().set('xdp-ids:dstlimit:syn|198.18.62.8', 'null').zadd('xdp-ids:dstlimits', now + 10 * MIN, 'syn|198.18.62.8').exec();
     const refused = [
       ['block', '0.0.0.0/0'], ['block', '198.18.0.0/15'], ['block', '198.18.62.77/32'], ['block', '127.0.0.0/16'], ...(own ? [['block', own]] : []),
-      ['block', '198.18.62.96/28'], ['block', '198.18.62.78/32'], ['allow', '0.0.0.0/0'], ['limit', '198.18.62.9'],
+      ['block', '198.18.62.96/28'], ['block', '198.18.62.78/32'], ['allow', '0.0.0.0/0'], ['limit', '198.18.62.9'], ['limit', 'syn|198.18.62.8'],
     ];
 
     // Whether the attacker announces the entries or not: a hint for each, then the periodic reconciliation.
@@ -199,12 +200,13 @@ describe('the ledger is the only truth the kernel follows', () => {
     expect(events.find((e) => e.details!.target === '198.18.0.0/15')!.details!.problem).toMatch(/too wide/);
     expect(events.find((e) => e.details!.target === '198.18.62.77/32')!.details!.problem).toMatch(/beyond the longest block \(30 days\)/);
     expect(events.find((e) => e.details!.target === '198.18.62.96/28')!.details!.problem).toMatch(/allow entry 198\.18\.62\.100\/32 \(admin workstation\)/);
-    expect(events.find((e) => e.details!.kind === 'limit')!.details!.problem).toMatch(/rate 0 is not 1\.\./);
+    expect(events.find((e) => e.details!.target === '198.18.62.9')!.details!.problem).toMatch(/rate 0 is not 1\.\./);
+    expect(events.find((e) => e.details!.target === '198.18.62.78/32')!.details!.problem).toMatch(/not a JSON object/);
 
     // Gone from Redis, nothing is refused any more.
-    await redis.del(...refused.filter(([kind]) => kind === 'block').map(([, t]) => `xdp-ids:block:${t}`), 'xdp-ids:dstlimit:syn|198.18.62.9');
+    await redis.del(...refused.filter(([kind]) => kind === 'block').map(([, t]) => `xdp-ids:block:${t}`), 'xdp-ids:dstlimit:syn|198.18.62.9', 'xdp-ids:dstlimit:syn|198.18.62.8');
     await redis.zrem('xdp-ids:blocks', ...refused.filter(([kind]) => kind === 'block').map(([, t]) => t));
-    await redis.zrem('xdp-ids:dstlimits', 'syn|198.18.62.9');
+    await redis.zrem('xdp-ids:dstlimits', 'syn|198.18.62.9', 'syn|198.18.62.8');
     await redis.hdel('xdp-ids:allow', '0.0.0.0/0');
     expect((await enforcer.reconcile()).refused).toBe(0);
   });
