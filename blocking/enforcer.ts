@@ -12,6 +12,7 @@
  * entries the kernel holds are kept until their own expiry (marked retained) instead of being
  * dropped as orphans, and operators get an exception event.
  */
+import { createHash } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -21,6 +22,7 @@ import { connectRedis, redactUrl, type RedisTarget } from '../common/redis';
 import { TRAFFIC_CLASSES, type TrafficClass } from '../common/traffic';
 import { monotonicNs, wallMsToMono } from '../sensor/clock';
 import type { XdpIdsProgram } from '../sensor/kernel/program';
+import { MAX_EPOCH_BYTES } from '../sensor/kernel/records';
 import { BpfError } from '../native/bpf';
 import { hostAllowRules, type AllowRule, type HostAllowOptions } from './allowlist';
 import { DEFAULT_MAX_TTL_MS } from './blocker';
@@ -68,6 +70,11 @@ const EXPIRY_TOLERANCE_NS = 50_000_000n;
 const MAX_PENDING_HINTS = 2000;
 const HINT_BATCH = 500;
 const UNREADABLE = 'its entry is not a JSON object';
+
+/** The generation as the kernel's mark holds it: a writer's epoch (a UUID) as is, a longer one (no writer's) by its digest. */
+function kernelEpoch(epoch: string): string {
+  return Buffer.byteLength(epoch) <= MAX_EPOCH_BYTES ? epoch : `sha256:${createHash('sha256').update(epoch).digest('hex').slice(0, MAX_EPOCH_BYTES - 7)}`;
+}
 
 function sameExpiry(a: bigint, b: bigint): boolean {
   return (a > b ? a - b : b - a) <= EXPIRY_TOLERANCE_NS;
@@ -216,7 +223,7 @@ class LedgerEnforcer implements Enforcer {
     // Read after the states, so a ledger lost before they were read shows here.
     const generation = await this.ledger.generation();
     if (this.stopped) return;
-    if (generationChanged(this.program.ledgerMark(), generation)) {
+    if (generationChanged(this.program.ledgerMark(), { ...generation, epoch: kernelEpoch(generation.epoch) })) {
       // A lost entry is no removal: the reconciliation keeps what the kernel holds (retained), and covers these targets.
       await this.reconcile();
       return;
@@ -334,7 +341,7 @@ class LedgerEnforcer implements Enforcer {
     this.lastRead = { rev: snap.rev, epoch: snap.epoch ?? '' };
     if (this.stopped) return { rev: snap.rev, added: 0, removed: 0, refused: 0, failed: 0, retained: 0 };
     const nowNs = monotonicNs();
-    this.checkGeneration(snap.epoch ?? '', snap.rev, nowNs);
+    this.checkGeneration(kernelEpoch(snap.epoch ?? ''), snap.rev, nowNs);
     const tally = new Tally();
 
     this.configuredAllows = new Map(snap.allows.filter((a) => !this.refuse(allowProblem(a, this.policy), 'allow', a.target, tally)).map((a) => [a.target, a]));
