@@ -172,6 +172,25 @@ describe('ledger generations', () => {
     expect(events).toEqual([expect.objectContaining({ details: expect.objectContaining({ previousRev: rev, rev: rev - 1 }) })]);
   });
 
+  test('an epoch no ledger writer produces (longer than the kernel keeps) is another generation, and the enforcer goes on following the ledger', async () => {
+    const since = Date.now();
+    const e = await restartEnforcer();
+    await blocker.request(ruleRequest('198.18.62.72'));
+    await e.reconcile();
+    await redis.set('xdp-ids:ledger:epoch', 'x'.repeat(200));
+    await e.reconcile();
+    // The ledger still holds it, so it is as current as before.
+    expect(block('198.18.62.72/32')).toMatchObject({ retained: false });
+    expect((await blocker.request(ruleRequest('198.18.62.73'))).status).toBe('blocked');
+    await until('a block written since in the kernel', () => block('198.18.62.73/32'), 10_000);
+    await e.reconcile();
+    expect(block('198.18.62.73/32')).toMatchObject({ retained: false });
+    expect(await until('the generation exception', async () => {
+      const found = await exceptions('ledger-generation-changed', since);
+      return found.length > 0 && found;
+    })).toHaveLength(1);
+  });
+
   test('a restarted sensor (program reopened from its pins, a new enforcer) does not raise it again', async () => {
     const since = Date.now();
     const before = program.listBlocks().map(({ prefix, retained }) => ({ prefix, retained }));
