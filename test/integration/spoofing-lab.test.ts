@@ -11,7 +11,7 @@ import type { Redis } from 'ioredis';
 import type { BlockOutcome, IncidentEvent } from '../../common/alert-events';
 import { connectRedis } from '../../common/redis';
 import { hostAllowRules } from '../../blocking/allowlist';
-import { LedgerBlocker } from '../../blocking/blocker';
+import { DEFAULT_LADDER_MS, LedgerBlocker } from '../../blocking/blocker';
 import { startEnforcer, type Enforcer } from '../../blocking/enforcer';
 import { BlockLedger, type LedgerEntry } from '../../blocking/ledger';
 import { defaultRulesDir } from '../../detector/rules/loader';
@@ -26,7 +26,7 @@ import { testRedis, type TestRedis } from '../support/redis';
 import { until } from '../support/until';
 
 const UNVERIFIED_TTL_MS = 4000;
-const LADDER_FIRST_MS = 10 * 60_000;
+const LADDER_FIRST_MS = DEFAULT_LADDER_MS[0];
 
 describe('spoofed sources through the whole pipeline', () => {
   let server: TestRedis;
