@@ -252,6 +252,8 @@ describe('automatic blocking with two sensors on one Redis', () => {
     expect((await guarded.request(ruleRequest(ATTACKER, 60_000))).status).toBe('blocked');
     for (const b of (await ledger.snapshot()).blocks) await ledger.unblock(b.target, 60_000);
     await redis.del('xdp-ids:blocks:breaker:unverified');
+    // The next test stops an enforcer: it must have applied these unblocks first.
+    await until('the unblocks at both sensors', () => programs().every((p) => p.listBlocks().length === 0), 2000);
   });
 
   test('a killed and restarted enforcer resyncs before it reports ready: adds the missing, removes the orphaned', async () => {
