@@ -14,6 +14,7 @@ import { formatProblem } from '../detector/rules/problems';
 import { YamlSource } from '../detector/rules/yaml-source';
 import { parseMatcher, type Matcher } from './matchers';
 import { compileSubject } from './render';
+import type { AlertsConfig, Receiver, Route } from './types';
 
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
@@ -141,69 +142,6 @@ const ConfigShape = z.strictObject({
     backlog_alert: z.int().min(1).default(10_000),
   }).default({ backoff: 2000, max_backoff: 600_000, concurrency: 8, backlog_alert: 10_000 }),
 });
-
-export interface EmailReceiver {
-  name: string;
-  type: 'email';
-  attempts: number;
-  host: string;
-  port: number;
-  secure: boolean;
-  requireTls: boolean;
-  ca?: string;
-  auth?: { user: string; pass: string };
-  from: string;
-  to: string[];
-  subject?: string;
-  timeoutMs: number;
-}
-
-export interface WebhookReceiver {
-  name: string;
-  type: 'webhook';
-  attempts: number;
-  url: string;
-  secret: string;
-  format: 'json' | 'slack';
-  timeoutMs: number;
-}
-
-export interface MailboxReceiver {
-  name: string;
-  type: 'mailbox';
-  attempts: number;
-  path: string;
-  from: string;
-  to: string[];
-}
-
-export type Receiver = EmailReceiver | WebhookReceiver | MailboxReceiver;
-
-export interface Route {
-  name: string;
-  matchers: Matcher[];
-  receivers: string[];
-  continue: boolean;
-  groupBy: string[];
-  groupWaitMs: number;
-  groupIntervalMs: number;
-  repeatIntervalMs: number;
-  sendResolved: boolean;
-}
-
-export interface InhibitRule {
-  source: Matcher[];
-  target: Matcher[];
-  equal: string[];
-  durationMs: number;
-}
-
-export interface AlertsConfig {
-  receivers: Map<string, Receiver>;
-  routes: Route[];
-  inhibitRules: InhibitRule[];
-  delivery: { backoffMs: number; maxBackoffMs: number; concurrency: number; backlogAlert: number };
-}
 
 export class ConfigError extends Error {}
 

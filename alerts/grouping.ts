@@ -15,28 +15,10 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { AlertEvent } from '../common/alert-events';
-import type { Route } from './config';
 import { itemKey, itemPhase } from './labels';
 import { ITEM_STATE_TTL_MS, keys } from './keys';
 import type { Labels } from './matchers';
-
-export type NoticePhase = 'opened' | 'repeat' | 'resolved';
-
-export interface NoticeItem {
-  phase: NoticePhase;
-  event: AlertEvent;
-  /** For repeats: what changed since the last message about this item. */
-  changes: string[];
-}
-
-/** One message to every receiver of a route: the items of one group flush. */
-export interface Notification {
-  id: string;
-  route: string;
-  groupLabels: Record<string, string>;
-  items: NoticeItem[];
-  createdMs: number;
-}
+import type { FlushJob, NoticeItem, Notification, Route } from './types';
 
 const ADD_PENDING = `
 local rank = { updated = 0, opened = 1, resolved = 2 }
@@ -78,12 +60,6 @@ export function groupOf(route: Route, labels: Labels): { key: string; labels: Re
   for (const name of route.groupBy) values[name] = (labels[name] ?? []).join(',');
   const key = createHash('sha256').update(JSON.stringify([route.name, route.groupBy.map((name) => values[name])])).digest('hex').slice(0, 24);
   return { key, labels: values };
-}
-
-export interface FlushJob {
-  route: string;
-  group: string;
-  groupLabels: Record<string, string>;
 }
 
 /** Adds an event to its group; returns when the group's flush is due, and whether this call scheduled it. */

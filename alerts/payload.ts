@@ -9,7 +9,7 @@
  */
 import type { AlertEvent, Severity } from '../common/alert-events';
 import { oneLine } from '../common/text';
-import type { NoticeItem, Notification } from './grouping';
+import type { NoticeItem, Notification } from './types';
 import { hostOf } from './labels';
 import { blockTitle } from './view';
 

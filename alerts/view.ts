@@ -9,7 +9,7 @@ import { TRAFFIC_NAMES, type TrafficClass } from '../common/traffic';
 import type { AlertEvent, Incident } from '../common/alert-events';
 import type { HeaderSample } from '../common/sensor-tick';
 import { oneLine, plainLines } from '../common/text';
-import type { NoticeItem, Notification } from './grouping';
+import type { NoticeItem, Notification } from './types';
 
 const PROTOCOLS: Record<number, string> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 58: 'ICMPv6' };
 const PHASE_LABEL = { opened: 'OPENED', repeat: 'ONGOING', resolved: 'RESOLVED' } as const;
