@@ -9,6 +9,7 @@ import { TRAFFIC_NAMES, type TrafficClass } from '../common/traffic';
 import type { AlertEvent, Incident } from '../common/alert-events';
 import type { HeaderSample } from '../common/sensor-tick';
 import { oneLine, plainLines } from '../common/text';
+import { readableComparison, readableDuration, readableFeature, readableNumber } from './readable';
 import type { NoticeItem, Notification } from './types';
 
 const PROTOCOLS: Record<number, string> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 58: 'ICMPv6' };
@@ -17,11 +18,6 @@ const MAX_SAMPLES = 10;
 
 function iso(ms: number | undefined): string {
   return ms === undefined ? '' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
-function sinceText(fromMs: number, toMs: number): string {
-  const s = Math.max(0, Math.round((toMs - fromMs) / 1000));
-  return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m${s % 60 ? `${s % 60}s` : ''}` : `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
 }
 
 function distinct(values: string[], max: number): string {
@@ -38,7 +34,7 @@ function sampleView(s: HeaderSample) {
 }
 
 function limitText(target: string, traffic: TrafficClass | undefined, perSecond: number | undefined): string {
-  return `${TRAFFIC_NAMES[traffic ?? 'syn']} to ${target} limited to ${perSecond}/s`;
+  return `${TRAFFIC_NAMES[traffic ?? 'syn']} to ${target} limited to ${readableNumber(perSecond ?? 0)}/s`;
 }
 
 function actionOf(i: Incident): string {
@@ -67,6 +63,10 @@ function foldedText(i: Incident): string | undefined {
   return `${keyText(i)} beyond the rule's maximum of open incidents${examples}; this incident never blocks`;
 }
 
+function shown(i: Incident, name: string, value: number | undefined): string {
+  return value === undefined ? '' : readableFeature(i.scope, name, value);
+}
+
 function incidentView(i: Incident) {
   const sources = i.scope === 'source' ? keyText(i) : distinct(i.evidence.map((s) => s.src), 3) || 'many';
   const targets = i.scope === 'destination' ? keyText(i) : distinct(i.evidence.map((s) => s.dst), 3) || 'this host';
@@ -74,13 +74,16 @@ function incidentView(i: Incident) {
     title: i.title, severity: i.severity, SEVERITY: i.severity.toUpperCase(), source: sources, target: targets, action: actionOf(i),
     description: i.description, ruleId: i.ruleId, ruleVersion: i.ruleVersion, incidentId: i.id, key: i.key, groupBy: i.groupBy,
     sensors: i.sensors.join(', '), mitre: i.mitre.join(', '), tags: i.tags.join(', '),
-    when: i.when, window: `${i.windowMs / 1000}s`, since: iso(i.firstWindowMs), opened: iso(i.openedMs), lastSeen: iso(i.lastSeenMs),
-    resolvedAt: iso(i.resolvedMs), duration: sinceText(i.firstWindowMs, i.resolvedMs ?? i.lastSeenMs), detections: i.detections,
-    conditions: i.conditions.map((c) => ({ ...c, verdict: c.holds ? 'tripped' : 'not met' })),
-    features: Object.keys({ ...i.features, ...i.peak }).sort().map((name) => ({ name, value: i.features[name] ?? '', peak: i.peak[name] ?? '' })),
+    when: i.when, window: readableDuration(i.windowMs), since: iso(i.firstWindowMs), opened: iso(i.openedMs), lastSeen: iso(i.lastSeenMs),
+    resolvedAt: iso(i.resolvedMs), duration: readableDuration(Math.max(0, (i.resolvedMs ?? i.lastSeenMs) - i.firstWindowMs)), detections: i.detections,
+    conditions: i.conditions.map((c) => ({
+      expression: c.expression, value: readableComparison(i.scope, c.expression, c.value), threshold: readableComparison(i.scope, c.expression, c.threshold),
+      verdict: c.holds ? 'tripped' : 'not met',
+    })),
+    features: Object.keys({ ...i.features, ...i.peak }).sort().map((name) => ({ name, value: shown(i, name, i.features[name]), peak: shown(i, name, i.peak[name]) })),
     samples: i.evidence.slice(-MAX_SAMPLES).map(sampleView),
     block: i.block ? { ...i.block, until: iso(i.block.expiresMs) } : undefined,
-    explanation: i.explanation?.map((e) => ({ ...e, percent: `${Math.round(e.share * 100)}%` })),
+    explanation: i.explanation?.map((e) => ({ feature: e.feature, value: readableFeature(i.scope, e.feature, e.value), percent: `${Math.round(e.share * 100)}%` })),
     folded: foldedText(i),
   };
 }
@@ -91,7 +94,7 @@ const ALLOW_PHASE_LABEL: Partial<Record<string, string>> = { allowed: 'added', d
 /** `Block blocked: 198.18.0.66/32`, `Limit set: SYNs to 198.18.0.1 (1000/s)`, `Allow entry added: 10.0.0.0/8`. */
 export function blockTitle(event: Extract<AlertEvent, { kind: 'block' }>): string {
   switch (event.action) {
-    case 'limit': return `Limit ${LIMIT_PHASE_LABEL[event.phase] ?? event.phase}: ${TRAFFIC_NAMES[event.traffic ?? 'syn']} to ${event.target}${event.perSecond ? ` (${event.perSecond}/s)` : ''}`;
+    case 'limit': return `Limit ${LIMIT_PHASE_LABEL[event.phase] ?? event.phase}: ${TRAFFIC_NAMES[event.traffic ?? 'syn']} to ${event.target}${event.perSecond ? ` (${readableNumber(event.perSecond)}/s)` : ''}`;
     case 'allow': return `Allow entry ${ALLOW_PHASE_LABEL[event.phase] ?? event.phase}: ${event.target}`;
     default: return `Block ${event.phase}: ${event.target}`;
   }
