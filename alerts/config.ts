@@ -145,8 +145,12 @@ const ConfigShape = z.strictObject({
 
 export class ConfigError extends Error {}
 
-/** One incident per message, the first after 10 s, repeats hourly (Alertmanager's defaults, but grouped per incident). */
-const DEFAULT_TIMING = { groupBy: ['incident'], groupWaitMs: 10_000, groupIntervalMs: 60_000, repeatIntervalMs: 3_600_000, sendResolved: true };
+/**
+ * One attack per message, the first after 10 s, repeats hourly (Alertmanager's defaults, grouped
+ * per attack). An attack already groups by source; a group keyed by the sources themselves would
+ * split whenever a decoy joined an attack after its first message.
+ */
+const DEFAULT_TIMING = { groupBy: ['attack'], groupWaitMs: 10_000, groupIntervalMs: 60_000, repeatIntervalMs: 3_600_000, sendResolved: true };
 
 function pathText(path: readonly PropertyKey[]): string {
   return path.reduce<string>((out, p) => (typeof p === 'number' ? `${out}[${p}]` : out ? `${out}.${String(p)}` : String(p)), '');
@@ -262,7 +266,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   };
 }
 
-/** What `xdp-ids run` uses without an alerts config: every alert, one message per incident, as an email into an mbox file. */
+/** What `xdp-ids run` uses without an alerts config: every alert, one message per attack, as an email into an mbox file. */
 export function mailboxConfig(file: string): AlertsConfig {
   const yaml = `
 defaults: { group_wait: 2s, group_interval: 30s }

@@ -1,5 +1,5 @@
 /**
- * Numbers as a person reads them in an alert: `312/s` rather than `311.6666666666667`, `5 s`
+ * Numbers and times as a person reads them in an alert: `312/s` rather than `311.6666666666667`, `5 s`
  * rather than `5.004136962890625s`, `1.1 kbit/s` rather than `1119.0740864065351`. A feature's
  * unit comes from its one definition (detector/features.ts). Only what people read is rounded:
  * the JSON payload keeps every value as it came.
@@ -45,6 +45,11 @@ export function readableFeature(scope: Scope, name: string, value: number): stri
 export function readableComparison(scope: Scope, expression: string, value: number): string {
   const feature = (expression.match(/[a-z_][a-z0-9_]*/g) ?? []).map((name) => findFeature(scope, name)).find((f) => f !== undefined);
   return readableValue(value, feature?.unit ?? '');
+}
+
+/** A wall-clock time to the second, in UTC: `2025-01-01T12:00:03Z`; empty when there is none. */
+export function readableTime(ms: number | undefined): string {
+  return ms === undefined ? '' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** `250 ms`, `5 s`, `1.5 s`, `4 min 30 s`, `2 h 5 min`, `3 d 4 h`. */
