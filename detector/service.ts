@@ -132,7 +132,11 @@ export class Detector {
     this.incidents = new IncidentStore(redis, { resolveAfterMs: opts.resolveAfterMs, updateEveryMs: opts.updateEveryMs, maxOpenPerRule: opts.maxIncidentsPerRule });
     const ledger = new BlockLedger(redis);
     this.attacks = new AttackStore(redis, this.incidents, {
-      inhibits: (ruleId) => this.watcher.ruleSet?.rules.find((r) => r.id === ruleId)?.inhibits ?? [],
+      // A rule names what the anomaly model can only call unusual: every rule subsumes the model's incident of its key.
+      inhibits: (ruleId) => {
+        const rule = this.watcher.ruleSet?.rules.find((r) => r.id === ruleId);
+        return rule ? [...rule.inhibits, MODEL_RULE_ID] : [];
+      },
       dropped: async () => {
         const total = new Map<string, number>();
         for (const sensor of await ledger.sensorStates()) for (const [target, n] of Object.entries(sensor.drops)) total.set(target, (total.get(target) ?? 0) + n);
