@@ -93,8 +93,8 @@ function actionSummary(keys: Map<string, AttackIncident[]>): string {
 
 function droppedText(b: BlockedTarget, resolved: boolean): string | undefined {
   if (b.dropped === 0) return resolved ? `${b.target}: nothing dropped, it sent nothing more while blocked` : undefined;
-  const count = `${readableNumber(b.dropped)} packet${b.dropped === 1 ? '' : 's'} dropped while blocked`;
-  return `${b.target}: ${count}, ${b.knocking ? 'the last within about 30 s: still knocking' : 'none in the last 30 s: it stopped'}`;
+  const count = `${readableNumber(b.dropped)} packet${b.dropped === 1 ? '' : 's'} dropped while blocked, the count last grew by ${readableTime(b.lastDropMs)}`;
+  return `${b.target}: ${count}: ${b.knocking ? 'still knocking' : 'it stopped'}`;
 }
 
 /** Every incident's samples once, newest last. */

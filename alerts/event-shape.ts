@@ -24,7 +24,7 @@ const IncidentShape = z.looseObject({
 const AttackShape = z.looseObject({
   id: z.string().min(1), phase: z.enum(['opened', 'updated', 'resolved']), openedMs: ms, resolvedMs: ms.optional(),
   incidents: z.array(IncidentShape.extend({ subsumedBy: z.string().optional() })).min(1),
-  blocked: z.array(z.looseObject({ target: z.string(), dropped: z.number(), knocking: z.boolean() })),
+  blocked: z.array(z.looseObject({ target: z.string(), dropped: z.number(), lastDropMs: ms.optional(), knocking: z.boolean() })),
 });
 
 const base = { v: z.literal(ALERT_EVENT_VERSION), id: z.string().min(1), atMs: ms };

@@ -125,7 +125,9 @@ export interface BlockedTarget {
   target: string;
   /** Packets its kernel entries dropped, summed over the sensors (each reports every 10 s). */
   dropped: number;
-  /** Whether that count grew within about the last 30 s: the source kept sending while blocked. */
+  /** When that count was last seen growing (sampled every 5 s): a drop came within about 15 s before. */
+  lastDropMs?: number;
+  /** Whether it grew within the last 20 s: the source was still sending while blocked. */
   knocking: boolean;
 }
 

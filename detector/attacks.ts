@@ -32,7 +32,7 @@ import type { IncidentStore } from './incidents';
 export const CORRELATE_MS = 5000;
 /** Keys an attack takes in by correlation; a larger crowd opens further attacks (each still one message). */
 export const MAX_CORRELATED_KEYS = 32;
-/** A drop count seen growing this recently means packets dropped within about the last 30 s (enforcers report every 10 s). */
+/** A drop count seen growing this recently means the source is still sending (a drop within about the last 35 s: enforcers report every 10 s, samples every 5 s). */
 export const KNOCKING_MS = 20_000;
 
 export interface AttackStoreOptions {
@@ -239,7 +239,7 @@ export class AttackStore {
     const targets = [...new Set(incidents.filter(isBlocked).map((i) => i.block!.target))];
     const blocked = targets.map((target): BlockedTarget => {
       const [count, grewMs] = (drops[target] ?? '0|0').split('|').map(Number);
-      return { target, dropped: count, knocking: count > 0 && nowMs - grewMs <= KNOCKING_MS };
+      return count > 0 ? { target, dropped: count, lastDropMs: grewMs, knocking: nowMs - grewMs <= KNOCKING_MS } : { target, dropped: 0, knocking: false };
     });
     return {
       id, version: hash.version, openedMs: Number(hash.openedMs), ...(hash.resolvedMs ? { resolvedMs: Number(hash.resolvedMs) } : {}), incidents, blocked,

@@ -150,8 +150,8 @@ describe('attacks', () => {
     const resolved = await s.incidents.resolveDue(T0 + 61_000);
     const attacks = await Promise.all(resolved.map((t) => s.attacks.settle({ ...t.incident, attackId: t.incident.attackId! }, T0 + 61_000)));
     const byId = new Map(attacks.map((x) => [x!.id, x!]));
-    expect(byId.get(knocking)).toMatchObject({ phase: 'resolved', blocked: [{ target: '198.18.0.70/32', dropped: 1500, knocking: true }] });
-    expect(byId.get(stopped)).toMatchObject({ phase: 'resolved', blocked: [{ target: '198.18.0.71/32', dropped: 800, knocking: false }] });
+    expect(byId.get(knocking)).toMatchObject({ phase: 'resolved', blocked: [{ target: '198.18.0.70/32', dropped: 1500, lastDropMs: T0 + 55_000, knocking: true }] });
+    expect(byId.get(stopped)).toMatchObject({ phase: 'resolved', blocked: [{ target: '198.18.0.71/32', dropped: 800, lastDropMs: T0 + 5000, knocking: false }] });
     expect(await client.hlen('xdp-ids:attacks:blocked')).toBe(0);
   });
 });
