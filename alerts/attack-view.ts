@@ -93,7 +93,8 @@ function actionSummary(keys: Map<string, AttackIncident[]>): string {
 
 function droppedText(b: BlockedTarget, resolved: boolean): string | undefined {
   if (b.dropped === 0) return resolved ? `${b.target}: nothing dropped, it sent nothing more while blocked` : undefined;
-  const count = `${readableNumber(b.dropped)} packet${b.dropped === 1 ? '' : 's'} dropped while blocked, the count last grew by ${readableTime(b.lastDropMs)}`;
+  const grew = b.lastDropMs === undefined ? '' : `, the count last grew by ${readableTime(b.lastDropMs)}`;
+  const count = `${readableNumber(b.dropped)} packet${b.dropped === 1 ? '' : 's'} dropped while blocked${grew}`;
   return `${b.target}: ${count}: ${b.knocking ? 'still knocking' : 'it stopped'}`;
 }
 
