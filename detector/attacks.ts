@@ -31,9 +31,9 @@ import type { IncidentStore } from './incidents';
 /** How long after an attack opened a key may join it by firing the same rule at the same destination. */
 export const CORRELATE_MS = 5000;
 /** Keys an attack takes in by correlation; a larger crowd opens further attacks (each still one message). */
-export const MAX_CORRELATED_KEYS = 32;
+const MAX_CORRELATED_KEYS = 32;
 /** A drop count seen growing this recently means the source is still sending (a drop within about the last 35 s: enforcers report every 10 s, samples every 5 s). */
-export const KNOCKING_MS = 20_000;
+const KNOCKING_MS = 20_000;
 
 export interface AttackStoreOptions {
   prefix?: string;
