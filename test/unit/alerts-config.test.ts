@@ -38,7 +38,7 @@ test('a valid config gets defaults, secrets from the environment and parsed matc
   expect(c.receivers.get('mail')).toMatchObject({ type: 'email', port: 587, secure: false, requireTls: true, auth: { user: 'ids', pass: 'pw' }, timeoutMs: 15_000 });
   expect(c.receivers.get('hook')).toMatchObject({ type: 'webhook', secret: HOOK_SECRET, format: 'json', timeoutMs: 10_000, attempts: 8 });
   expect(c.routes[0]).toMatchObject({ name: 'ops', groupBy: ['code'], groupWaitMs: 10_000, repeatIntervalMs: 14_400_000, sendResolved: true });
-  expect(c.routes[1]).toMatchObject({ name: 'route-1', groupBy: ['incident'], sendResolved: false, matchers: [{ label: 'severity', op: '=~', value: 'high|critical' }] });
+  expect(c.routes[1]).toMatchObject({ name: 'route-1', groupBy: ['attack'], sendResolved: false, matchers: [{ label: 'severity', op: '=~', value: 'high|critical' }] });
 });
 
 test('a mailbox receiver needs only a path, and the built-in mailbox config sends everything there', () => {
@@ -46,7 +46,7 @@ test('a mailbox receiver needs only a path, and the built-in mailbox config send
   expect(c.receivers.get('box')).toEqual({ name: 'box', type: 'mailbox', attempts: 8, path: '/var/mail/ids.mbox', from: 'xdp-ids <xdp-ids@localhost>', to: ['soc@localhost'] });
   const local = mailboxConfig('/tmp/a "quoted" dir/alerts.mbox');
   expect(local.receivers.get('local-mailbox')).toMatchObject({ type: 'mailbox', path: '/tmp/a "quoted" dir/alerts.mbox' });
-  expect(local.routes).toMatchObject([{ matchers: [], receivers: ['local-mailbox'], groupBy: ['incident'] }]);
+  expect(local.routes).toMatchObject([{ matchers: [], receivers: ['local-mailbox'], groupBy: ['attack'] }]);
 });
 
 test.each([
