@@ -97,6 +97,7 @@ export class Sensor {
     this.mode = mode;
     this.windowNs = BigInt(opts.windowMs ?? 1000) * 1_000_000n;
     this.lastTickNs = monotonicNs();
+    this.previousGlobals = program.readGlobals();
   }
 
   static start(opts: SensorOptions, sink: SensorSink, log: Logger): Sensor {
@@ -218,18 +219,20 @@ export class Sensor {
     const now = monotonicNs();
     const window = Number((now / this.windowNs - 1n) & 0xffffffffn);
     const idleBefore = now - BigInt(this.opts.idleSeconds ?? 120) * 1_000_000_000n;
+    // Before the sources: every insert it counts is then either in the batch or evicted (SourceDrain.evicted).
+    const globalsNow = this.program.readGlobals();
+    const globals: Record<string, number> = {};
+    for (const [name, value] of Object.entries(globalsNow)) globals[name] = value - (this.previousGlobals?.[name] ?? value);
+    this.previousGlobals = globalsNow;
     const src = this.program.readSources();
-    const drained = this.sources.drain(src.keys, src.values, src.count, window, this.lastTickNs - COARSE_CLOCK_SLACK_NS, idleBefore, Date.now() - Number(monotonicNs()) / 1e6);
+    const drained = this.sources.drain(src.keys, src.values, src.count, window, this.lastTickNs - COARSE_CLOCK_SLACK_NS, idleBefore,
+      Date.now() - Number(monotonicNs()) / 1e6, globals.new_sources);
     this.program.deleteSources(drained.idleKeys);
     const dst = this.program.readDestinations();
     const destinations = this.destinations.drain(dst.keys, dst.values, dst.count, window);
     const untrackedNow = this.program.readUntracked();
     const untracked = counterDeltas(untrackedNow, this.previousUntracked ?? untrackedNow);
     this.previousUntracked = untrackedNow;
-    const globalsNow = this.program.readGlobals();
-    const globals: Record<string, number> = {};
-    for (const [name, value] of Object.entries(globalsNow)) globals[name] = value - (this.previousGlobals?.[name] ?? value);
-    this.previousGlobals = globalsNow;
     const startMs = monoToWallMs(this.lastTickNs);
     this.lastTickNs = now;
     return {
