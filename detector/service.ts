@@ -115,6 +115,7 @@ export class Detector {
   private readonly blocker: Blocker;
   private model?: ModelLane;
   private resolver?: NodeJS.Timeout;
+  private stopped = false;
   private dropSampler?: NodeJS.Timeout;
   private readonly counts: Omit<DetectorStats, 'partitions'> = {
     jobs: 0, ticks: 0, windows: 0, trips: 0, detections: 0, earlyDetections: 0, incidentsOpened: 0, alertsQueued: 0, badJobs: 0,
@@ -195,6 +196,7 @@ export class Detector {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     clearTimeout(this.resolver);
     clearInterval(this.dropSampler);
     this.memory.stop();
@@ -355,7 +357,8 @@ export class Detector {
       } catch (err) {
         this.opts.log.warn({ err }, 'resolving incidents failed');
       }
-      this.scheduleResolver();
+      // A stop during this run cleared nothing: the next run must not be scheduled.
+      if (!this.stopped) this.scheduleResolver();
     }, 1000);
   }
 }
