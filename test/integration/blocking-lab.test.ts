@@ -22,6 +22,7 @@ import { hping3 } from '../../lab/traffic';
 import { wallMsToMono } from '../../sensor/clock';
 import { Sensor } from '../../sensor/daemon';
 import type { XdpIdsProgram } from '../../sensor/kernel/program';
+import { blockRequest } from '../support/block-requests';
 import { CollectingSink } from '../support/collecting-sink';
 import { quietLogger } from '../support/quiet-logger';
 
@@ -40,10 +41,7 @@ class TripBlockingSink extends CollectingSink {
 }
 
 function ruleRequest(target: string, ttlMs: number, overrides: Partial<BlockRequest> = {}): BlockRequest {
-  return {
-    target, ttlMs, origin: 'rule', ruleId: 'syn-flood', incidentId: `inc-${target}-${Date.now()}`, title: 'SYN flood', severity: 'high',
-    sensor: 'xiblka', key: target, requestedMs: Date.now(), evidence: 'verified', ...overrides,
-  };
+  return blockRequest(target, { ttlMs, ruleId: 'syn-flood', title: 'SYN flood', sensor: 'xiblka', ...overrides });
 }
 
 async function until(what: string, predicate: () => boolean, timeoutMs = 2000): Promise<number> {

@@ -9,6 +9,7 @@ import type { BlockRequest } from '../../common/block-requests';
 import { connectRedis } from '../../common/redis';
 import { DEFAULT_UNVERIFIED_TTL_MS, LedgerBlocker, type BlockerConfig } from '../../blocking/blocker';
 import { BlockLedger } from '../../blocking/ledger';
+import { blockRequest } from '../support/block-requests';
 import { quietLogger } from '../support/quiet-logger';
 import { testRedis, type TestRedis } from '../support/redis';
 import { until } from '../support/until';
@@ -16,11 +17,9 @@ import { until } from '../support/until';
 const MIN = 60_000;
 const BREAKER = (pool: string): string => `xdp-ids:blocks:breaker:${pool}`;
 
+/** A FIN scan's request: 30 minutes, as the default pack asks. */
 function ruleRequest(target: string, evidence: 'verified' | 'unverified', overrides: Partial<BlockRequest> = {}): BlockRequest {
-  return {
-    target, ttlMs: 30 * MIN, origin: 'rule', ruleId: 'scan-tcp-fin', incidentId: `inc-${target}-${Date.now()}`, title: 'FIN scan', severity: 'medium',
-    sensor: 's1', key: target, requestedMs: Date.now(), evidence, ...overrides,
-  };
+  return blockRequest(target, { ttlMs: 30 * MIN, ruleId: 'scan-tcp-fin', title: 'FIN scan', severity: 'medium', evidence, ...overrides });
 }
 
 function manualRequest(target: string, ttlMs: number): BlockRequest {

@@ -9,7 +9,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import pino from 'pino';
 import { ALERTS_QUEUE, type AlertEvent, type ExceptionEvent } from '../../common/alert-events';
-import type { BlockRequest, LimitRequest } from '../../common/block-requests';
+import type { BlockRequest } from '../../common/block-requests';
 import { connectRedis } from '../../common/redis';
 import { hostAllowRules } from '../../blocking/allowlist';
 import { LedgerBlocker } from '../../blocking/blocker';
@@ -18,6 +18,7 @@ import { startEnforcer, type Enforcer } from '../../blocking/enforcer';
 import { ALLOW_CAPACITY, BlockLedger } from '../../blocking/ledger';
 import { wallMsToMono } from '../../sensor/clock';
 import { XdpIdsProgram } from '../../sensor/kernel/program';
+import { blockRequest, limitRequest } from '../support/block-requests';
 import { quietLogger } from '../support/quiet-logger';
 import { testRedis, type TestRedis } from '../support/redis';
 import { until } from '../support/until';
@@ -26,16 +27,7 @@ const SENSOR = 'xitrfull';
 const KERNEL_BLOCKS_V4 = 4;
 const MIN = 60_000;
 
-function ruleRequest(target: string, ttlMs = 10 * MIN): BlockRequest {
-  return {
-    target, ttlMs, origin: 'rule', ruleId: 'scan-tcp-vertical', incidentId: `inc-${target}`, title: 'scan', severity: 'high',
-    sensor: SENSOR, key: target, requestedMs: Date.now(), evidence: 'verified',
-  };
-}
-
-function limitRequest(target: string): LimitRequest {
-  return { ...ruleRequest(target), ruleId: 'flood-syn-spoofed', traffic: 'syn', perSecond: 500 };
-}
+const ruleRequest = (target: string, ttlMs = 10 * MIN): BlockRequest => blockRequest(target, { ttlMs, sensor: SENSOR });
 
 describe('kernel tables under pressure', () => {
   let server: TestRedis;
@@ -78,7 +70,7 @@ describe('kernel tables under pressure', () => {
   test('a ledger with more blocks than the table holds: ready, what fits written, the rest counted as failed, allows and limits still land, one exception that does not blame Redis', async () => {
     for (const target of LEDGER_BLOCKS) expect((await blocker.request(ruleRequest(target))).status).toBe('blocked');
     await ledger.allow('198.18.62.100/32', 'admin workstation');
-    await blocker.limit(limitRequest('198.18.62.1'));
+    await blocker.limit(limitRequest('198.18.62.1', { sensor: SENSOR }));
     const log = pino({ level: 'info' }, { write: (line: string) => void logLines.push(JSON.parse(line) as { level: number; msg: string }) });
     enforcer = await startEnforcer({ program, redisUrl: server.url, sensorId: SENSOR, log, reconcileMs: 10 * MIN });
 
@@ -106,7 +98,7 @@ describe('kernel tables under pressure', () => {
     const extended = await blocker.request(ruleRequest(inKernel, 60 * MIN));
     expect(extended.status).toBe('extended');
     await ledger.allow('198.18.62.101/32', 'monitoring');
-    await blocker.limit(limitRequest('198.18.62.2'));
+    await blocker.limit(limitRequest('198.18.62.2', { sensor: SENSOR }));
     expect((await blocker.request(ruleRequest('198.18.62.16'))).status).toBe('blocked');
     await until('the new allow and limit in the kernel', () => hasAllow('198.18.62.101/32') && hasLimit('198.18.62.2'), 10_000);
     const wanted = wallMsToMono(extended.expiresMs!);

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ALERTS_QUEUE, type AlertEvent, type ExceptionEvent } from '../../common/alert-events';
-import type { BlockRequest, LimitRequest } from '../../common/block-requests';
+import type { BlockRequest } from '../../common/block-requests';
 import { connectRedis } from '../../common/redis';
 import { hostAllowRules } from '../../blocking/allowlist';
 import { LedgerBlocker } from '../../blocking/blocker';
@@ -20,6 +20,7 @@ import { startEnforcer, type Enforcer } from '../../blocking/enforcer';
 import { BlockLedger, CHANGES_CHANNEL } from '../../blocking/ledger';
 import { PIN_ROOT, XdpIdsProgram } from '../../sensor/kernel/program';
 import * as pk from '../support/packets';
+import { blockRequest, limitRequest } from '../support/block-requests';
 import { quietLogger } from '../support/quiet-logger';
 import { testRedis, type TestRedis } from '../support/redis';
 import { until } from '../support/until';
@@ -30,16 +31,7 @@ const MIN = 60_000;
 const XDP_DROP = 1;
 const XDP_PASS = 2;
 
-function ruleRequest(target: string, ttlMs = 10 * MIN): BlockRequest {
-  return {
-    target, ttlMs, origin: 'rule', ruleId: 'scan-tcp-vertical', incidentId: `inc-${target}`, title: 'scan', severity: 'high',
-    sensor: SENSOR, key: target, requestedMs: Date.now(), evidence: 'verified',
-  };
-}
-
-function limitRequest(target: string): LimitRequest {
-  return { ...ruleRequest(target), ruleId: 'flood-syn-spoofed', traffic: 'syn', perSecond: 500 };
-}
+const ruleRequest = (target: string, ttlMs = 10 * MIN): BlockRequest => blockRequest(target, { ttlMs, sensor: SENSOR });
 
 describe('ledger generations', () => {
   let server: TestRedis;
@@ -90,7 +82,7 @@ describe('ledger generations', () => {
     const e = await restartEnforcer();
     await blocker.request(ruleRequest('198.18.62.66'));
     await new LedgerBlocker(ledger, { component: 'test', hostAllow: hostAllowRules(), ladderMs: [] }, undefined, quietLogger).request(ruleRequest('198.18.62.67', 1500));
-    await blocker.limit(limitRequest('198.18.62.1'));
+    await blocker.limit(limitRequest('198.18.62.1', { sensor: SENSOR }));
     await ledger.allow('198.18.62.100/32', 'admin workstation');
     await e.reconcile();
     expect([block('198.18.62.66/32'), block('198.18.62.67/32'), limit('198.18.62.1'), allow('198.18.62.100/32')].every((x) => x?.retained === false)).toBe(true);

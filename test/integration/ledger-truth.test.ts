@@ -9,7 +9,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ALERTS_QUEUE, type AlertEvent, type ExceptionEvent } from '../../common/alert-events';
-import type { BlockRequest, LimitRequest } from '../../common/block-requests';
+import type { BlockRequest } from '../../common/block-requests';
 import { connectRedis } from '../../common/redis';
 import { hostAllowRules } from '../../blocking/allowlist';
 import { LedgerBlocker } from '../../blocking/blocker';
@@ -18,6 +18,7 @@ import { BlockLedger, CHANGES_CHANNEL } from '../../blocking/ledger';
 import { wallMsToMono } from '../../sensor/clock';
 import { XdpIdsProgram } from '../../sensor/kernel/program';
 import * as pk from '../support/packets';
+import { blockRequest, limitRequest } from '../support/block-requests';
 import { quietLogger } from '../support/quiet-logger';
 import { testRedis, type TestRedis } from '../support/redis';
 import { until } from '../support/until';
@@ -28,16 +29,7 @@ const DAY = 86_400_000;
 const XDP_DROP = 1;
 const XDP_PASS = 2;
 
-function ruleRequest(target: string): BlockRequest {
-  return {
-    target, ttlMs: 10 * MIN, origin: 'rule', ruleId: 'scan-tcp-vertical', incidentId: `inc-${target}`, title: 'scan', severity: 'high',
-    sensor: SENSOR, key: target, requestedMs: Date.now(), evidence: 'verified',
-  };
-}
-
-function limitRequest(target: string, perSecond: number): LimitRequest {
-  return { ...ruleRequest(target), ruleId: 'flood-syn-spoofed', traffic: 'syn', perSecond };
-}
+const ruleRequest = (target: string): BlockRequest => blockRequest(target, { sensor: SENSOR });
 
 describe('the ledger is the only truth the kernel follows', () => {
   let server: TestRedis;
@@ -157,7 +149,7 @@ describe('the ledger is the only truth the kernel follows', () => {
     // What blockers write: a block, a configured allow entry, a destination limit.
     await blocker.request(ruleRequest('198.18.62.70'));
     await new BlockLedger(redis).allow('198.18.62.100/32', 'admin workstation', 'cli:test');
-    await blocker.limit(limitRequest('198.18.62.1', 500));
+    await blocker.limit(limitRequest('198.18.62.1', { sensor: SENSOR }));
     // What an attacker with write access adds.
     await writeBlockEntry('0.0.0.0/0');
     await writeBlockEntry('198.18.0.0/15');
