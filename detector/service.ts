@@ -70,6 +70,8 @@ export interface DetectorStats {
 
 /** Early detections remembered for deduplication; past this the memory starts over (a few repeats at worst). */
 const EARLY_SEEN_MAX = 10_000;
+/** Bounds the incidents waiting for a handshake; unverified blocks are few (their budget), so it is rarely reached. */
+const AWAITING_EVIDENCE_MAX = 10_000;
 /** How often the kernels' drop counts of attacks' blocked targets are sampled (the enforcers write them every 10 s). */
 const DROP_SAMPLE_MS = 5000;
 
@@ -116,6 +118,8 @@ export class Detector {
   private model?: ModelLane;
   private resolver?: NodeJS.Timeout;
   private stopped = false;
+  /** Incidents whose source is blocked on unverified evidence, by rule and key: a handshake during them upgrades the block. */
+  private readonly awaitingEvidence = new Map<string, Incident>();
   private dropSampler?: NodeJS.Timeout;
   private readonly counts: Omit<DetectorStats, 'partitions'> = {
     jobs: 0, ticks: 0, windows: 0, trips: 0, detections: 0, earlyDetections: 0, incidentsOpened: 0, alertsQueued: 0, badJobs: 0,
@@ -271,18 +275,33 @@ export class Detector {
     this.counts.detections += detections.length;
     await Promise.all(detections.map(async (d) => {
       const transition = await this.incidents.record(inputOf(d), this.evidence.of(d.key));
+      const upgraded = await this.upgradeIfVerified(d);
       if (!transition) return;
       if (transition.phase === 'opened') this.counts.incidentsOpened++;
       if (transition.incident.overflow) {
         // It stands for many keys, most of them likely forged: told about, never answered with a block or a limit.
         if (transition.phase === 'opened') this.reportCapReached(transition.incident);
-      } else if (transition.phase === 'opened' || (transition.phase === 'updated' && (d.actions.limit || this.nowVerified(d, transition.incident)))) {
+      } else if (upgraded) {
+        transition.incident = upgraded;
+      } else if (transition.phase === 'opened' || (transition.phase === 'updated' && d.actions.limit)) {
         // A limited destination still sees (and counts) the flood, so its incident stays open: each update renews the limit.
-        // A source blocked on unverified evidence that has since completed a handshake gets the block its rule asks for.
         transition.incident = await this.respond(d, transition.incident);
       }
       if (d.actions.alert) await this.announce(transition);
     }));
+  }
+
+  /**
+   * A source blocked on unverified evidence that completes a handshake while its incident goes on
+   * (a connect scan reaching an open port after its first probes) gets the block its rule asks
+   * for at its next detection, announced or not.
+   */
+  private async upgradeIfVerified(d: Detection): Promise<Incident | undefined> {
+    const id = `${d.ruleId}|${d.key}`;
+    const waiting = this.awaitingEvidence.get(id);
+    if (!waiting || this.evidenceOf(d.key, waiting) !== 'verified') return undefined;
+    this.awaitingEvidence.delete(id);
+    return await this.respond(d, waiting);
   }
 
   /**
@@ -307,16 +326,22 @@ export class Detector {
       this.opts.log.error({ err, target }, 'block request failed');
       outcome = { status: 'refused', target, reason: `block request failed: ${(err as Error).message}` };
     }
-    return (await this.incidents.setBlock(d.ruleId, d.key, outcome)) ?? { ...incident, block: outcome };
+    const answered = (await this.incidents.setBlock(d.ruleId, d.key, outcome)) ?? { ...incident, block: outcome };
+    if (d.actions.block && d.groupBy === 'src' && outcome.status === 'blocked' && outcome.evidence === 'unverified') this.awaitEvidence(answered);
+    return answered;
   }
 
-  private nowVerified(d: Detection, incident: Incident): boolean {
-    return Boolean(d.actions.block) && incident.block?.evidence === 'unverified' && d.groupBy === 'src' && this.evidenceOf(d.key, incident) === 'verified';
+  private awaitEvidence(incident: Incident): void {
+    if (this.awaitingEvidence.size >= AWAITING_EVIDENCE_MAX) this.awaitingEvidence.delete(this.awaitingEvidence.keys().next().value!);
+    this.awaitingEvidence.set(`${incident.ruleId}|${incident.key}`, incident);
   }
 
-  /** Evidence from the incident's own time: a handshake from one sensor window before its first window on. */
+  /**
+   * Evidence from the incident's own time: a handshake from one sensor window before it opened on.
+   * Not from its first window's start: a rule's window reaches seconds back, to before the attack.
+   */
   private evidenceOf(source: string, incident: Incident): 'verified' | 'unverified' {
-    return this.trust.evidenceOf(source, incident.firstWindowMs - (this.opts.windowMs ?? 1000));
+    return this.trust.evidenceOf(source, incident.openedMs - (this.opts.windowMs ?? 1000));
   }
 
   /** Once per overflow incident, so once per rule until its flood of new keys has been quiet for the resolve time. */
@@ -352,6 +377,7 @@ export class Detector {
       try {
         for (const t of await this.incidents.resolveDue()) {
           this.opts.log.info({ incident: t.incident.id, rule: t.incident.ruleId, key: t.incident.key }, 'incident resolved');
+          this.awaitingEvidence.delete(`${t.incident.ruleId}|${t.incident.key}`);
           if (this.wantsAlerts(t.incident.ruleId)) await this.announce(t);
         }
       } catch (err) {

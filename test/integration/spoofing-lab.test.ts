@@ -2,8 +2,8 @@
  * Spoofing end to end on a veth lab with real tools: the sensor attached (XDP in, TC egress out)
  * with its enforcer, its windows through a real Redis to a detector with the default rule pack and
  * a real LedgerBlocker. A forged FIN scan in a real lab host's name, and an nmap scan hidden among
- * decoys, get the forged addresses one short block at most; a client that completed handshakes
- * and then scans is blocked for as long as the ladder says. The unverified TTL is cut to a few
+ * decoys, get the forged addresses one short block at most; a client whose connect scan completes
+ * handshakes is blocked for as long as the ladder says. The unverified TTL is cut to a few
  * seconds so that the test can wait for it to run out. Traffic stays inside the lab's namespaces
  * (198.18.62.0/24).
  */
@@ -38,6 +38,8 @@ describe('spoofed sources through the whole pipeline', () => {
   let victim: LabHost;
   let scanner: LabHost;
   let client: LabHost;
+  /** A client that completes handshakes, then has its address forged. */
+  let regular: LabHost;
   let publisher: QueuePublisher | undefined;
   let sensor: Sensor | undefined;
   let enforcer: Enforcer | undefined;
@@ -52,8 +54,9 @@ describe('spoofed sources through the whole pipeline', () => {
     victim = lab.addHost('vic', 30);
     scanner = lab.addHost('scan', 77);
     client = lab.addHost('cli', 10);
+    regular = lab.addHost('reg', 11);
     services = await startLabServices(lab);
-    for (const host of [attacker, victim, scanner, client]) await lab.run(host, ['ping', '-c', '1', '-W', '2', lab.hostV4], 10_000);
+    for (const host of [attacker, victim, scanner, client, regular]) await lab.run(host, ['ping', '-c', '1', '-W', '2', lab.hostV4], 10_000);
     publisher = new QueuePublisher({ redisUrl: server.url, sensorId: lab.name, log: quietLogger });
     sensor = Sensor.start({ iface: lab.iface, sensorId: lab.name, pin: false }, publisher, quietLogger);
     enforcer = await startEnforcer({ program: sensor.program, redisUrl: server.url, sensorId: lab.name, log: quietLogger, reconcileMs: 1000 });
@@ -117,6 +120,18 @@ describe('spoofed sources through the whole pipeline', () => {
     await lab.run(victim, ['ping', '-c', '1', '-W', '2', lab.hostV4], 10_000);
   }, 90_000);
 
+  test('a SYN flood forged in the name of a client that completed handshakes before it, at that client\'s TTL: one short unverified block', async () => {
+    expect((await curl(lab, regular, services!.httpUrl, 2)).trim().split('\n')).toEqual(['200', '200']);
+    // Two ticks on, the detector has read the window of those handshakes.
+    const ticks = detector!.stats().ticks;
+    await until('the detector past the handshakes\' window', () => detector!.stats().ticks >= ticks + 2, 10_000);
+    const mark = incidents.length;
+    // Same lab, same hop count: the forged SYNs arrive with the TTL of the client's own handshakes.
+    await hping3(lab, attacker, 'syn', lab.hostV4, { count: 3000, intervalUs: 100, dport: 8081, spoofSource: regular.v4 });
+    const opened = await until('the forged flood\'s incident', () => openedWithBlock(regular.v4, mark), 20_000);
+    await expectShortUnverified(regular.v4, opened.incident.block);
+  }, 90_000);
+
   test('nmap -sS with five decoys: the decoys get the short TTL at most, the scanner is blocked, the unverified breaker stays closed', async () => {
     const decoys = [40, 41, 42, 43, 44].map((octet) => `${lab.v4Prefix}.${octet}`);
     const mark = incidents.length;
@@ -133,16 +148,20 @@ describe('spoofed sources through the whole pipeline', () => {
     expect(await redis.exists('xdp-ids:blocks:breaker:unverified')).toBe(0);
   }, 90_000);
 
-  test('a client that completed handshakes and then scans is blocked as verified, for the ladder\'s first step', async () => {
+  test('a client that scans with connects, completing handshakes during its scan, is blocked as verified, for the ladder\'s first step', async () => {
+    // Its earlier handshakes prove only that the address is real: they verify nothing about the scan.
     expect((await curl(lab, client, services!.httpUrl, 3)).trim().split('\n')).toEqual(['200', '200', '200']);
     const mark = incidents.length;
-    // A connect scan: the client's own TCP stack, so its TTL stays that of its handshakes.
-    await nmap(lab, client, '-sT', lab.hostV4, { ports: '1-300', timing: 'T4', maxSeconds: 8 });
+    // A connect scan: the client's own TCP stack, so its TTL stays that of its handshakes; the web port is open.
+    await nmap(lab, client, '-sT', lab.hostV4, { ports: `1-300,${new URL(services!.httpUrl).port}`, timing: 'T4', maxSeconds: 8 });
     const opened = await until('the client\'s scan incident', () => openedWithBlock(client.v4, mark), 30_000);
-    expect(opened.incident.block).toMatchObject({ status: expect.stringMatching(/^(blocked|extended)$/), evidence: 'verified', target: `${client.v4}/32` });
-    expect(opened.incident.block!.expiresMs! - opened.atMs).toBeGreaterThanOrEqual(LADDER_FIRST_MS - 5000);
-    const entry = (await ledgerEntry(client.v4))!;
-    expect(entry).toMatchObject({ evidence: 'verified', strikes: 1 });
+    expect(opened.incident.block).toMatchObject({ status: expect.stringMatching(/^(blocked|extended)$/), target: `${client.v4}/32` });
+    // Verified at once when the handshake came before the detection, else at the scan's next detection.
+    const entry = await until('a verified ledger entry', async () => {
+      const e = await ledgerEntry(client.v4);
+      return e?.evidence === 'verified' && e;
+    }, 10_000);
+    expect(entry.strikes).toBe(1);
     expect(entry.expiresMs - entry.createdMs).toBeGreaterThanOrEqual(LADDER_FIRST_MS);
     await until('the verified block in the kernel', () => kernelBlock(client.v4), 10_000);
   }, 90_000);
