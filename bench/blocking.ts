@@ -420,7 +420,7 @@ async function main(): Promise<void> {
     console.log(line('direct XdpIdsProgram.addBlock (baseline)', base));
     console.log(line('decision → kernel entry (ledger, hint, enforcer, map)', d2k, `${ratio(d2k)}; target p95 ≤ 100 ms`));
     console.log(line('  LedgerBlocker.request until it returns', summary(requestReturned), 'allowlist read and ledger script (the hint goes out inside it)'));
-    console.log(line('  hostAllowRules() alone', summary(hostAllowMs), 'the enforcer runs it (ip route, synchronously) for every hint'));
+    console.log(line('  hostAllowRules() alone', summary(hostAllowMs), 'the enforcer reads it (ip route, synchronously) at most once a second'));
     console.log(line('decision → first drop (hping3 SYN every 500 µs)', d2d, decisionDropsMissed ? `${decisionDropsMissed} n/a: the sender had ended` : ''));
     console.log('attack → … through sensor trip, queue, detector rules, incident, blocker, ledger, enforcer:');
     console.log(line('first packet → kernel entry, nmap -sS -p1-1000 -T4', toKernel('nmap')));
