@@ -4,10 +4,9 @@
  */
 import os from 'node:os';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { createLogger } from '../common/log';
-import { connectRedis, describeRedisError, type RedisConnection } from '../common/redis';
+import { connectRedis, describeRedisError, type RedisConnection, type RedisClient } from '../common/redis';
 import { addRedisOptions, NO_REDIS, redisConnectionOf, type RedisCliOptions } from '../common/redis-config';
 import { parseDuration } from '../detector/rules/durations';
 import { loadConfig } from './config';
@@ -33,7 +32,7 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 /** Runs one operation on a short-lived connection that fails fast when Redis is down. */
-async function withRedis(cmd: Command, fn: (redis: Redis) => Promise<string>): Promise<void> {
+async function withRedis(cmd: Command, fn: (redis: RedisClient) => Promise<string>): Promise<void> {
   let target: RedisConnection;
   try {
     target = redisOf(cmd.optsWithGlobals(), createLogger('alerts'));

@@ -8,7 +8,7 @@
  */
 import os from 'node:os';
 import type { Job, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis';
 import type { Logger } from 'pino';
 import type { Transporter } from 'nodemailer';
 import { ALERT_EVENT_JOB_OPTIONS, ALERT_EVENT_VERSION, type AlertEvent, type ExceptionCode } from '../common/alert-events';
@@ -43,7 +43,7 @@ export interface DisabledReceiver {
   reason: string;
 }
 
-export async function disabledReceiver(redis: Redis, name: string): Promise<DisabledReceiver | undefined> {
+export async function disabledReceiver(redis: RedisClient, name: string): Promise<DisabledReceiver | undefined> {
   const v = await redis.hget(keys.disabledReceivers, name);
   return v ? JSON.parse(v) as DisabledReceiver : undefined;
 }
@@ -57,7 +57,7 @@ export class DeliveryProcessor {
   private readonly component = `alerter@${os.hostname()}:${process.pid}`;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly alertsQueue: Queue<AlertEvent>,
     private readonly config: AlertsConfig,
     private readonly transports: Map<string, Transporter>,

@@ -7,7 +7,7 @@
  * dead letter is reported to operators.
  */
 import type { Job, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis';
 import type { Logger } from 'pino';
 import type { AlertEvent } from '../common/alert-events';
 import { addDeadLetter } from './dead-letters';
@@ -21,7 +21,7 @@ import type { AlertsConfig, FlushJob } from './types';
 export const REPLAY_JOB_NAME = 'replay';
 
 export interface EventJobContext {
-  redis: Redis;
+  redis: RedisClient;
   flushQueue: Queue<FlushJob>;
   config: AlertsConfig;
   log: Logger;

@@ -14,7 +14,7 @@
  * the same deliveries again, which BullMQ ignores, and never says anything twice.
  */
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis';
 import type { AlertEvent } from '../common/alert-events';
 import { attackOf, leadOf, namedIncidents, rulesOf } from './attacks';
 import { itemKey, itemPhase } from './labels';
@@ -66,7 +66,7 @@ export function groupOf(route: Route, labels: Labels): { key: string; labels: Re
 }
 
 /** Adds an event to its group; returns when the group's flush is due, and whether this call scheduled it. */
-export async function addPending(redis: Redis, route: Route, group: string, event: AlertEvent, nowMs: number): Promise<{ flushAt: number; scheduled: boolean }> {
+export async function addPending(redis: RedisClient, route: Route, group: string, event: AlertEvent, nowMs: number): Promise<{ flushAt: number; scheduled: boolean }> {
   const [at, scheduled] = await redis.eval(ADD_PENDING, 3, keys.pending(group), keys.nextFlush(group), keys.lastFlush(group),
     itemKey(event), itemPhase(event), `${Math.round(event.atMs)}\n${JSON.stringify(event)}`, nowMs, route.groupWaitMs, route.groupIntervalMs) as [string, number];
   return { flushAt: Number(at), scheduled: scheduled === 1 };
@@ -126,7 +126,7 @@ function changesBetween(before: Record<string, string | number>, after: Record<s
  * is a too-early repeat or an unwanted resolution). `commit` records what was said; call it
  * after the deliveries are queued.
  */
-export async function takeNotification(redis: Redis, route: Route, job: FlushJob & { flushId: string }, nowMs: number):
+export async function takeNotification(redis: RedisClient, route: Route, job: FlushJob & { flushId: string }, nowMs: number):
   Promise<{ notification?: Notification; commit(): Promise<void> }> {
   const flat = await redis.eval(TAKE_PENDING, 5, keys.pending(job.group), keys.taken(job.flushId), keys.nextFlush(job.group), keys.lastFlush(job.group),
     keys.flushDone(job.flushId), nowMs, route.groupIntervalMs + ITEM_STATE_TTL_MS) as string[];

@@ -4,7 +4,7 @@
  * that is itself an inhibition source (a block) is recorded as one, for as long as the block lasts.
  */
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis';
 import type { AlertEvent } from '../common/alert-events';
 import { addPending, groupOf } from './grouping';
 import { eventLabels } from './labels';
@@ -25,7 +25,7 @@ function sourceTtlMs(rule: InhibitRule, event: AlertEvent, nowMs: number): numbe
   return expires !== undefined && expires > nowMs ? expires - nowMs : rule.durationMs;
 }
 
-async function inhibited(redis: Redis, config: AlertsConfig, event: AlertEvent, labels: Labels, nowMs: number): Promise<boolean> {
+async function inhibited(redis: RedisClient, config: AlertsConfig, event: AlertEvent, labels: Labels, nowMs: number): Promise<boolean> {
   let isTarget = false;
   for (const [index, rule] of config.inhibitRules.entries()) {
     const values = inhibitValues(rule, labels);
@@ -50,7 +50,7 @@ export function matchingRoutes(config: AlertsConfig, labels: Labels): Route[] {
  * `rerun` is for an event whose earlier run may have died between scheduling a flush in Redis
  * and queueing its job: the job is queued again (same id, so at most once).
  */
-export async function ingest(redis: Redis, flushQueue: Queue<FlushJob>, config: AlertsConfig, event: AlertEvent, nowMs: number, rerun: boolean): Promise<IngestOutcome> {
+export async function ingest(redis: RedisClient, flushQueue: Queue<FlushJob>, config: AlertsConfig, event: AlertEvent, nowMs: number, rerun: boolean): Promise<IngestOutcome> {
   const labels = eventLabels(event);
   const silence = silencedBy(await listSilences(redis, nowMs), labels, nowMs);
   if (silence) return { result: 'silenced', silence: silence.id };

@@ -4,7 +4,7 @@
  * after a 410 (list, enable), retry and dead-letter counts. The CLI (cli.ts) wires them to commands.
  */
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis';
 import { ALERT_EVENT_JOB_OPTIONS, ALERTS_QUEUE } from '../common/alert-events';
 import { oneLine } from '../common/text';
 import { formatDuration } from '../detector/rules/durations';
@@ -25,20 +25,20 @@ function table(rows: string[][]): string {
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
-export async function dlqList(redis: Redis): Promise<string> {
+export async function dlqList(redis: RedisClient): Promise<string> {
   const letters = await listDeadLetters(redis);
   if (letters.length === 0) return 'no dead letters\n';
   return table([['ID', 'TYPE', 'RECEIVER', 'FAILED', 'ATTEMPTS', 'ERROR'],
     ...letters.map((l) => [l.id, l.type, l.receiver ?? '-', iso(l.failedMs), String(l.attempts), l.error])]);
 }
 
-export async function dlqShow(redis: Redis, id: string): Promise<string> {
+export async function dlqShow(redis: RedisClient, id: string): Promise<string> {
   const letter = await getDeadLetter(redis, id);
   if (!letter) throw new Error(`no dead letter ${JSON.stringify(id)} (see \`xdp-ids alerts dlq list\`)`);
   return `${JSON.stringify(letter, null, 2)}\n`;
 }
 
-async function replayOne(redis: Redis, letter: DeadLetter, nowMs: number): Promise<void> {
+async function replayOne(redis: RedisClient, letter: DeadLetter, nowMs: number): Promise<void> {
   const replayId = `${letter.id}-replay-${nowMs}`;
   if (letter.type === 'delivery') {
     const job = letter.data as DeliveryJob;
@@ -62,7 +62,7 @@ async function replayOne(redis: Redis, letter: DeadLetter, nowMs: number): Promi
 }
 
 /** Queues dead letters again (all of them, or the ones named) and removes them from the list. */
-export async function dlqReplay(redis: Redis, ids: string[], all: boolean, nowMs = Date.now()): Promise<string> {
+export async function dlqReplay(redis: RedisClient, ids: string[], all: boolean, nowMs = Date.now()): Promise<string> {
   if (all === (ids.length > 0)) throw new Error('name the dead letters to replay, or give --all');
   const letters = all ? await listDeadLetters(redis) : await Promise.all(ids.map(async (id) => {
     const l = await getDeadLetter(redis, id);
@@ -73,28 +73,28 @@ export async function dlqReplay(redis: Redis, ids: string[], all: boolean, nowMs
   return `replayed ${letters.length} dead letter${letters.length === 1 ? '' : 's'}\n`;
 }
 
-export async function statsShow(redis: Redis): Promise<string> {
+export async function statsShow(redis: RedisClient): Promise<string> {
   return table([['COUNTER', 'TOTAL'], ...Object.entries(await readStats(redis)).map(([name, n]) => [name, String(n)])]);
 }
 
-export async function silenceAdd(redis: Redis, opts: { matchers: string[]; durationMs: number; comment: string; author: string }, nowMs = Date.now()): Promise<string> {
+export async function silenceAdd(redis: RedisClient, opts: { matchers: string[]; durationMs: number; comment: string; author: string }, nowMs = Date.now()): Promise<string> {
   const s = await addSilence(redis, { matchers: opts.matchers.map(parseMatcher), startsMs: nowMs, endsMs: nowMs + opts.durationMs, createdBy: opts.author, comment: opts.comment });
   return `${s.id}\n`;
 }
 
-export async function silenceList(redis: Redis, nowMs = Date.now()): Promise<string> {
+export async function silenceList(redis: RedisClient, nowMs = Date.now()): Promise<string> {
   const silences = await listSilences(redis, nowMs);
   if (silences.length === 0) return 'no active silences\n';
   return table([['ID', 'ENDS', 'LEFT', 'BY', 'MATCHERS', 'COMMENT'],
     ...silences.map((s) => [s.id, iso(s.endsMs), formatDuration(Math.round((s.endsMs - nowMs) / 1000) * 1000), s.createdBy, s.matchers.map(formatMatcher).join(','), s.comment])]);
 }
 
-export async function silenceDelete(redis: Redis, id: string): Promise<string> {
+export async function silenceDelete(redis: RedisClient, id: string): Promise<string> {
   if (!(await deleteSilence(redis, id))) throw new Error(`no silence ${JSON.stringify(id)} (see \`xdp-ids alerts silence list\`)`);
   return `deleted silence ${id}\n`;
 }
 
-export async function receiverList(redis: Redis): Promise<string> {
+export async function receiverList(redis: RedisClient): Promise<string> {
   const disabled = Object.entries(await redis.hgetall(keys.disabledReceivers));
   if (disabled.length === 0) return 'no disabled receivers\n';
   return table([['RECEIVER', 'DISABLED', 'REASON'], ...disabled.map(([name, v]) => {
@@ -103,7 +103,7 @@ export async function receiverList(redis: Redis): Promise<string> {
   })]);
 }
 
-export async function receiverEnable(redis: Redis, name: string): Promise<string> {
+export async function receiverEnable(redis: RedisClient, name: string): Promise<string> {
   if ((await redis.hdel(keys.disabledReceivers, name)) === 0) throw new Error(`receiver ${JSON.stringify(name)} is not disabled`);
   return `enabled receiver ${name}; replay its dead letters with \`xdp-ids alerts dlq replay\`\n`;
 }

@@ -4,7 +4,7 @@
  * ends is announced by its next update.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis';
 import { keys } from './keys';
 import { matchesAll, type Labels, type Matcher } from './matchers';
 
@@ -17,7 +17,7 @@ export interface Silence {
   comment: string;
 }
 
-export async function addSilence(redis: Redis, s: Omit<Silence, 'id'>): Promise<Silence> {
+export async function addSilence(redis: RedisClient, s: Omit<Silence, 'id'>): Promise<Silence> {
   if (s.matchers.length === 0) throw new Error('a silence needs at least one matcher (it would silence everything)');
   if (s.endsMs <= s.startsMs) throw new Error('a silence must end after it starts');
   const silence = { id: randomUUID(), ...s };
@@ -26,7 +26,7 @@ export async function addSilence(redis: Redis, s: Omit<Silence, 'id'>): Promise<
 }
 
 /** Active and future silences; expired ones are removed on the way. */
-export async function listSilences(redis: Redis, nowMs: number): Promise<Silence[]> {
+export async function listSilences(redis: RedisClient, nowMs: number): Promise<Silence[]> {
   const all = Object.values(await redis.hgetall(keys.silences)).map((v) => JSON.parse(v) as Silence);
   const expired = all.filter((s) => s.endsMs <= nowMs).map((s) => s.id);
   if (expired.length > 0) await redis.hdel(keys.silences, ...expired);
@@ -34,7 +34,7 @@ export async function listSilences(redis: Redis, nowMs: number): Promise<Silence
 }
 
 /** True when the silence existed. */
-export async function deleteSilence(redis: Redis, id: string): Promise<boolean> {
+export async function deleteSilence(redis: RedisClient, id: string): Promise<boolean> {
   return (await redis.hdel(keys.silences, id)) === 1;
 }
 

@@ -2,7 +2,7 @@
  * What the alerter retried and dead-lettered, counted in one Redis hash shared by every alerter
  * process (`xdp-ids alerts stats`), so an operator sees trouble that retries hid.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis';
 import { keys } from './keys';
 
 /** Events are jobs of the alerts queue, deliveries one message to one receiver. */
@@ -12,11 +12,11 @@ export type AlerterStats = Record<`${Work}-retries` | `${Work}-dead-letters`, nu
 
 export const deadLetterField = (work: Work): keyof AlerterStats => `${work}-dead-letters`;
 
-export async function countRetry(redis: Redis, work: Work): Promise<void> {
+export async function countRetry(redis: RedisClient, work: Work): Promise<void> {
   await redis.hincrby(keys.stats, `${work}-retries`, 1);
 }
 
-export async function readStats(redis: Redis): Promise<AlerterStats> {
+export async function readStats(redis: RedisClient): Promise<AlerterStats> {
   const h = await redis.hgetall(keys.stats);
   const n = (field: keyof AlerterStats): number => Number(h[field] ?? 0);
   return {

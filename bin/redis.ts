@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
+import { parseRedisUrl, type RedisTopology } from '../common/redis-topology';
 import { aclFileText, newRolePasswords, ROLE_NAMES, roleUrls, type Role } from '../common/redis-roles';
 
 const WHO: Record<Role, string> = {
@@ -21,17 +22,17 @@ function fail(message: string): never {
 
 /** Where the components reach Redis, without credentials (they are generated). */
 function baseUrl(text: string): string {
-  let url: URL;
+  let topology: RedisTopology;
   try {
-    url = new URL(text);
-  } catch {
+    topology = parseRedisUrl(text);
+  } catch (err) {
     // Not echoed: it may hold a password after all.
-    fail('--url does not parse; e.g. redis://10.0.0.5:6379, rediss://redis.example:6380 or unix:///run/xdp-ids/redis.sock');
+    fail(`--url: ${(err as Error).message}`);
   }
-  if (!['redis:', 'rediss:', 'unix:'].includes(url.protocol)) fail(`--url must be redis://, rediss:// or unix://, got ${url.protocol}//`);
-  if (url.username || url.password || url.searchParams.has('username') || url.searchParams.has('password')) {
-    fail('--url says where Redis is; leave the credentials out (they are generated)');
-  }
+  const { username, password } = topology.kind === 'server'
+    ? { username: topology.url.username || topology.url.searchParams.get('username'), password: topology.url.password || topology.url.searchParams.get('password') }
+    : topology;
+  if (username || password) fail('--url says where Redis is; leave the credentials out (they are generated)');
   return text;
 }
 
@@ -47,7 +48,8 @@ export function registerRedisCommands(program: Command): void {
   redis.command('acl')
     .description('write a Redis ACL file with one user per role (sensor, detector, alerter, control; random passwords; the default user off) and each role\'s URL in a secret file next to it')
     .option('--out <file>', 'the ACL file (redis.conf: aclfile FILE); the URL files go next to it as redis-<role>.url', 'redis-users.acl')
-    .option('--url <url>', 'where the components reach Redis, without credentials: redis://host:6379, rediss://host:6380 (TLS) or unix:///path/redis.sock', 'redis://127.0.0.1:6379')
+    .option('--url <url>', 'where the components reach Redis, without credentials: redis://host:6379, rediss://host:6380 (TLS), unix:///path/redis.sock, '
+      + 'redis+sentinel://host:26379,host2:26379/mymaster or redis+cluster://host:6379,host2:6379', 'redis://127.0.0.1:6379')
     .option('--force', 'replace existing files (new passwords: Redis and every component must then load them)')
     .action(function (this: Command, opts: { out: string; url: string; force?: boolean }) {
       const base = baseUrl(opts.url);

@@ -14,11 +14,10 @@
  */
 import { createHash } from 'node:crypto';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ALERTS_QUEUE, type AlertEvent } from '../common/alert-events';
 import { ExceptionReporter } from '../common/exceptions';
-import { connectRedis, redactUrl, type RedisTarget } from '../common/redis';
+import { connectRedis, redactUrl, type RedisTarget, type RedisClient } from '../common/redis';
 import { TRAFFIC_CLASSES, type TrafficClass } from '../common/traffic';
 import { monotonicNs, wallMsToMono } from '../sensor/clock';
 import type { XdpIdsProgram } from '../sensor/kernel/program';
@@ -118,7 +117,7 @@ class LedgerEnforcer implements Enforcer {
   ready = false;
   private readonly ledger: BlockLedger;
   private readonly limits: LimitLedger;
-  private readonly subscriber: Redis;
+  private readonly subscriber: RedisClient;
   private readonly alerts: Queue<AlertEvent>;
   private readonly exceptions: ExceptionReporter;
   private readonly policy: KernelPolicy;
@@ -134,7 +133,7 @@ class LedgerEnforcer implements Enforcer {
   private timer?: NodeJS.Timeout;
   private stopped = false;
 
-  constructor(private readonly opts: EnforcerOptions, private readonly redis: Redis) {
+  constructor(private readonly opts: EnforcerOptions, private readonly redis: RedisClient) {
     this.ledger = new BlockLedger(redis);
     this.limits = new LimitLedger(redis);
     this.alerts = new Queue(ALERTS_QUEUE, { connection: redis });

@@ -1,5 +1,5 @@
 /**
- * The block ledger: every block and allow decision of the fleet, in Redis, with its expiry. Each
+ * The block ledger: every block and allow decision of the fleet, in RedisClient, with its expiry. Each
  * change is one Lua script, so a decision, its budget check and its broadcast happen atomically.
  * The broadcast only names what changed: an enforcer reads the ledger again before it touches its
  * kernel (a message on the channel is a hint, never an instruction), and validates what it reads.
@@ -16,7 +16,7 @@
  * what each sensor writes itself, `sensors` zset of live sensors.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis';
 
 export const CHANGES_CHANNEL = 'xdp-ids:blocks:changes';
 /** Every ledger key starts with this. */
@@ -265,7 +265,7 @@ return out
  * member names its target (itself, or the part after a `|`); `alsoFrom` are indexes the member
  * leaves too.
  */
-export async function sweepIndex<T>(redis: Redis, index: string, prefix: string, nowMs: number, opts: { statsField?: string; member?: 'target' | 'after-bar'; alsoFrom?: string[] } = {}): Promise<Array<Partial<T> & { target: string }>> {
+export async function sweepIndex<T>(redis: RedisClient, index: string, prefix: string, nowMs: number, opts: { statsField?: string; member?: 'target' | 'after-bar'; alsoFrom?: string[] } = {}): Promise<Array<Partial<T> & { target: string }>> {
   const texts = await redis.eval(SWEEP_SCRIPT, 3, index, REV, STATS, String(nowMs), CHANGES_CHANNEL, prefix, opts.statsField ?? '',
     opts.member ?? 'target', ...(opts.alsoFrom ?? [])) as string[];
   return texts.map((text) => JSON.parse(text) as Partial<T> & { target: string });
@@ -361,7 +361,7 @@ function finite(n: number): string {
 
 /** Every ledger read and write; targets must already be canonical (targets.ts). */
 export class BlockLedger {
-  constructor(readonly redis: Redis) {}
+  constructor(readonly redis: RedisClient) {}
 
   async block(input: BlockInput, policy: BlockPolicy, nowMs = Date.now()): Promise<BlockResult> {
     const entry = {

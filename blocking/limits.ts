@@ -10,7 +10,7 @@
  * can be announced with its origin), `dstlimits` zset `<traffic>|<address>` → expiresMs.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis';
 import type { TrafficClass } from '../common/traffic';
 import { CHANGES_CHANNEL, EPOCH, EXPIRED_KEEP_MS, NS, REV, sweepIndex, type Origin } from './ledger';
 
@@ -99,7 +99,7 @@ function parseLimit(text: string | null): LimitEntry | undefined {
 }
 
 export class LimitLedger {
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisClient) {}
 
   async limit(input: LimitInput, nowMs = Date.now()): Promise<LimitResult> {
     const entry = {

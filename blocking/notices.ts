@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis';
 import { ALERTS_QUEUE, ALERT_EVENT_JOB_OPTIONS, ALERT_EVENT_VERSION, type AlertEvent, type BlockEvent, type ExceptionEvent } from '../common/alert-events';
 
 type Unstamped<T> = T extends unknown ? Omit<T, 'v' | 'id' | 'atMs'> : never;
@@ -17,7 +17,7 @@ export interface Notices {
 export class AlertQueueNotices implements Notices {
   private readonly queue: Queue;
 
-  constructor(connection: Redis) {
+  constructor(connection: RedisClient) {
     this.queue = new Queue(ALERTS_QUEUE, { connection });
     // Connection errors reach the caller as a rejected send(); the owner of the connection logs outages.
     this.queue.on('error', () => undefined);

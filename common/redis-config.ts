@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import ipaddr from 'ipaddr.js';
 import type { Logger } from 'pino';
-import { hasPassword, redactUrl, type RedisConnection, type RedisTlsFiles } from './redis';
+import { redactUrl, type RedisConnection, type RedisTlsFiles } from './redis';
+import { hasPassword, hostsOf, parseRedisUrl, RedisUrlError, usesTls, type RedisTopology } from './redis-topology';
 
 /** The options addRedisOptions adds, as commander parses them. */
 export interface RedisCliOptions {
@@ -23,8 +24,6 @@ export interface RedisCliOptions {
 export class RedisConfigError extends Error {}
 
 export const NO_REDIS = 'no Redis: set XDP_IDS_REDIS_URL_FILE or XDP_IDS_REDIS_URL, or give --redis-url-file FILE (or --redis URL for a Redis without a password)';
-
-const SCHEMES = 'redis://[user:password@]host[:port][/db], rediss://... (TLS) or unix:///path/to/redis.sock[?username=...&password=...]';
 
 export function addRedisOptions(cmd: Command, redisHelp = 'Redis URL without a password (default: $XDP_IDS_REDIS_URL)'): Command {
   return cmd
@@ -82,27 +81,19 @@ function urlSource(opts: RedisCliOptions, env: NodeJS.ProcessEnv): UrlSource | u
   return undefined;
 }
 
-function parseUrl(source: UrlSource): URL {
-  let url: URL;
+function parseUrl(source: UrlSource): RedisTopology {
   try {
-    url = new URL(source.text);
-  } catch {
-    // Never the text itself: it may hold a password.
-    throw new RedisConfigError(`the Redis URL from ${source.from} does not parse; expected ${SCHEMES}`);
+    return parseRedisUrl(source.text);
+  } catch (err) {
+    if (!(err instanceof RedisUrlError)) throw err;
+    const { message } = err;
+    throw new RedisConfigError(message.startsWith('the Redis URL') ? message.replace('the Redis URL', `the Redis URL from ${source.from}`) : `the Redis URL from ${source.from}: ${message}`);
   }
-  if (!['redis:', 'rediss:', 'unix:'].includes(url.protocol)) throw new RedisConfigError(`the Redis URL from ${source.from} has the scheme ${url.protocol}; expected ${SCHEMES}`);
-  if (url.protocol === 'unix:' ? url.host !== '' || url.pathname.length < 2 : url.hostname === '') {
-    throw new RedisConfigError(`the Redis URL from ${source.from} names no ${url.protocol === 'unix:' ? 'socket path' : 'host'}; expected ${SCHEMES}`);
-  }
-  return url;
 }
 
-/** A unix socket or a loopback address: nobody else's network sees the traffic. */
-export function isLocalRedis(url: URL): boolean {
-  if (url.protocol === 'unix:') return true;
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (host === 'localhost') return true;
-  return ipaddr.isValid(host) && ipaddr.process(host).range() === 'loopback';
+/** Unix sockets and loopback addresses (every one the URL names): nobody else's network sees the traffic. */
+export function isLocalRedis(topology: RedisTopology): boolean {
+  return hostsOf(topology).every((host) => host === 'localhost' || (ipaddr.isValid(host) && ipaddr.process(host).range() === 'loopback'));
 }
 
 function insecureAllowed(opts: RedisCliOptions, env: NodeJS.ProcessEnv): boolean {
@@ -120,13 +111,13 @@ function readableFile(file: string, what: string): string {
   return file;
 }
 
-function tlsFiles(opts: RedisCliOptions, env: NodeJS.ProcessEnv, url: URL, source: UrlSource): RedisTlsFiles | undefined {
+function tlsFiles(opts: RedisCliOptions, env: NodeJS.ProcessEnv, url: RedisTopology, source: UrlSource): RedisTlsFiles | undefined {
   const ca = opts.redisCa ?? (env.XDP_IDS_REDIS_CA || undefined);
   const cert = env.XDP_IDS_REDIS_CERT || undefined;
   const key = env.XDP_IDS_REDIS_KEY || undefined;
   if (ca === undefined && cert === undefined && key === undefined) return undefined;
-  if (url.protocol !== 'rediss:') {
-    throw new RedisConfigError(`--redis-ca, XDP_IDS_REDIS_CA, XDP_IDS_REDIS_CERT and XDP_IDS_REDIS_KEY are for TLS, but the URL from ${source.from} is ${url.protocol}//: use rediss://`);
+  if (!usesTls(url)) {
+    throw new RedisConfigError(`--redis-ca, XDP_IDS_REDIS_CA, XDP_IDS_REDIS_CERT and XDP_IDS_REDIS_KEY are for TLS, but the URL from ${source.from} is not: use rediss:// (rediss+sentinel://, rediss+cluster://)`);
   }
   if ((cert === undefined) !== (key === undefined)) throw new RedisConfigError('a client certificate needs both XDP_IDS_REDIS_CERT and XDP_IDS_REDIS_KEY');
   if (key !== undefined) readSecretFile(key, 'the Redis client key');
@@ -161,7 +152,7 @@ export function resolveRedis(opts: RedisCliOptions, env: NodeJS.ProcessEnv = pro
       + 'if that Redis is protected some other way');
   }
   const tls = tlsFiles(opts, env, url, source);
-  const warnings = !local && url.protocol === 'redis:'
+  const warnings = !local && !usesTls(url) && !(url.kind === 'server' && url.url.protocol === 'unix:')
     ? [`plaintext connection to Redis at ${redactUrl(source.text)}: the ledger, the incidents and the password cross the network readable and changeable; use rediss:// (--redis-ca)`]
     : [];
   return { connection: { url: source.text, ...(tls ? { tls } : {}) }, warnings };

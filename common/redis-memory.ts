@@ -4,7 +4,7 @@
  * sets one) and raises `redis-memory-high` when it passes 80 %, once, and again only after it has
  * fallen below.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis';
 import type { Logger } from 'pino';
 import type { ExceptionReporter } from './exceptions';
 
@@ -42,7 +42,7 @@ export class RedisMemoryWatch {
   private running = false;
   private readonly share: number;
 
-  constructor(private readonly redis: Redis, private readonly exceptions: ExceptionReporter, private readonly opts: RedisMemoryWatchOptions) {
+  constructor(private readonly redis: RedisClient, private readonly exceptions: ExceptionReporter, private readonly opts: RedisMemoryWatchOptions) {
     this.share = opts.share ?? MEMORY_HIGH_SHARE;
   }
 

@@ -11,7 +11,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { formatRedisUrl, parseRedisUrl, redacted, usesTls, withCredentials, type ClusterTopology, type SentinelTopology } from './redis-topology';
 
 /** PEM files for rediss:// (paths, read at each connect, so a renewed certificate is picked up). */
 export interface RedisTlsFiles {
@@ -174,66 +175,75 @@ function urlOf(target: RedisTarget): string {
   return typeof target === 'string' ? target : target.url;
 }
 
-/** ioredis takes a unix socket as its path (with the credentials as query parameters), not as a unix:// URL. */
-function ioredisUrl(url: string): string {
-  return url.startsWith('unix://') ? url.slice('unix://'.length) : url;
-}
+/** What every component holds: a connection to one server (standalone or found through Sentinels) or to a Redis Cluster. */
+export type RedisClient = Redis | Cluster;
 
 function tlsOptions(files: RedisTlsFiles): NonNullable<RedisOptions['tls']> {
   const read = (file: string | undefined): Buffer | undefined => (file === undefined ? undefined : fs.readFileSync(file));
   return { ca: read(files.ca), cert: read(files.cert), key: read(files.key) };
 }
 
+const DEFAULTS: RedisOptions = {
+  maxRetriesPerRequest: null,
+  retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
+};
+
+/** A Cluster takes the options of its own connections in `redisOptions`, and some of them again (under other names) for itself. */
+function clusterOptions(topology: ClusterTopology, options: RedisOptions): ClusterOptions {
+  const { retryStrategy, enableOfflineQueue, enableAutoPipelining, ...perNode } = options;
+  return {
+    redisOptions: { ...perNode, ...(topology.username ? { username: topology.username } : {}), ...(topology.password ? { password: topology.password } : {}) },
+    clusterRetryStrategy: retryStrategy,
+    ...(enableOfflineQueue !== undefined ? { enableOfflineQueue } : {}),
+    ...(enableAutoPipelining !== undefined ? { enableAutoPipelining } : {}),
+    // Slots move when a primary fails over: ask again soon rather than every few seconds.
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 200,
+  };
+}
+
+function sentinelOptions(topology: SentinelTopology, options: RedisOptions): RedisOptions {
+  const given = (text: string): string | undefined => text || undefined;
+  return {
+    sentinels: topology.nodes, name: topology.name, role: 'master',
+    username: given(topology.username), password: given(topology.password),
+    sentinelUsername: given(topology.sentinelUsername), sentinelPassword: given(topology.sentinelPassword),
+    // Hear the Sentinels announce a new primary (+switch-master) instead of finding out from a broken connection.
+    failoverDetector: true,
+    ...(options.tls ? { enableTLSForSentinelMode: true, sentinelTLS: options.tls } : {}),
+    ...options,
+  };
+}
+
 /**
  * An ioredis connection that keeps retrying while Redis is down instead of failing commands at
- * once (maxRetriesPerRequest null, which BullMQ workers need); `opts` overrides that.
+ * once (maxRetriesPerRequest null, which BullMQ workers need); `opts` overrides that. A
+ * redis+sentinel:// URL connects to the primary the Sentinels name, and follows it through a
+ * failover; a redis+cluster:// URL connects to the cluster.
  */
-export function connectRedis(target: RedisTarget, opts: RedisOptions = {}): Redis {
-  const tls = typeof target === 'string' || !target.tls ? {} : { tls: tlsOptions(target.tls) };
-  return new Redis(ioredisUrl(urlOf(target)), {
-    maxRetriesPerRequest: null,
-    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
-    ...tls,
-    ...opts,
-  });
+export function connectRedis(target: RedisTarget, opts: RedisOptions = {}): RedisClient {
+  const topology = parseRedisUrl(urlOf(target));
+  const tls = typeof target === 'string' || !target.tls ? (usesTls(topology) ? { tls: {} } : {}) : { tls: tlsOptions(target.tls) };
+  const options: RedisOptions = { ...DEFAULTS, ...tls, ...opts };
+  if (topology.kind === 'cluster') return new Cluster(topology.nodes, clusterOptions(topology, options));
+  if (topology.kind === 'sentinel') return new Redis(sentinelOptions(topology, options));
+  const url = topology.url.toString();
+  // ioredis takes a unix socket as its path (with the credentials as query parameters), not as a unix:// URL.
+  return new Redis(url.startsWith('unix://') ? url.slice('unix://'.length) : url, options);
 }
 
-/** `url` with a user's credentials (in the query for unix://, where a URL has no room for them). */
+/** `url` with a user's credentials, wherever its kind of URL carries them. */
 export function urlWithCredentials(url: string, username: string, password: string): string {
-  const parsed = new URL(url);
-  if (parsed.protocol === 'unix:') {
-    parsed.searchParams.set('username', username);
-    parsed.searchParams.set('password', password);
-  } else {
-    parsed.username = encodeURIComponent(username);
-    parsed.password = encodeURIComponent(password);
-  }
-  return parsed.toString();
-}
-
-/** Query parameters ioredis turns into options that hold secrets (`password`, `sentinelPassword`...). */
-function isSecretParameter(name: string): boolean {
-  return /pass/i.test(name);
+  return formatRedisUrl(withCredentials(parseRedisUrl(url), username, password));
 }
 
 /** A Redis URL for logs and messages: passwords hidden wherever they are (user info, query), nothing leaked from one that does not parse. */
 export function redactUrl(target: RedisTarget): string {
-  let parsed: URL;
   try {
-    parsed = new URL(urlOf(target));
+    return formatRedisUrl(redacted(parseRedisUrl(urlOf(target))));
   } catch {
     return '(a Redis URL that does not parse)';
   }
-  if (parsed.password) parsed.password = '***';
-  // User info without a password is often a password written where the user goes.
-  else if (parsed.username) parsed.username = '***';
-  for (const name of [...parsed.searchParams.keys()]) if (isSecretParameter(name)) parsed.searchParams.set(name, '***');
-  return parsed.toString();
-}
-
-/** Whether a Redis URL carries a password (user info or query). */
-export function hasPassword(url: URL): boolean {
-  return url.password !== '' || [...url.searchParams.keys()].some(isSecretParameter);
 }
 
 const TLS_VERIFY_CODES = new Set([

@@ -13,7 +13,7 @@
  * Joining and resolving are Lua scripts, so detectors racing on one attack see one outcome.
  *
  * The kernels' drop counters of the attack's blocked targets (what each sensor's enforcer writes
- * to Redis) are sampled every few seconds, so that the attack can say whether a blocked source
+ * to RedisClient) are sampled every few seconds, so that the attack can say whether a blocked source
  * kept sending: its packets are dropped before they are counted, so its incidents go quiet.
  *
  * Keys: `<prefix>:attack:<id>` (a hash: status, openedMs, resolvedMs, version, and
@@ -24,7 +24,7 @@
  * `<prefix>:attacks:blocked` (blocked target → its open attack, for the drop sampler).
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis';
 import type { Attack, AttackIncident, BlockedTarget, Incident, Severity } from '../common/alert-events';
 import type { IncidentStore } from './incidents';
 
@@ -156,7 +156,7 @@ export class AttackStore {
   private readonly blockedIndex: string;
   private readonly keepResolvedMs: number;
 
-  constructor(private readonly redis: Redis, private readonly incidents: IncidentStore, private readonly opts: AttackStoreOptions) {
+  constructor(private readonly redis: RedisClient, private readonly incidents: IncidentStore, private readonly opts: AttackStoreOptions) {
     this.prefix = opts.prefix ?? 'xdp-ids';
     this.byKey = `${this.prefix}:attacks:by-key`;
     this.byTarget = `${this.prefix}:attacks:by-target`;

@@ -1,5 +1,5 @@
 /**
- * Incident state in Redis, shared by every detector process. A rule (or the model) firing for a
+ * Incident state in RedisClient, shared by every detector process. A rule (or the model) firing for a
  * key opens an incident; later detections update it (count, last values, peaks, sensors); it
  * resolves once the key has been quiet for the resolve time. Every transition is one Lua script,
  * so when two detectors (fed by two sensors that see the same attacker) report the same rule and
@@ -20,7 +20,7 @@
  * incident).
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis';
 import type { BlockOutcome, Incident } from '../common/alert-events';
 import type { HeaderSample } from '../common/sensor-tick';
 import type { Detection } from './rules/engine';
@@ -139,7 +139,7 @@ export class IncidentStore {
   private readonly keepResolvedMs: number;
   readonly maxOpenPerRule: number;
 
-  constructor(private readonly redis: Redis, opts: IncidentStoreOptions = {}) {
+  constructor(private readonly redis: RedisClient, opts: IncidentStoreOptions = {}) {
     this.prefix = opts.prefix ?? 'xdp-ids';
     this.openIndex = `${this.prefix}:incidents:open`;
     this.resolveAfterMs = opts.resolveAfterMs ?? 60_000;

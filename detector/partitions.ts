@@ -5,7 +5,7 @@
  * a lease in Redis (SET NX PX, renewed every heartbeat): a partition is consumed by at most one
  * detector at a time, and one that dies loses its partitions when its leases run out.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis';
 import type { Logger } from 'pino';
 
 export interface PartitionOptions {
@@ -59,7 +59,7 @@ export class PartitionOwner {
   private running?: Promise<void>;
   private stopped = false;
 
-  constructor(private readonly redis: Redis, readonly member: string, private readonly opts: PartitionOptions) {
+  constructor(private readonly redis: RedisClient, readonly member: string, private readonly opts: PartitionOptions) {
     this.prefix = opts.prefix ?? 'xdp-ids';
     this.leaseMs = opts.leaseMs ?? 5000;
     this.heartbeatMs = opts.heartbeatMs ?? 1000;

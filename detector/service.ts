@@ -7,12 +7,11 @@
  */
 import os from 'node:os';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ALERT_EVENT_JOB_OPTIONS, ALERT_EVENT_VERSION, ALERTS_QUEUE, type AlertEvent, type BlockOutcome, type Incident, type IncidentEvent } from '../common/alert-events';
 import type { Blocker } from '../common/block-requests';
 import { ExceptionReporter } from '../common/exceptions';
-import { connectRedis, type RedisTarget } from '../common/redis';
+import { connectRedis, type RedisTarget, type RedisClient } from '../common/redis';
 import { RedisMemoryWatch } from '../common/redis-memory';
 import type { SensorTick } from '../common/sensor-tick';
 import { PARTITIONS, partitionQueue, TickAssembler, validateJob, type WindowsJob } from '../common/windows-jobs';
@@ -109,7 +108,7 @@ export class Detector {
   private readonly exceptions: ExceptionReporter;
   private readonly owner: PartitionOwner;
   private readonly memory: RedisMemoryWatch;
-  private readonly workers = new Map<number, { worker: Worker<WindowsJob>; connection: Redis }>();
+  private readonly workers = new Map<number, { worker: Worker<WindowsJob>; connection: RedisClient }>();
   private readonly assembler = new TickAssembler();
   private readonly evidence = new EvidenceBuffer();
   private readonly trust = new SourceTrust();
@@ -125,7 +124,7 @@ export class Detector {
     jobs: 0, ticks: 0, windows: 0, trips: 0, detections: 0, earlyDetections: 0, incidentsOpened: 0, alertsQueued: 0, badJobs: 0,
   };
 
-  private constructor(private readonly opts: DetectorOptions, private readonly redis: Redis) {
+  private constructor(private readonly opts: DetectorOptions, private readonly redis: RedisClient) {
     this.id = opts.id ?? `${os.hostname()}:${process.pid}`;
     this.watcher = new RuleWatcher(opts.rulePaths);
     const loaded = this.watcher.start();

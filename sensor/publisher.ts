@@ -6,11 +6,10 @@
  * followed by an exception event saying how long Redis was away and what was lost.
  */
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ALERTS_QUEUE, type AlertEvent } from '../common/alert-events';
 import { ExceptionReporter } from '../common/exceptions';
-import { connectRedis, type RedisTarget } from '../common/redis';
+import { connectRedis, type RedisTarget, type RedisClient } from '../common/redis';
 import type { HeaderSample, Sample, SensorSink, SensorTick, Trip } from '../common/sensor-tick';
 import { encodeTick, JOB_FORMAT, MAX_SAMPLES_PER_JOB, partitionOf, partitionQueue, type WindowsJob } from '../common/windows-jobs';
 
@@ -43,7 +42,7 @@ function jobName(job: WindowsJob): string {
 }
 
 export class QueuePublisher implements SensorSink {
-  private readonly connection: Redis;
+  private readonly connection: RedisClient;
   private readonly queue: Queue<WindowsJob>;
   private readonly alerts: Queue<AlertEvent>;
   private readonly exceptions: ExceptionReporter;

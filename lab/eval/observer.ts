@@ -4,7 +4,7 @@
  * per-entry drop counters polled every few milliseconds, so that the first drop of each block or
  * limit is timed without assuming when the attacker stops sending.
  */
-import type { Redis } from 'ioredis';
+import { connectRedis, type RedisClient } from '../../common/redis';
 import type { IncidentEvent } from '../../common/alert-events';
 import { CHANGES_CHANNEL, parseHint } from '../../blocking/ledger';
 import { TRAFFIC_CLASSES, type TrafficClass } from '../../common/traffic';
@@ -48,7 +48,7 @@ export class ResponseObserver {
   readonly blockDrops = new Map<string, KernelDrops>();
   readonly limitDrops = new Map<string, KernelDrops>();
   private readonly lastKernel = new Map<string, number>();
-  private subscriber?: Redis;
+  private subscriber?: RedisClient;
   private poller?: NodeJS.Timeout;
   private pending = Promise.resolve();
   private pipeline?: Pipeline;
@@ -59,7 +59,7 @@ export class ResponseObserver {
 
   async start(pipeline: Pipeline): Promise<void> {
     this.pipeline = pipeline;
-    this.subscriber = pipeline.redis.duplicate();
+    this.subscriber = connectRedis(pipeline.redisUrl);
     this.subscriber.on('message', (_channel: string, message: string) => {
       // In order, so an extension never overtakes the block it extends.
       this.pending = this.pending.then(() => this.record(message)).catch(() => undefined);

@@ -6,11 +6,10 @@
  * differences, both for the eval: the detector resolves incidents after `resolveAfterMs` of quiet
  * instead of 60 s, and it runs no anomaly model (`npm run eval:model` measures that).
  */
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { IncidentEvent } from '../../common/alert-events';
 import type { SensorSink } from '../../common/sensor-tick';
-import { connectRedis, startEmbeddedRedis } from '../../common/redis';
+import { connectRedis, startEmbeddedRedis, type RedisClient } from '../../common/redis';
 import { mailboxConfig } from '../../alerts/config';
 import { startAlerterWith } from '../../alerts/service';
 import { LedgerBlocker } from '../../blocking/blocker';
@@ -36,7 +35,9 @@ export interface PipelineOptions {
 }
 
 export interface Pipeline {
-  redis: Redis;
+  redis: RedisClient;
+  /** Where `redis` is, for connections of one's own (a subscriber). */
+  redisUrl: string;
   program: XdpIdsProgram;
   detector: Detector;
   ledger: BlockLedger;
@@ -85,7 +86,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
     stops.push(() => sensor.stop());
     const enforcer = await startEnforcer({ program: sensor.program, redisUrl: server.url, sensorId, log: opts.log.child({ part: 'enforcer' }) });
     stops.push(() => enforcer.stop());
-    return { redis, program: sensor.program, detector, ledger, limits: new LimitLedger(redis), publisherStats: () => publisher.stats(), stop };
+    return { redis, redisUrl: server.url, program: sensor.program, detector, ledger, limits: new LimitLedger(redis), publisherStats: () => publisher.stats(), stop };
   } catch (err) {
     await stop();
     throw err;

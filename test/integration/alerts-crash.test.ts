@@ -10,9 +10,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { ALERTS_QUEUE, type AlertEvent } from '../../common/alert-events';
-import { connectRedis, startEmbeddedRedis, type EmbeddedRedis } from '../../common/redis';
+import { connectRedis, startEmbeddedRedis, type EmbeddedRedis, type RedisClient } from '../../common/redis';
 import { listDeadLetters } from '../../alerts/dead-letters';
 import { startAlerter, type Alerter } from '../../alerts/service';
 import { incident, incidentEvent } from '../support/alert-fixtures';
@@ -29,7 +28,7 @@ require.extensions['.ts'] = (m, f) => m._compile(ts.transpileModule(fs.readFileS
 require(process.argv[1]);`;
 
 let redisServer: EmbeddedRedis;
-let redis: Redis;
+let redis: RedisClient;
 let smtp: TestSmtpServer;
 let hook: TestWebhookReceiver;
 let dir: string;

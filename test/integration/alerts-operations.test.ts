@@ -4,9 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Command } from 'commander';
-import type { Redis } from 'ioredis';
 import { ALERT_EVENT_VERSION, ALERTS_QUEUE, type AlertEvent } from '../../common/alert-events';
-import { connectRedis, startEmbeddedRedis, type EmbeddedRedis } from '../../common/redis';
+import { connectRedis, startEmbeddedRedis, type EmbeddedRedis, type RedisClient } from '../../common/redis';
 import { registerAlertsCommands } from '../../alerts/cli';
 import { addDeadLetter, listDeadLetters, removeDeadLetter } from '../../alerts/dead-letters';
 import { startAlerter, type Alerter } from '../../alerts/service';
@@ -17,7 +16,7 @@ import { startTestWebhookReceiver, type TestWebhookReceiver } from '../support/w
 
 const SECRET = 'ops-test-secret-0123456789';
 let redisServer: EmbeddedRedis;
-let redis: Redis;
+let redis: RedisClient;
 let smtp: TestSmtpServer;
 let hook: TestWebhookReceiver;
 let queue: Queue<AlertEvent>;

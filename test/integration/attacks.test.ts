@@ -4,9 +4,8 @@
  * moment) are one attack; detectors racing on one attack see one; the kernels' drop counts say
  * whether a blocked source kept sending.
  */
-import type { Redis } from 'ioredis';
 import type { Incident } from '../../common/alert-events';
-import { connectRedis } from '../../common/redis';
+import { connectRedis, type RedisClient } from '../../common/redis';
 import { AttackStore, CORRELATE_MS } from '../../detector/attacks';
 import { IncidentStore, type IncidentInput } from '../../detector/incidents';
 import { headerSample } from '../support/alert-fixtures';
@@ -30,11 +29,11 @@ function input(ruleId: Rule, key: string): IncidentInput {
 
 describe('attacks', () => {
   let redis: TestRedis;
-  let client: Redis;
-  let other: Redis;
+  let client: RedisClient;
+  let other: RedisClient;
   let drops: Map<string, number>;
 
-  const stores = (connection: Redis): { incidents: IncidentStore; attacks: AttackStore } => {
+  const stores = (connection: RedisClient): { incidents: IncidentStore; attacks: AttackStore } => {
     const incidents = new IncidentStore(connection, { resolveAfterMs: 60_000 });
     return { incidents, attacks: new AttackStore(connection, incidents, { inhibits: (rule) => INHIBITS[rule] ?? [], dropped: async () => drops }) };
   };

@@ -6,9 +6,8 @@
  * namespaces (198.18.162.0/24; replies to the forged sources go nowhere).
  */
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { ALERTS_QUEUE, type AlertEvent, type ExceptionEvent } from '../../common/alert-events';
-import { connectRedis } from '../../common/redis';
+import { connectRedis, type RedisClient } from '../../common/redis';
 import type { SensorTick } from '../../common/sensor-tick';
 import { NetnsLab, type LabHost } from '../../lab/netns';
 import { hping3 } from '../../lab/traffic';
@@ -21,7 +20,7 @@ import { until } from '../support/until';
 
 describe('blind spots of a sensor under a random-source flood', () => {
   let server: TestRedis;
-  let redis: Redis;
+  let redis: RedisClient;
   let alerts: Queue<AlertEvent>;
   const lab = new NetnsLab('xitrblind', 162);
   let attacker: LabHost;

@@ -5,11 +5,10 @@
  */
 import net from 'node:net';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { ALERTS_QUEUE, type AlertEvent } from '../../common/alert-events';
 import type { BlockRequest } from '../../common/block-requests';
 import type { Trip } from '../../common/sensor-tick';
-import { connectRedis, startEmbeddedRedis, type EmbeddedRedis } from '../../common/redis';
+import { connectRedis, startEmbeddedRedis, type EmbeddedRedis, type RedisClient } from '../../common/redis';
 import { hostAllowRules } from '../../blocking/allowlist';
 import { LedgerBlocker } from '../../blocking/blocker';
 import { BlockControl } from '../../blocking/control';
@@ -59,7 +58,7 @@ function entry(program: XdpIdsProgram, prefix: string) {
 
 describe('automatic blocking with two sensors on one Redis', () => {
   let server: EmbeddedRedis;
-  let redis: Redis;
+  let redis: RedisClient;
   let ledger: BlockLedger;
   let notices: AlertQueueNotices;
   let alerts: Queue;

@@ -5,10 +5,9 @@
  */
 import { Command } from 'commander';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { ALERTS_QUEUE, type AlertEvent } from '../../common/alert-events';
 import type { BlockRequest } from '../../common/block-requests';
-import { connectRedis, startEmbeddedRedis, type EmbeddedRedis } from '../../common/redis';
+import { connectRedis, startEmbeddedRedis, type EmbeddedRedis, type RedisClient } from '../../common/redis';
 import { startControlApi, type ControlApi } from '../../blocking/api';
 import { LedgerBlocker } from '../../blocking/blocker';
 import { cliActor, registerBlockingCommands } from '../../blocking/cli';
@@ -30,7 +29,7 @@ function request(target: string, overrides: Partial<BlockRequest> = {}): BlockRe
 
 describe('block ledger on a real Redis', () => {
   let server: EmbeddedRedis;
-  let redis: Redis;
+  let redis: RedisClient;
   let ledger: BlockLedger;
   let notices: AlertQueueNotices;
   let alerts: Queue;

@@ -24,7 +24,7 @@ describe('xdp-ids CLI', () => {
     [['detector'], /no Redis: set XDP_IDS_REDIS_URL_FILE or XDP_IDS_REDIS_URL/],
     [['alerter', '--redis-url-file', '/nonexistent/alerter.url'], /cannot read the Redis URL file \/nonexistent\/alerter\.url/],
     [['run', '--redis-maxmemory', 'lots'], /--redis-maxmemory must be a size such as 256mb/],
-    [['redis', 'acl', '--url', 'http://10.0.0.5'], /--url must be redis:\/\/, rediss:\/\/ or unix:\/\//],
+    [['redis', 'acl', '--url', 'http://10.0.0.5'], /--url: the Redis URL has the scheme http:; expected redis:\/\/.*redis\+sentinel:\/\/.*redis\+cluster:\/\//],
   ])('%j fails with a clear message', (args, message) => {
     const { status, stderr } = run(...(args as string[]));
     expect(status).not.toBe(0);

@@ -9,13 +9,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { startControlApi, type ControlApi, type ControlApiOptions } from '../../blocking/api';
 import { cliActor, registerBlockingCommands } from '../../blocking/cli';
 import { BlockLedger } from '../../blocking/ledger';
 import type { ApiToken } from '../../blocking/tokens';
 import { ALERTS_QUEUE, type AlertEvent, type BlockEvent } from '../../common/alert-events';
-import { connectRedis, startEmbeddedRedis, type EmbeddedRedis } from '../../common/redis';
+import { connectRedis, startEmbeddedRedis, type EmbeddedRedis, type RedisClient } from '../../common/redis';
 import { quietLogger } from '../support/quiet-logger';
 import { httpsRequest, makeTestCertificates, type TestCertificates } from '../support/tls';
 
@@ -25,7 +24,7 @@ const GRAFANA: ApiToken = { name: 'grafana', scope: 'read', secret: 'grafana-sec
 let dir: string;
 let certs: TestCertificates;
 let server: EmbeddedRedis;
-let redis: Redis;
+let redis: RedisClient;
 let alerts: Queue;
 
 beforeAll(async () => {

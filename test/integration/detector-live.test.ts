@@ -5,9 +5,8 @@
  * scan incident, and the test reports how long that took.
  */
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { AlertEvent, IncidentEvent } from '../../common/alert-events';
-import { connectRedis } from '../../common/redis';
+import { connectRedis, type RedisClient } from '../../common/redis';
 import { DEFAULT_UNVERIFIED_TTL_MS, LedgerBlocker } from '../../blocking/blocker';
 import { startEnforcer, type Enforcer } from '../../blocking/enforcer';
 import { BlockLedger } from '../../blocking/ledger';
@@ -25,7 +24,7 @@ const SUBNET = 1;
 
 describe('sensor → Redis → detector on a veth lab with real traffic', () => {
   let redis: TestRedis;
-  let client: Redis;
+  let client: RedisClient;
   let alerts: Queue<AlertEvent>;
   let lab: NetnsLab;
   let services: LabServices;

@@ -8,9 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { AlertEvent, ExceptionEvent, IncidentEvent } from '../../common/alert-events';
-import { connectRedis } from '../../common/redis';
+import { connectRedis, type RedisClient } from '../../common/redis';
 import { NO_UNTRACKED, type SensorTick } from '../../common/sensor-tick';
 import { saveModel } from '../../detector/model/files';
 import { seededRandom } from '../../detector/model/random';
@@ -44,7 +43,7 @@ function liveTicks(sensor: string, count: number, scanFrom: number): SensorTick[
 
 describe('detector with the anomaly model, on a real Redis', () => {
   let redis: TestRedis;
-  let client: Redis;
+  let client: RedisClient;
   let alerts: Queue<AlertEvent>;
   let modelsDir: string;
   const running: { stop(): Promise<void> }[] = [];

@@ -4,9 +4,8 @@
  * completed a handshake gets the ladder; partner prefixes need verification; operators are not
  * bound by any of it. Expiry is real time, so the blockers here use TTLs of a fraction of a second.
  */
-import type { Redis } from 'ioredis';
 import type { BlockRequest } from '../../common/block-requests';
-import { connectRedis } from '../../common/redis';
+import { connectRedis, type RedisClient } from '../../common/redis';
 import { DEFAULT_UNVERIFIED_TTL_MS, LedgerBlocker, type BlockerConfig } from '../../blocking/blocker';
 import { BlockLedger } from '../../blocking/ledger';
 import { blockRequest } from '../support/block-requests';
@@ -30,7 +29,7 @@ function manualRequest(target: string, ttlMs: number): BlockRequest {
 
 describe('evidence-aware blocking on a real Redis', () => {
   let server: TestRedis;
-  let redis: Redis;
+  let redis: RedisClient;
   let ledger: BlockLedger;
 
   beforeAll(async () => {

@@ -4,10 +4,9 @@
  * pass it, and the overflow incident is announced but never blocks.
  */
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { AlertEvent, ExceptionEvent, IncidentEvent } from '../../common/alert-events';
 import type { BlockRequest, Blocker } from '../../common/block-requests';
-import { connectRedis } from '../../common/redis';
+import { connectRedis, type RedisClient } from '../../common/redis';
 import { NO_UNTRACKED, sourceWindowOf, type SensorTick, type SourceWindow } from '../../common/sensor-tick';
 import { partitionOf, partitionQueue } from '../../common/windows-jobs';
 import { IncidentStore, OVERFLOW_KEY, type IncidentInput, type Transition } from '../../detector/incidents';
@@ -38,8 +37,8 @@ async function recordAll(stores: IncidentStore[], inputs: IncidentInput[], nowMs
 
 describe('incidents per rule are capped', () => {
   let redis: TestRedis;
-  let client: Redis;
-  let other: Redis;
+  let client: RedisClient;
+  let other: RedisClient;
 
   beforeAll(async () => {
     redis = await testRedis();
@@ -107,7 +106,7 @@ describe('incidents per rule are capped', () => {
 
 describe('a detector at the cap', () => {
   let redis: TestRedis;
-  let client: Redis;
+  let client: RedisClient;
   let alerts: Queue<AlertEvent>;
 
   beforeAll(async () => {

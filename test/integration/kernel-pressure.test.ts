@@ -6,11 +6,10 @@
  * past its capacity and configured allow entries past ALLOW_CAPACITY, before any table overflows.
  */
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import pino from 'pino';
 import { ALERTS_QUEUE, type AlertEvent, type ExceptionEvent } from '../../common/alert-events';
 import type { BlockRequest } from '../../common/block-requests';
-import { connectRedis } from '../../common/redis';
+import { connectRedis, type RedisClient } from '../../common/redis';
 import { hostAllowRules } from '../../blocking/allowlist';
 import { LedgerBlocker } from '../../blocking/blocker';
 import { BlockControl, InputError } from '../../blocking/control';
@@ -31,7 +30,7 @@ const ruleRequest = (target: string, ttlMs = 10 * MIN): BlockRequest => blockReq
 
 describe('kernel tables under pressure', () => {
   let server: TestRedis;
-  let redis: Redis;
+  let redis: RedisClient;
   let alerts: Queue<AlertEvent>;
   let ledger: BlockLedger;
   let blocker: LedgerBlocker;

@@ -10,10 +10,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { ALERTS_QUEUE, type AlertEvent, type ExceptionEvent } from '../../common/alert-events';
 import type { BlockRequest } from '../../common/block-requests';
-import { connectRedis } from '../../common/redis';
+import { connectRedis, type RedisClient } from '../../common/redis';
 import { hostAllowRules } from '../../blocking/allowlist';
 import { LedgerBlocker } from '../../blocking/blocker';
 import { startEnforcer, type Enforcer } from '../../blocking/enforcer';
@@ -35,7 +34,7 @@ const ruleRequest = (target: string, ttlMs = 10 * MIN): BlockRequest => blockReq
 
 describe('ledger generations', () => {
   let server: TestRedis;
-  let redis: Redis;
+  let redis: RedisClient;
   let alerts: Queue<AlertEvent>;
   let ledger: BlockLedger;
   let blocker: LedgerBlocker;

@@ -7,10 +7,9 @@
  * to it are enforced. A reconciliation also removes what the kernel holds without the ledger.
  */
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { ALERTS_QUEUE, type AlertEvent, type ExceptionEvent } from '../../common/alert-events';
 import type { BlockRequest } from '../../common/block-requests';
-import { connectRedis } from '../../common/redis';
+import { connectRedis, type RedisClient } from '../../common/redis';
 import { hostAllowRules } from '../../blocking/allowlist';
 import { LedgerBlocker } from '../../blocking/blocker';
 import { startEnforcer, type Enforcer } from '../../blocking/enforcer';
@@ -33,7 +32,7 @@ const ruleRequest = (target: string): BlockRequest => blockRequest(target, { sen
 
 describe('the ledger is the only truth the kernel follows', () => {
   let server: TestRedis;
-  let redis: Redis;
+  let redis: RedisClient;
   let alerts: Queue<AlertEvent>;
   let blocker: LedgerBlocker;
   let program: XdpIdsProgram;

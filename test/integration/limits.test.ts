@@ -6,9 +6,8 @@
  * enforcer puts it in the kernel, and XDP drops the excess. Operators list and remove it.
  */
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { ALERTS_QUEUE, type AlertEvent, type IncidentEvent } from '../../common/alert-events';
-import { connectRedis } from '../../common/redis';
+import { connectRedis, type RedisClient } from '../../common/redis';
 import { hostAllowRules } from '../../blocking/allowlist';
 import { LedgerBlocker } from '../../blocking/blocker';
 import { BlockControl, InputError } from '../../blocking/control';
@@ -28,7 +27,7 @@ import { testRedis, type TestRedis } from '../support/redis';
 
 describe('SYN limit on a flooded destination', () => {
   let redis: TestRedis;
-  let client: Redis;
+  let client: RedisClient;
   let alerts: Queue<AlertEvent>;
   let lab: NetnsLab;
   let attacker: LabHost;

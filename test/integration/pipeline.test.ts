@@ -3,9 +3,8 @@
  * queue, detectors with the default rule pack, incidents in Redis, events on the alerts queue.
  */
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { AlertEvent, IncidentEvent } from '../../common/alert-events';
-import { connectRedis } from '../../common/redis';
+import { connectRedis, type RedisClient } from '../../common/redis';
 import { NO_UNTRACKED, sourceWindowOf, type SensorTick, type SourceWindow } from '../../common/sensor-tick';
 import { JOB_FORMAT, PARTITIONS, partitionOf, partitionQueue } from '../../common/windows-jobs';
 import { ownerOf } from '../../detector/partitions';
@@ -31,7 +30,7 @@ function tick(sensor: string, window: number, sources: SourceWindow[]): SensorTi
 
 describe('windows → detectors → incidents → alerts, on a real Redis', () => {
   let redis: TestRedis;
-  let client: Redis;
+  let client: RedisClient;
   let alerts: Queue<AlertEvent>;
   const running: { stop(): Promise<void> }[] = [];
 

@@ -12,7 +12,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Command } from 'commander';
-import type { Redis } from 'ioredis';
 import pino from 'pino';
 import { mailboxConfig } from '../../alerts/config';
 import { startAlerterWith } from '../../alerts/service';
@@ -26,7 +25,7 @@ import { registerRedisCommands } from '../../bin/redis';
 import { ALERTS_QUEUE, type AlertEvent } from '../../common/alert-events';
 import { ExceptionReporter } from '../../common/exceptions';
 import { serializeError } from '../../common/log';
-import { connectRedis, describeRedisError, startEmbeddedRedis, urlWithCredentials } from '../../common/redis';
+import { connectRedis, describeRedisError, startEmbeddedRedis, urlWithCredentials, type RedisClient } from '../../common/redis';
 import { resolveRedis } from '../../common/redis-config';
 import { RedisMemoryWatch } from '../../common/redis-memory';
 import { aclFileText, KEY_MAP, newRolePasswords, roleUrls, type Role } from '../../common/redis-roles';
@@ -59,11 +58,11 @@ interface Denial {
 describe('Redis ACL roles on a real redis-server', () => {
   let server: TestRedis;
   let urls: Record<Role, string>;
-  let admin: Redis;
-  const connections: Redis[] = [];
+  let admin: RedisClient;
+  const connections: RedisClient[] = [];
 
   /** A connection as a role that fails commands at once instead of waiting for a Redis that will not change its mind. */
-  function as(role: Role): Redis {
+  function as(role: Role): RedisClient {
     const c = connectRedis(urls[role], { maxRetriesPerRequest: 1 });
     connections.push(c);
     return c;

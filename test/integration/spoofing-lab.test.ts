@@ -7,9 +7,8 @@
  * seconds so that the test can wait for it to run out. Traffic stays inside the lab's namespaces
  * (198.18.62.0/24).
  */
-import type { Redis } from 'ioredis';
 import type { BlockOutcome, IncidentEvent } from '../../common/alert-events';
-import { connectRedis } from '../../common/redis';
+import { connectRedis, type RedisClient } from '../../common/redis';
 import { hostAllowRules } from '../../blocking/allowlist';
 import { DEFAULT_LADDER_MS, LedgerBlocker } from '../../blocking/blocker';
 import { startEnforcer, type Enforcer } from '../../blocking/enforcer';
@@ -30,7 +29,7 @@ const LADDER_FIRST_MS = DEFAULT_LADDER_MS[0];
 
 describe('spoofed sources through the whole pipeline', () => {
   let server: TestRedis;
-  let redis: Redis;
+  let redis: RedisClient;
   const lab = new NetnsLab('xitrust', 62);
   let services: LabServices | undefined;
   let attacker: LabHost;

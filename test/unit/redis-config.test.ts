@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { redactUrl, urlWithCredentials } from '../../common/redis';
 import { RedisConfigError, resolveRedis, type RedisCliOptions } from '../../common/redis-config';
+import { parseRedisUrl, RedisUrlError } from '../../common/redis-topology';
 import { aclRules, KEY_MAP } from '../../common/redis-roles';
 
 const SECRET = 'S3cret-p@ss';
@@ -51,6 +52,10 @@ describe('redactUrl', () => {
     ['redis://S3cret@10.0.0.5', 'redis://***@10.0.0.5'],
     ['redis://10.0.0.5:6379', 'redis://10.0.0.5:6379'],
     ['redis://:S3cret@[not-a-host', '(a Redis URL that does not parse)'],
+    ['redis+sentinel://xdp-ids-sensor:S3cret@10.0.0.5:26379,10.0.0.6/mymaster', 'redis+sentinel://xdp-ids-sensor:***@10.0.0.5:26379,10.0.0.6:26379/mymaster'],
+    ['rediss+sentinel://u:S3cret@[fd00::5]:26379/main?sentinelPassword=S3cret', 'rediss+sentinel://u:***@[fd00::5]:26379/main?sentinelPassword=***'],
+    ['redis+cluster://S3cret@10.0.0.5:7000,10.0.0.6:7001', 'redis+cluster://***@10.0.0.5:7000,10.0.0.6:7001'],
+    ['redis+cluster://:S3cret@10.0.0.5:7000,[oops', '(a Redis URL that does not parse)'],
   ])('%s', (url, redacted) => {
     expect(redactUrl(url)).toBe(redacted);
     expect(redactUrl({ url })).toBe(redacted);
@@ -60,6 +65,52 @@ describe('redactUrl', () => {
 test('urlWithCredentials puts them where each kind of URL carries them', () => {
   expect(urlWithCredentials('redis://10.0.0.5:6379', 'xdp-ids-sensor', 'a+b/c=')).toBe('redis://xdp-ids-sensor:a%2Bb%2Fc%3D@10.0.0.5:6379');
   expect(urlWithCredentials('unix:///run/xdp-ids/redis.sock', 'xdp-ids-sensor', 'a+b')).toBe('unix:///run/xdp-ids/redis.sock?username=xdp-ids-sensor&password=a%2Bb');
+  expect(urlWithCredentials('redis+sentinel://10.0.0.5,10.0.0.6:26380/mymaster', 'xdp-ids-sensor', 'a+b'))
+    .toBe('redis+sentinel://xdp-ids-sensor:a%2Bb@10.0.0.5:26379,10.0.0.6:26380/mymaster');
+  expect(urlWithCredentials('rediss+cluster://10.0.0.5:7000,10.0.0.6:7000', 'xdp-ids-sensor', 'a+b')).toBe('rediss+cluster://xdp-ids-sensor:a%2Bb@10.0.0.5:7000,10.0.0.6:7000');
+});
+
+describe('Sentinel and Cluster URLs', () => {
+  test('each names its hosts (default ports 26379 and 6379), credentials and the primary\'s name', () => {
+    expect(parseRedisUrl('redis+sentinel://u:p%40ss@10.0.0.5,[fd00::6]:26380/my%20primary?sentinelUsername=s&sentinelPassword=sp')).toEqual({
+      kind: 'sentinel', tls: false, nodes: [{ host: '10.0.0.5', port: 26379 }, { host: 'fd00::6', port: 26380 }], name: 'my primary',
+      username: 'u', password: 'p@ss', sentinelUsername: 's', sentinelPassword: 'sp',
+    });
+    expect(parseRedisUrl('rediss+cluster://127.0.0.1:7000,127.0.0.1')).toEqual({
+      kind: 'cluster', tls: true, nodes: [{ host: '127.0.0.1', port: 7000 }, { host: '127.0.0.1', port: 6379 }], username: '', password: '',
+    });
+  });
+
+  test.each([
+    ['redis+sentinel://10.0.0.5:26379', /ends with the name the Sentinels know the primary by/],
+    ['redis+sentinel://10.0.0.5:26379/a/b', /ends with the name the Sentinels know the primary by/],
+    ['redis+sentinel://10.0.0.5/m?password=S3cret', /takes only sentinelUsername and sentinelPassword as query parameters, not password/],
+    ['redis+cluster://10.0.0.5/2', /has no path: a cluster has one database/],
+    ['redis+cluster://10.0.0.5?db=1', /takes no query parameters/],
+    ['redis+cluster://u:S3cret@10.0.0.5:7000,10.0.0.6:notaport', /a host in the Redis URL's host list does not parse/],
+    ['redis+cluster://u:S3cret@10.0.0.5:7000,,10.0.0.6', /a host in the Redis URL's host list/],
+    ['redis+shard://10.0.0.5', /does not parse; expected redis:\/\//],
+  ])('%s is refused: %s', (url, message) => {
+    expect(() => parseRedisUrl(url)).toThrow(RedisUrlError);
+    expect(() => parseRedisUrl(url)).toThrow(message);
+    try {
+      parseRedisUrl(url);
+    } catch (err) {
+      expect((err as Error).message).not.toContain('S3cret');
+    }
+  });
+
+  test('they go through the same checks: no password on the command line, none missing off this host, TLS files with TLS only', () => {
+    expect(refusal({ redis: `redis+sentinel://u:${SECRET}@127.0.0.1:26379/m` })).toMatch(/--redis must not carry a password/);
+    expect(refusal({ redis: `redis+sentinel://127.0.0.1:26379/m?sentinelPassword=${SECRET}` })).toMatch(/--redis must not carry a password/);
+    expect(resolveRedis({ redis: 'redis+cluster://127.0.0.1:7000,127.0.0.1:7001' }, {})).toEqual({ connection: { url: 'redis+cluster://127.0.0.1:7000,127.0.0.1:7001' }, warnings: [] });
+    // Local only when every host it names is.
+    expect(refusal({ redis: 'redis+cluster://127.0.0.1:7000,10.0.0.6:7001' })).toMatch(/is not on this host and the URL from --redis has no password/);
+    expect(resolveRedis({}, { XDP_IDS_REDIS_URL: `redis+sentinel://u:${SECRET}@10.0.0.5/m` })!.warnings).toEqual([expect.stringMatching(/^plaintext connection to Redis at redis\+sentinel:\/\/u:\*\*\*@10\.0\.0\.5:26379\/m/)]);
+    expect(resolveRedis({}, { XDP_IDS_REDIS_URL: `rediss+sentinel://u:${SECRET}@10.0.0.5/m` })!.warnings).toEqual([]);
+    expect(refusal({ redisCa: file('ca2.pem', 'pem', 0o644) }, { XDP_IDS_REDIS_URL: `redis+cluster://u:${SECRET}@10.0.0.5` })).toMatch(/are for TLS, but the URL from XDP_IDS_REDIS_URL is not/);
+    expect(refusal({}, { XDP_IDS_REDIS_URL: `redis+sentinel://u:${SECRET}@10.0.0.5` })).toMatch(/^the Redis URL from XDP_IDS_REDIS_URL: a redis\+sentinel:\/\/ URL ends with the name/);
+  });
 });
 
 describe('resolveRedis', () => {
@@ -133,7 +184,7 @@ describe('resolveRedis', () => {
     const rediss = { XDP_IDS_REDIS_URL: `rediss://u:${SECRET}@redis.example:6380` };
     expect(resolveRedis({ redisCa: ca }, rediss)!.connection.tls).toEqual({ ca });
     expect(resolveRedis({}, { ...rediss, XDP_IDS_REDIS_CA: ca, XDP_IDS_REDIS_CERT: cert, XDP_IDS_REDIS_KEY: key })!.connection.tls).toEqual({ ca, cert, key });
-    expect(refusal({ redisCa: ca }, { XDP_IDS_REDIS_URL: `redis://u:${SECRET}@redis.example:6379` })).toMatch(/are for TLS, but the URL from XDP_IDS_REDIS_URL is redis:\/\/: use rediss:\/\//);
+    expect(refusal({ redisCa: ca }, { XDP_IDS_REDIS_URL: `redis://u:${SECRET}@redis.example:6379` })).toMatch(/are for TLS, but the URL from XDP_IDS_REDIS_URL is not: use rediss:\/\//);
     expect(refusal({ redisCa: path.join(dir, 'nope.pem') }, rediss)).toMatch(/^cannot read the Redis CA file .*nope\.pem/);
     expect(refusal({}, { ...rediss, XDP_IDS_REDIS_CERT: cert })).toMatch(/needs both XDP_IDS_REDIS_CERT and XDP_IDS_REDIS_KEY/);
     expect(refusal({}, { ...rediss, XDP_IDS_REDIS_CERT: cert, XDP_IDS_REDIS_KEY: file('open.key', 'key', 0o644) })).toMatch(/the Redis client key .* chmod 600/);
