@@ -1,8 +1,9 @@
 /** Every Redis key and queue the alerter uses, in one place, so the CLI and the service agree. */
 
-export const KEY_PREFIX = 'xdp-ids:alerts';
-export const FLUSH_QUEUE = 'alerts-flush';
-export const DELIVERY_QUEUE = 'alerts-deliveries';
+/** `{alerter}` is the hash tag of all the alerter's state: its scripts and transactions span groups, flushes and items. */
+export const KEY_PREFIX = 'xdp-ids:{alerter}';
+export const FLUSH_QUEUE = '{alerts-flush}';
+export const DELIVERY_QUEUE = '{alerts-deliveries}';
 
 export const keys = {
   pending: (group: string) => `${KEY_PREFIX}:group:${group}:pending`,

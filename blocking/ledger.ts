@@ -1,10 +1,11 @@
 /**
- * The block ledger: every block and allow decision of the fleet, in RedisClient, with its expiry. Each
+ * The block ledger: every block and allow decision of the fleet, in Redis, with its expiry. Each
  * change is one Lua script, so a decision, its budget check and its broadcast happen atomically.
  * The broadcast only names what changed: an enforcer reads the ledger again before it touches its
  * kernel (a message on the channel is a hint, never an instruction), and validates what it reads.
  *
- * Keys (all under `xdp-ids:`): `block:<target>` the entry (expires with the block), `blocks`
+ * Keys (all under `xdp-ids:{ledger}:`, one hash slot: the scripts read entries they find in the
+ * indexes, and a Redis Cluster runs a script only on keys of one slot): `block:<target>` the entry (expires with the block), `blocks`
  * zset target → expiresMs, `blocks:pool:<pool>` the same per budget pool (verified, unverified),
  * `blocks:strikes:<target>` repeat-offender count, `blocks:unverified:<target>` (set while an
  * unverified block of the target counts as its one), `blocks:tomb:<target>` (an operator removed
@@ -19,8 +20,8 @@ import { randomUUID } from 'node:crypto';
 import type { RedisClient } from '../common/redis';
 
 export const CHANGES_CHANNEL = 'xdp-ids:blocks:changes';
-/** Every ledger key starts with this. */
-export const NS = 'xdp-ids:';
+/** Every ledger key starts with this; `{ledger}` is its hash tag (docs/redis-keys.md). */
+export const NS = 'xdp-ids:{ledger}:';
 const INDEX = `${NS}blocks`;
 /** One revision counter for every ledger change (blocks, allows, destination limits). */
 export const REV = `${NS}blocks:rev`;

@@ -8,7 +8,8 @@ import type { JobsOptions } from 'bullmq';
 import type { TrafficClass } from './traffic';
 import type { HeaderSample } from './sensor-tick';
 
-export const ALERTS_QUEUE = 'alerts';
+/** In braces: every key of the queue in one Redis Cluster slot (BullMQ's scripts touch several at once). */
+export const ALERTS_QUEUE = '{alerts}';
 export const ALERT_EVENT_VERSION = 1;
 
 /**

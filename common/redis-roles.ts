@@ -6,7 +6,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { DELIVERY_QUEUE, FLUSH_QUEUE, KEY_PREFIX as ALERTER_PREFIX } from '../alerts/keys';
-import { CHANGES_CHANNEL } from '../blocking/ledger';
+import { CHANGES_CHANNEL, NS as LEDGER_NS } from '../blocking/ledger';
+import { INCIDENTS_PREFIX } from '../detector/incidents';
 import { ALERTS_QUEUE } from './alert-events';
 import { urlWithCredentials } from './redis';
 import { PARTITIONS, partitionQueue } from './windows-jobs';
@@ -16,19 +17,19 @@ function queueKeys(queue: string): string {
   return `bull:${queue}:*`;
 }
 
-/** Every key pattern xdp-ids uses, by what it holds. */
+/** Every key pattern xdp-ids uses, by what it holds (where each lives on a Redis Cluster: docs/redis-keys.md). */
 export const KEY_MAP = {
   /** The block ledger every sensor enforces: blocks, allow entries, SYN limits, their indexes, counters and revision. */
-  ledger: ['xdp-ids:block:*', 'xdp-ids:blocks', 'xdp-ids:blocks:*', 'xdp-ids:allow', 'xdp-ids:dstlimit:*', 'xdp-ids:dstlimits', 'xdp-ids:ledger:*'],
+  ledger: ['block:*', 'blocks', 'blocks:*', 'allow', 'dstlimit:*', 'dstlimits', 'ledger:*'].map((k) => `${LEDGER_NS}${k}`),
   /** What each sensor writes about itself (its own allow entries, its kernel's repairs and drops) and the live sensors. */
-  sensors: ['xdp-ids:sensor:*', 'xdp-ids:sensors'],
+  sensors: [`${LEDGER_NS}sensor:*`, `${LEDGER_NS}sensors`],
   /** Incidents and the attacks that gather them. */
-  incidents: ['xdp-ids:inc:*', 'xdp-ids:incidents:*', 'xdp-ids:attack:*', 'xdp-ids:attacks:*'],
+  incidents: [`${INCIDENTS_PREFIX}:*`],
   /** Detectors' heartbeats and their leases on the windows partitions. */
   partitions: ['xdp-ids:detectors', 'xdp-ids:partition:*'],
   /** Grouping, silences, dead letters, sent deliveries. */
   alerterState: [`${ALERTER_PREFIX}:*`],
-  /** windows-0 … windows-15: sensors produce, detectors consume. */
+  /** The windows partitions: sensors produce, detectors consume. */
   windowsQueues: Array.from({ length: PARTITIONS }, (_, p) => queueKeys(partitionQueue(p))),
   /** Events for the alerter: every component produces, the alerter consumes. */
   alertsQueue: [queueKeys(ALERTS_QUEUE)],
@@ -67,10 +68,13 @@ export const ROLE_NAMES = Object.keys(ROLES) as Role[];
  * Commands every role may run: data commands (the key patterns confine them), MULTI/EXEC,
  * scripts (ioredis and BullMQ send EVALSHA and fall back to EVAL; EVAL_RO runs read-only scripts
  * on keys a role may only read), the connection handshake, and INFO (ioredis' ready check,
- * BullMQ's version check, the memory watch). Nothing that reaches past the key patterns: no
- * KEYS, SCAN or RANDOMKEY, no FLUSHALL, CONFIG, DEBUG, ACL or CLIENT KILL (-@dangerous), no SELECT.
+ * BullMQ's version check, the memory watch, and which server is the primary behind Sentinels),
+ * and on a Redis Cluster CLUSTER SLOTS and CLUSTER INFO (how ioredis learns which node serves
+ * which slot). Nothing that reaches past the key patterns: no KEYS, SCAN or RANDOMKEY, no
+ * FLUSHALL, CONFIG, DEBUG, ACL or CLIENT KILL (-@dangerous), no SELECT.
  */
-const COMMANDS = '-@all +@read +@write +@transaction +@connection +eval +evalsha +eval_ro +evalsha_ro -@dangerous -scan -randomkey -select +info';
+const COMMANDS = '-@all +@read +@write +@transaction +@connection +eval +evalsha +eval_ro +evalsha_ro -@dangerous -scan -randomkey -select +info '
+  + '+cluster|slots +cluster|info';
 
 /** Redis 7 ACL rules for a role (keys, channels, commands), as ACL SETUSER and ACL files take them. */
 export function aclRules(role: Role): string {

@@ -11,16 +11,34 @@
  * third of the size of an array of objects, and split into parts of at most MAX_SOURCES_PER_JOB
  * sources so that no job grows without bound.
  */
+import clusterKeySlot from 'cluster-key-slot';
 import { NO_UNTRACKED, type DestinationWindow, type HeaderSample, type SensorTick, type SourceWindow, type Trip } from './sensor-tick';
 
 export const WINDOWS_QUEUE = 'windows';
 export const PARTITIONS = 16;
+const CLUSTER_SLOTS = 16_384;
 export const JOB_FORMAT = 2;
 export const MAX_SOURCES_PER_JOB = 10_000;
 export const MAX_SAMPLES_PER_JOB = 256;
 
+/**
+ * A partition's hash tag, which decides the Redis Cluster slot of all its queue's keys: the first
+ * `w<p>-<k>` whose slot lies in the p-th sixteenth of the slot space, so that a cluster whose
+ * primaries hold equal ranges of slots holds equal shares of the partitions.
+ */
+function partitionTag(partition: number): string {
+  const share = CLUSTER_SLOTS / PARTITIONS;
+  for (let k = 0; ; k++) {
+    const tag = `w${partition}-${k}`;
+    if (Math.floor(clusterKeySlot(tag) / share) === partition % PARTITIONS) return tag;
+  }
+}
+
+const PARTITION_QUEUES = Array.from({ length: PARTITIONS }, (_, p) => `${WINDOWS_QUEUE}-${p}{${partitionTag(p)}}`);
+
+/** The BullMQ queue of a partition: `windows-<p>` with its hash tag, e.g. `windows-3{w3-21}`. */
 export function partitionQueue(partition: number): string {
-  return `${WINDOWS_QUEUE}-${partition}`;
+  return PARTITION_QUEUES[partition];
 }
 
 /** FNV-1a of the sensor id: stable across processes and versions. */

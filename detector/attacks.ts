@@ -13,10 +13,11 @@
  * Joining and resolving are Lua scripts, so detectors racing on one attack see one outcome.
  *
  * The kernels' drop counters of the attack's blocked targets (what each sensor's enforcer writes
- * to RedisClient) are sampled every few seconds, so that the attack can say whether a blocked source
+ * to Redis) are sampled every few seconds, so that the attack can say whether a blocked source
  * kept sending: its packets are dropped before they are counted, so its incidents go quiet.
  *
- * Keys: `<prefix>:attack:<id>` (a hash: status, openedMs, resolvedMs, version, and
+ * Keys (under incidents.ts's prefix: the scripts read incidents and attacks they find in
+ * indexes, so one Redis Cluster slot holds both): `<prefix>:attack:<id>` (a hash: status, openedMs, resolvedMs, version, and
  * `m:<rule>|<key>` = incident id per member), `...:keys` (the scope|key of its members),
  * `...:targets` (the fields it holds in the by-target index), `...:drops` (per blocked target:
  * dropped count and when it last grew); `<prefix>:attacks:by-key` (scope|key → its open attack),
@@ -26,7 +27,7 @@
 import { randomUUID } from 'node:crypto';
 import type { RedisClient } from '../common/redis';
 import type { Attack, AttackIncident, BlockedTarget, Incident, Severity } from '../common/alert-events';
-import type { IncidentStore } from './incidents';
+import { INCIDENTS_PREFIX, type IncidentStore } from './incidents';
 
 /** How long after an attack opened a key may join it by firing the same rule at the same destination. */
 export const CORRELATE_MS = 5000;
@@ -157,7 +158,7 @@ export class AttackStore {
   private readonly keepResolvedMs: number;
 
   constructor(private readonly redis: RedisClient, private readonly incidents: IncidentStore, private readonly opts: AttackStoreOptions) {
-    this.prefix = opts.prefix ?? 'xdp-ids';
+    this.prefix = opts.prefix ?? INCIDENTS_PREFIX;
     this.byKey = `${this.prefix}:attacks:by-key`;
     this.byTarget = `${this.prefix}:attacks:by-target`;
     this.blockedIndex = `${this.prefix}:attacks:blocked`;

@@ -1,5 +1,5 @@
 /**
- * Incident state in RedisClient, shared by every detector process. A rule (or the model) firing for a
+ * Incident state in Redis, shared by every detector process. A rule (or the model) firing for a
  * key opens an incident; later detections update it (count, last values, peaks, sensors); it
  * resolves once the key has been quiet for the resolve time. Every transition is one Lua script,
  * so when two detectors (fed by two sensors that see the same attacker) report the same rule and
@@ -12,7 +12,9 @@
  * keys with an open incident of their own go on updating it. The check and the opening are one
  * script, so detectors racing on the last free place never open one too many.
  *
- * Keys, per incident: `<prefix>:inc:{<rule>|<key>}` (a hash; its `attack` field is written by
+ * Keys (the prefix `xdp-ids:{incidents}` puts them, and the attacks', in one Redis Cluster slot:
+ * a detection's script touches the incident, its rule's open set, the open index and the rule's
+ * overflow incident), per incident: `<prefix>:inc:<rule>|<key>` (a hash; its `attack` field is written by
  * detector/attacks.ts when the incident joins an attack), `...:peak` (highest feature values),
  * `...:sensors` (a set), and for an overflow incident `...:keys` (a HyperLogLog of the keys folded
  * in) and `...:samples` (a few of them); `<prefix>:incidents:open` indexes open incidents by
@@ -131,6 +133,9 @@ export function inputOf(d: Detection): IncidentInput {
   };
 }
 
+/** Where incidents and attacks live; `{incidents}` is their hash tag (docs/redis-keys.md). */
+export const INCIDENTS_PREFIX = 'xdp-ids:{incidents}';
+
 export class IncidentStore {
   private readonly prefix: string;
   private readonly openIndex: string;
@@ -140,7 +145,7 @@ export class IncidentStore {
   readonly maxOpenPerRule: number;
 
   constructor(private readonly redis: RedisClient, opts: IncidentStoreOptions = {}) {
-    this.prefix = opts.prefix ?? 'xdp-ids';
+    this.prefix = opts.prefix ?? INCIDENTS_PREFIX;
     this.openIndex = `${this.prefix}:incidents:open`;
     this.resolveAfterMs = opts.resolveAfterMs ?? 60_000;
     this.updateEveryMs = opts.updateEveryMs ?? 60_000;
@@ -207,12 +212,12 @@ export class IncidentStore {
 
   /** The Redis key of a rule's incident for a key (attacks.ts writes the incident's attack there). */
   keyOf(ruleId: string, key: string): string {
-    return `${this.prefix}:inc:{${ruleId}|${key}}`;
+    return `${this.prefix}:inc:${ruleId}|${key}`;
   }
 
   /** The rule of an incident's Redis key (neither rule ids nor keys contain `|`). */
   private ruleOf(incidentKey: string): string {
-    return incidentKey.slice(`${this.prefix}:inc:{`.length, incidentKey.lastIndexOf('|'));
+    return incidentKey.slice(`${this.prefix}:inc:`.length, incidentKey.indexOf('|'));
   }
 
   private openOfRule(ruleId: string): string {

@@ -10,7 +10,7 @@ import { ALERT_EVENT_VERSION, ALERTS_QUEUE, type AlertEvent } from '../../common
 import { connectRedis, startEmbeddedRedis, type EmbeddedRedis, type RedisClient } from '../../common/redis';
 import { listDeadLetters } from '../../alerts/dead-letters';
 import { startAlerter, type Alerter } from '../../alerts/service';
-import { keys } from '../../alerts/keys';
+import { DELIVERY_QUEUE, FLUSH_QUEUE, keys } from '../../alerts/keys';
 import { incident, incidentEvent } from '../support/alert-fixtures';
 import { quietLogger } from '../support/quiet-logger';
 import { startTestSmtpServer, type TestSmtpServer } from '../support/smtp-server';
@@ -83,8 +83,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 /** Waits until the delivery queue has nothing waiting, delayed or active. */
 async function settled(): Promise<void> {
-  const deliveries = new Queue('alerts-deliveries', { connection: redis });
-  const flushes = new Queue('alerts-flush', { connection: redis });
+  const deliveries = new Queue(DELIVERY_QUEUE, { connection: redis });
+  const flushes = new Queue(FLUSH_QUEUE, { connection: redis });
   try {
     for (let i = 0; i < 200; i++) {
       const [d, f, a] = await Promise.all([deliveries.getJobCounts('wait', 'delayed', 'active'), flushes.getJobCounts('wait', 'delayed', 'active'), queue.getJobCounts('wait', 'delayed', 'active')]);

@@ -7,7 +7,7 @@
 import type { Incident } from '../../common/alert-events';
 import { connectRedis, type RedisClient } from '../../common/redis';
 import { AttackStore, CORRELATE_MS } from '../../detector/attacks';
-import { IncidentStore, type IncidentInput } from '../../detector/incidents';
+import { IncidentStore, type IncidentInput, INCIDENTS_PREFIX } from '../../detector/incidents';
 import { headerSample } from '../support/alert-fixtures';
 import { testRedis, type TestRedis } from '../support/redis';
 
@@ -151,6 +151,6 @@ describe('attacks', () => {
     const byId = new Map(attacks.map((x) => [x!.id, x!]));
     expect(byId.get(knocking)).toMatchObject({ phase: 'resolved', blocked: [{ target: '198.18.0.70/32', dropped: 1500, lastDropMs: T0 + 55_000, knocking: true }] });
     expect(byId.get(stopped)).toMatchObject({ phase: 'resolved', blocked: [{ target: '198.18.0.71/32', dropped: 800, lastDropMs: T0 + 5000, knocking: false }] });
-    expect(await client.hlen('xdp-ids:attacks:blocked')).toBe(0);
+    expect(await client.hlen(`${INCIDENTS_PREFIX}:attacks:blocked`)).toBe(0);
   });
 });

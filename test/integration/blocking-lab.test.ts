@@ -14,7 +14,7 @@ import { LedgerBlocker } from '../../blocking/blocker';
 import { BlockControl } from '../../blocking/control';
 import { startEnforcer, type Enforcer } from '../../blocking/enforcer';
 import { LedgerMaintenance } from '../../blocking/maintenance';
-import { BlockLedger } from '../../blocking/ledger';
+import { BlockLedger, NS } from '../../blocking/ledger';
 import { AlertQueueNotices } from '../../blocking/notices';
 import { NetnsLab, type LabHost } from '../../lab/netns';
 import { hping3 } from '../../lab/traffic';
@@ -252,7 +252,7 @@ describe('automatic blocking with two sensors on one Redis', () => {
     // The breaker is the unverified pool's: a verified attacker is still blocked.
     expect((await guarded.request(ruleRequest(ATTACKER, 60_000))).status).toBe('blocked');
     for (const b of (await ledger.snapshot()).blocks) await ledger.unblock(b.target, 60_000);
-    await redis.del('xdp-ids:blocks:breaker:unverified');
+    await redis.del(`${NS}blocks:breaker:unverified`);
     // The next test stops an enforcer: it must have applied these unblocks first.
     await until('the unblocks at both sensors', () => programs().every((p) => p.listBlocks().length === 0), 2000);
   });

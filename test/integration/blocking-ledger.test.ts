@@ -11,7 +11,7 @@ import { connectRedis, startEmbeddedRedis, type EmbeddedRedis, type RedisClient 
 import { startControlApi, type ControlApi } from '../../blocking/api';
 import { LedgerBlocker } from '../../blocking/blocker';
 import { cliActor, registerBlockingCommands } from '../../blocking/cli';
-import { BlockLedger, CHANGES_CHANNEL } from '../../blocking/ledger';
+import { BlockLedger, CHANGES_CHANNEL, NS } from '../../blocking/ledger';
 import { LimitLedger } from '../../blocking/limits';
 import { AlertQueueNotices } from '../../blocking/notices';
 import { normalizeTarget } from '../../blocking/targets';
@@ -59,7 +59,7 @@ describe('block ledger on a real Redis', () => {
 
   /** Lets a block run out now (a manual unblock would also forgive its strikes). */
   async function expireNow(target: string): Promise<void> {
-    const key = `xdp-ids:block:${target}`;
+    const key = `${NS}block:${target}`;
     const entry = JSON.parse((await redis.get(key))!) as { expiresMs: number };
     await redis.set(key, JSON.stringify({ ...entry, expiresMs: Date.now() - 1 }));
   }

@@ -5,7 +5,7 @@
  * scan incident, and the test reports how long that took.
  */
 import { Queue } from 'bullmq';
-import type { AlertEvent, IncidentEvent } from '../../common/alert-events';
+import { ALERTS_QUEUE, type AlertEvent, type IncidentEvent } from '../../common/alert-events';
 import { connectRedis, type RedisClient } from '../../common/redis';
 import { DEFAULT_UNVERIFIED_TTL_MS, LedgerBlocker } from '../../blocking/blocker';
 import { startEnforcer, type Enforcer } from '../../blocking/enforcer';
@@ -39,7 +39,7 @@ describe('sensor → Redis → detector on a veth lab with real traffic', () => 
   beforeAll(async () => {
     redis = await testRedis();
     client = connectRedis(redis.url);
-    alerts = new Queue<AlertEvent>('alerts', { connection: client });
+    alerts = new Queue<AlertEvent>(ALERTS_QUEUE, { connection: client });
     lab = new NetnsLab(LAB, SUBNET).create();
     attacker = lab.addHost('atk', 66);
     web = lab.addHost('web', 10);

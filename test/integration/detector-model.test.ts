@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Queue } from 'bullmq';
-import type { AlertEvent, ExceptionEvent, IncidentEvent } from '../../common/alert-events';
+import { ALERTS_QUEUE, type AlertEvent, type ExceptionEvent, type IncidentEvent } from '../../common/alert-events';
 import { connectRedis, type RedisClient } from '../../common/redis';
 import { NO_UNTRACKED, type SensorTick } from '../../common/sensor-tick';
 import { saveModel } from '../../detector/model/files';
@@ -67,7 +67,7 @@ describe('detector with the anomaly model, on a real Redis', () => {
   beforeAll(async () => {
     redis = await testRedis();
     client = connectRedis(redis.url);
-    alerts = new Queue<AlertEvent>('alerts', { connection: client });
+    alerts = new Queue<AlertEvent>(ALERTS_QUEUE, { connection: client });
     modelsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'xdp-ids-detector-model-'));
     await saveModel(await trainModel(benignTicks(1, 150, 40), { seed: 3, epochs: 30 }), path.join(modelsDir, 'good'));
   }, 120_000);

@@ -7,14 +7,14 @@
 import type { BlockRequest } from '../../common/block-requests';
 import { connectRedis, type RedisClient } from '../../common/redis';
 import { DEFAULT_UNVERIFIED_TTL_MS, LedgerBlocker, type BlockerConfig } from '../../blocking/blocker';
-import { BlockLedger } from '../../blocking/ledger';
+import { BlockLedger, NS } from '../../blocking/ledger';
 import { blockRequest } from '../support/block-requests';
 import { quietLogger } from '../support/quiet-logger';
 import { testRedis, type TestRedis } from '../support/redis';
 import { until } from '../support/until';
 
 const MIN = 60_000;
-const BREAKER = (pool: string): string => `xdp-ids:blocks:breaker:${pool}`;
+const BREAKER = (pool: string): string => `${NS}blocks:breaker:${pool}`;
 
 /** A FIN scan's request: 30 minutes, as the default pack asks. */
 function ruleRequest(target: string, evidence: 'verified' | 'unverified', overrides: Partial<BlockRequest> = {}): BlockRequest {
@@ -82,7 +82,7 @@ describe('evidence-aware blocking on a real Redis', () => {
     expect(repeat).toMatchObject({ status: 'alert-only', target: '198.18.62.31/32', evidence: 'unverified', reason: expect.stringMatching(/already blocked once: alert only until/) });
     expect(await ledger.get('198.18.62.31/32')).toBeUndefined();
     expect((await ledger.stats())['refused:unverified-repeat']).toBe(1);
-    await until('the unverified memory to pass', async () => (await redis.exists('xdp-ids:blocks:unverified:198.18.62.31/32')) === 0, 10_000);
+    await until('the unverified memory to pass', async () => (await redis.exists(`${NS}blocks:unverified:198.18.62.31/32`)) === 0, 10_000);
     const before = Date.now();
     const later = await b.request(ruleRequest('198.18.62.31', 'unverified'));
     expect(later).toMatchObject({ status: 'blocked', evidence: 'unverified' });

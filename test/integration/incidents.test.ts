@@ -4,7 +4,7 @@
  * pass it, and the overflow incident is announced but never blocks.
  */
 import { Queue } from 'bullmq';
-import type { AlertEvent, ExceptionEvent, IncidentEvent } from '../../common/alert-events';
+import { ALERTS_QUEUE, type AlertEvent, type ExceptionEvent, type IncidentEvent } from '../../common/alert-events';
 import type { BlockRequest, Blocker } from '../../common/block-requests';
 import { connectRedis, type RedisClient } from '../../common/redis';
 import { NO_UNTRACKED, sourceWindowOf, type SensorTick, type SourceWindow } from '../../common/sensor-tick';
@@ -112,7 +112,7 @@ describe('a detector at the cap', () => {
   beforeAll(async () => {
     redis = await testRedis();
     client = connectRedis(redis.url);
-    alerts = new Queue<AlertEvent>('alerts', { connection: client });
+    alerts = new Queue<AlertEvent>(ALERTS_QUEUE, { connection: client });
   });
 
   afterAll(async () => {

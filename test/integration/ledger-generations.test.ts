@@ -16,7 +16,7 @@ import { connectRedis, type RedisClient } from '../../common/redis';
 import { hostAllowRules } from '../../blocking/allowlist';
 import { LedgerBlocker } from '../../blocking/blocker';
 import { startEnforcer, type Enforcer } from '../../blocking/enforcer';
-import { BlockLedger, CHANGES_CHANNEL } from '../../blocking/ledger';
+import { BlockLedger, CHANGES_CHANNEL, NS } from '../../blocking/ledger';
 import { PIN_ROOT, XdpIdsProgram } from '../../sensor/kernel/program';
 import * as pk from '../support/packets';
 import { blockRequest, limitRequest } from '../support/block-requests';
@@ -152,8 +152,8 @@ describe('ledger generations', () => {
     await blocker.request(ruleRequest('198.18.62.71'));
     const { rev } = await e.reconcile();
     // The replica never got the last block: no entry, and an older revision.
-    await redis.multi().del('xdp-ids:block:198.18.62.71/32').zrem('xdp-ids:blocks', '198.18.62.71/32').zrem('xdp-ids:blocks:pool:verified', '198.18.62.71/32')
-      .set('xdp-ids:blocks:rev', rev - 1).exec();
+    await redis.multi().del(`${NS}block:198.18.62.71/32`).zrem(`${NS}blocks`, '198.18.62.71/32').zrem(`${NS}blocks:pool:verified`, '198.18.62.71/32')
+      .set(`${NS}blocks:rev`, rev - 1).exec();
     await e.reconcile();
     expect(block('198.18.62.71/32')).toMatchObject({ retained: true });
     const events = await until('the generation exception', async () => {
@@ -168,7 +168,7 @@ describe('ledger generations', () => {
     const e = await restartEnforcer();
     await blocker.request(ruleRequest('198.18.62.72'));
     await e.reconcile();
-    await redis.set('xdp-ids:ledger:epoch', 'x'.repeat(200));
+    await redis.set(`${NS}ledger:epoch`, 'x'.repeat(200));
     await e.reconcile();
     // The ledger still holds it, so it is as current as before.
     expect(block('198.18.62.72/32')).toMatchObject({ retained: false });
@@ -192,8 +192,8 @@ describe('ledger generations', () => {
     await restartEnforcer();
     expect(program.listBlocks().map(({ prefix, retained }) => ({ prefix, retained }))).toEqual(before);
     // An entry only the enforcer refuses: its exception, queued after anything the restart raised, marks the point to look.
-    await redis.multi().set('xdp-ids:block:0.0.0.0/0', JSON.stringify({ target: '0.0.0.0/0', scope: 'all', expiresMs: Date.now() + MIN }))
-      .zadd('xdp-ids:blocks', Date.now() + MIN, '0.0.0.0/0').exec();
+    await redis.multi().set(`${NS}block:0.0.0.0/0`, JSON.stringify({ target: '0.0.0.0/0', scope: 'all', expiresMs: Date.now() + MIN }))
+      .zadd(`${NS}blocks`, Date.now() + MIN, '0.0.0.0/0').exec();
     await enforcer!.reconcile();
     await until('the refusal exception', async () => (await exceptions('ledger-entry-refused', since)).length > 0);
     expect(await exceptions('ledger-generation-changed', since)).toEqual([]);

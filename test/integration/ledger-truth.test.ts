@@ -13,7 +13,7 @@ import { connectRedis, type RedisClient } from '../../common/redis';
 import { hostAllowRules } from '../../blocking/allowlist';
 import { LedgerBlocker } from '../../blocking/blocker';
 import { startEnforcer, type Enforcer } from '../../blocking/enforcer';
-import { BlockLedger, CHANGES_CHANNEL } from '../../blocking/ledger';
+import { BlockLedger, CHANGES_CHANNEL, NS } from '../../blocking/ledger';
 import { wallMsToMono } from '../../sensor/clock';
 import { XdpIdsProgram } from '../../sensor/kernel/program';
 import * as pk from '../support/packets';
@@ -106,7 +106,7 @@ describe('the ledger is the only truth the kernel follows', () => {
   async function writeBlockEntry(target: string, fields: Record<string, unknown> = {}): Promise<void> {
     const now = Date.now();
     const entry = { target, scope: 'all', origin: 'rule', evidence: 'verified', reason: 'forged', createdMs: now, updatedMs: now, expiresMs: now + 10 * MIN, strikes: 1, rev: 1, ...fields };
-    await redis.multi().set(`xdp-ids:block:${target}`, JSON.stringify(entry)).zadd('xdp-ids:blocks', Number(entry.expiresMs), target).exec();
+    await redis.multi().set(`${NS}block:${target}`, JSON.stringify(entry)).zadd(`${NS}blocks`, Number(entry.expiresMs), target).exec();
   }
 
   test('forged block and allow messages on the changes channel change nothing in the kernel', async () => {
@@ -156,11 +156,11 @@ describe('the ledger is the only truth the kernel follows', () => {
     await writeBlockEntry('127.0.0.0/16');
     if (own) await writeBlockEntry(own);
     await writeBlockEntry('198.18.62.96/28');
-    await redis.multi().set('xdp-ids:block:198.18.62.78/32', '{"target":"198.18.62.78/32","expiresMs":').zadd('xdp-ids:blocks', now + 10 * MIN, '198.18.62.78/32').exec();
-    await redis.hset('xdp-ids:allow', '0.0.0.0/0', JSON.stringify({ reason: 'maintenance', actor: 'cli:attacker', createdMs: now }));
-    await redis.multi().set('xdp-ids:dstlimit:syn|198.18.62.9', JSON.stringify({ target: '198.18.62.9', traffic: 'syn', perSecond: 0, origin: 'rule', reason: 'forged', createdMs: now, expiresMs: now + 10 * MIN }))
-      .zadd('xdp-ids:dstlimits', now + 10 * MIN, 'syn|198.18.62.9').exec();
-    await redis.multi().set('xdp-ids:dstlimit:syn|198.18.62.8', 'null').zadd('xdp-ids:dstlimits', now + 10 * MIN, 'syn|198.18.62.8').exec();
+    await redis.multi().set(`${NS}block:198.18.62.78/32`, '{"target":"198.18.62.78/32","expiresMs":').zadd(`${NS}blocks`, now + 10 * MIN, '198.18.62.78/32').exec();
+    await redis.hset(`${NS}allow`, '0.0.0.0/0', JSON.stringify({ reason: 'maintenance', actor: 'cli:attacker', createdMs: now }));
+    await redis.multi().set(`${NS}dstlimit:syn|198.18.62.9`, JSON.stringify({ target: '198.18.62.9', traffic: 'syn', perSecond: 0, origin: 'rule', reason: 'forged', createdMs: now, expiresMs: now + 10 * MIN }))
+      .zadd(`${NS}dstlimits`, now + 10 * MIN, 'syn|198.18.62.9').exec();
+    await redis.multi().set(`${NS}dstlimit:syn|198.18.62.8`, 'null').zadd(`${NS}dstlimits`, now + 10 * MIN, 'syn|198.18.62.8').exec();
     const refused = [
       ['block', '0.0.0.0/0'], ['block', '198.18.0.0/15'], ['block', '198.18.62.77/32'], ['block', '127.0.0.0/16'], ...(own ? [['block', own]] : []),
       ['block', '198.18.62.96/28'], ['block', '198.18.62.78/32'], ['allow', '0.0.0.0/0'], ['limit', '198.18.62.9'], ['limit', 'syn|198.18.62.8'],
@@ -195,10 +195,10 @@ describe('the ledger is the only truth the kernel follows', () => {
     expect(events.find((e) => e.details!.target === '198.18.62.78/32')!.details!.problem).toMatch(/not a JSON object/);
 
     // Gone from Redis, nothing is refused any more.
-    await redis.del(...refused.filter(([kind]) => kind === 'block').map(([, t]) => `xdp-ids:block:${t}`), 'xdp-ids:dstlimit:syn|198.18.62.9', 'xdp-ids:dstlimit:syn|198.18.62.8');
-    await redis.zrem('xdp-ids:blocks', ...refused.filter(([kind]) => kind === 'block').map(([, t]) => t));
-    await redis.zrem('xdp-ids:dstlimits', 'syn|198.18.62.9', 'syn|198.18.62.8');
-    await redis.hdel('xdp-ids:allow', '0.0.0.0/0');
+    await redis.del(...refused.filter(([kind]) => kind === 'block').map(([, t]) => `${NS}block:${t}`), `${NS}dstlimit:syn|198.18.62.9`, `${NS}dstlimit:syn|198.18.62.8`);
+    await redis.zrem(`${NS}blocks`, ...refused.filter(([kind]) => kind === 'block').map(([, t]) => t));
+    await redis.zrem(`${NS}dstlimits`, 'syn|198.18.62.9', 'syn|198.18.62.8');
+    await redis.hdel(`${NS}allow`, '0.0.0.0/0');
     expect((await enforcer.reconcile()).refused).toBe(0);
   });
 

@@ -3,16 +3,17 @@
  * queue, detectors with the default rule pack, incidents in Redis, events on the alerts queue.
  */
 import { Queue } from 'bullmq';
-import type { AlertEvent, IncidentEvent } from '../../common/alert-events';
+import { ALERTS_QUEUE, type AlertEvent, type IncidentEvent } from '../../common/alert-events';
 import { connectRedis, type RedisClient } from '../../common/redis';
 import { NO_UNTRACKED, sourceWindowOf, type SensorTick, type SourceWindow } from '../../common/sensor-tick';
 import { JOB_FORMAT, PARTITIONS, partitionOf, partitionQueue } from '../../common/windows-jobs';
+import { INCIDENTS_PREFIX } from '../../detector/incidents';
 import { ownerOf } from '../../detector/partitions';
 import { Detector } from '../../detector/service';
 import { QueuePublisher } from '../../sensor/publisher';
 import { quietLogger } from '../support/quiet-logger';
-import { until } from '../support/until';
 import { testRedis, type TestRedis } from '../support/redis';
+import { until } from '../support/until';
 
 const RULES = ['rules'];
 const SCANNER = '198.18.0.66';
@@ -52,7 +53,7 @@ describe('windows → detectors → incidents → alerts, on a real Redis', () =
   beforeAll(async () => {
     redis = await testRedis();
     client = connectRedis(redis.url);
-    alerts = new Queue<AlertEvent>('alerts', { connection: client });
+    alerts = new Queue<AlertEvent>(ALERTS_QUEUE, { connection: client });
   });
 
   afterEach(async () => {
@@ -106,7 +107,7 @@ describe('windows → detectors → incidents → alerts, on a real Redis', () =
     expect(opened).toEqual([...new Set(opened)]);
     expect(opened).toContain('scan-tcp-vertical');
     const incident = (await incidentEvents()).find((e) => e.incident.ruleId === 'scan-tcp-vertical')!.incident;
-    await until('both sensors on the incident', async () => (await client.smembers(`xdp-ids:inc:{scan-tcp-vertical|${SCANNER}}:sensors`)).length === 2 || undefined);
+    await until('both sensors on the incident', async () => (await client.smembers(`${INCIDENTS_PREFIX}:inc:scan-tcp-vertical|${SCANNER}:sensors`)).length === 2 || undefined);
     expect(incident.key).toBe(SCANNER);
   });
 

@@ -14,11 +14,12 @@ import { Queue } from 'bullmq';
 import { Command } from 'commander';
 import pino from 'pino';
 import { mailboxConfig } from '../../alerts/config';
+import { DELIVERY_QUEUE, keys } from '../../alerts/keys';
 import { startAlerterWith } from '../../alerts/service';
 import { startControlApi } from '../../blocking/api';
 import { LedgerBlocker } from '../../blocking/blocker';
 import { registerBlockingCommands } from '../../blocking/cli';
-import { BlockLedger, CHANGES_CHANNEL, type BlockPolicy } from '../../blocking/ledger';
+import { BlockLedger, CHANGES_CHANNEL, NS, type BlockPolicy } from '../../blocking/ledger';
 import { LimitLedger } from '../../blocking/limits';
 import { AlertQueueNotices } from '../../blocking/notices';
 import { registerRedisCommands } from '../../bin/redis';
@@ -30,6 +31,8 @@ import { resolveRedis } from '../../common/redis-config';
 import { RedisMemoryWatch } from '../../common/redis-memory';
 import { aclFileText, KEY_MAP, newRolePasswords, roleUrls, type Role } from '../../common/redis-roles';
 import { NO_UNTRACKED, sourceWindowOf, type SensorTick, type SourceWindow } from '../../common/sensor-tick';
+import { partitionQueue } from '../../common/windows-jobs';
+import { INCIDENTS_PREFIX } from '../../detector/incidents';
 import { Detector } from '../../detector/service';
 import { QueuePublisher } from '../../sensor/publisher';
 import { quietLogger } from '../support/quiet-logger';
@@ -101,7 +104,7 @@ describe('Redis ACL roles on a real redis-server', () => {
     const anonymous = connectRedis(server.url, { maxRetriesPerRequest: 1, retryStrategy: () => null });
     anonymous.on('error', () => undefined);
     try {
-      await expect(anonymous.get('xdp-ids:blocks:rev')).rejects.toThrow(/NOAUTH|NOPERM/);
+      await expect(anonymous.get(`${NS}blocks:rev`)).rejects.toThrow(/NOAUTH|NOPERM/);
     } finally {
       anonymous.disconnect();
     }
@@ -124,7 +127,7 @@ describe('Redis ACL roles on a real redis-server', () => {
     const detectorLedger = new BlockLedger(as('detector'));
     await detectorLedger.block({ target: '198.18.9.9/32', ttlMs: 60_000, origin: 'manual', evidence: 'manual', reason: 'before' }, POLICY);
     const before = await ledgerKeys();
-    const entryBefore = await admin.get('xdp-ids:block:198.18.9.9/32');
+    const entryBefore = await admin.get(`${NS}block:198.18.9.9/32`);
 
     const sensor = as('sensor');
     const ledger = new BlockLedger(sensor);
@@ -137,23 +140,23 @@ describe('Redis ACL roles on a real redis-server', () => {
       ['sweep', () => ledger.sweepExpired(Date.now() + 86_400_000)],
       ['limit', () => limits.limit({ target: '198.18.0.1', traffic: 'syn', perSecond: 1, ttlMs: 60_000, origin: 'manual', reason: 'forged' })],
       ['unlimit', () => limits.unlimit('198.18.0.1', 'syn')],
-      ['set', () => sensor.set('xdp-ids:block:198.18.2.66/32', '{}')],
-      ['expire', () => sensor.pexpire('xdp-ids:block:198.18.9.9/32', 1)],
+      ['set', () => sensor.set(`${NS}block:198.18.2.66/32`, '{}')],
+      ['expire', () => sensor.pexpire(`${NS}block:198.18.9.9/32`, 1)],
       ['publish', () => sensor.publish(CHANGES_CHANNEL, JSON.stringify({ target: '0.0.0.0/0' }))],
     ];
     for (const [what, attempt] of attempts) await expect(attempt().then(() => `${what} succeeded`)).rejects.toThrow(/NOPERM/);
     // A transaction with a refused command is refused as a whole.
     await expect(ledger.recordShadow({ target: '198.18.2.66/32' })).rejects.toThrow(/EXECABORT/);
     expect(await ledgerKeys()).toEqual(before);
-    expect(await admin.get('xdp-ids:block:198.18.9.9/32')).toBe(entryBefore);
+    expect(await admin.get(`${NS}block:198.18.9.9/32`)).toBe(entryBefore);
     expect((await denials()).every((d) => d.username === 'xdp-ids-sensor')).toBe(true);
   });
 
   test('a sensor cannot reach past its keys: incidents, leases, alerter state, other commands', async () => {
     const sensor = as('sensor');
     for (const attempt of [
-      () => sensor.set('xdp-ids:inc:{x|y}', '1'), () => sensor.set('xdp-ids:partition:0', 'me'), () => sensor.get('xdp-ids:alerts:dlq'),
-      () => sensor.lpush('bull:alerts-deliveries:wait', '1'), () => sensor.keys('*'), () => sensor.scan('0'), () => sensor.flushall(),
+      () => sensor.set(`${INCIDENTS_PREFIX}:inc:x|y`, '1'), () => sensor.set('xdp-ids:partition:0', 'me'), () => sensor.get(keys.deadLetters),
+      () => sensor.lpush(`bull:${DELIVERY_QUEUE}:wait`, '1'), () => sensor.keys('*'), () => sensor.scan('0'), () => sensor.flushall(),
       () => sensor.config('GET', 'requirepass'), () => sensor.call('ACL', 'LIST'), () => sensor.call('CLIENT', 'LIST'), () => sensor.select(1),
     ]) await expect(attempt()).rejects.toThrow(/NOPERM/);
   });
@@ -195,7 +198,7 @@ describe('Redis ACL roles on a real redis-server', () => {
       for (let w = 1; w <= 3; w++) publisher.tick(scanTick('roles-sensor', w));
       await until('the scanner blocked through the ledger', async () => (await new BlockLedger(as('sensor')).snapshot()).blocks.length === 1 || undefined);
       expect(detector.stats().ticks).toBeGreaterThanOrEqual(1);
-      expect(await admin.keys('xdp-ids:inc:*')).not.toEqual([]);
+      expect(await admin.keys(`${INCIDENTS_PREFIX}:inc:*`)).not.toEqual([]);
       await new ExceptionReporter(sensorAlerts, 'sensor@roles', quietLogger, 0).report('ring-buffer-loss', 'medium', 'test');
       const events = await until('the incident and exception events', async () => {
         const kinds = (await new Queue<AlertEvent>(ALERTS_QUEUE, { connection: admin }).getJobs(['waiting'])).map((j) => j.data.kind);
@@ -229,8 +232,8 @@ describe('Redis ACL roles on a real redis-server', () => {
     const ledger = new BlockLedger(alerterRedis);
     for (const attempt of [
       () => ledger.snapshot(), () => ledger.block({ target: '198.18.2.66/32', ttlMs: 60_000, origin: 'rule', evidence: 'verified', reason: 'x' }, POLICY),
-      () => alerterRedis.get('xdp-ids:blocks:rev'), () => alerterRedis.hgetall('xdp-ids:inc:{a|b}'), () => alerterRedis.zrange('xdp-ids:sensors', '0', '-1'),
-      () => alerterRedis.lpush('bull:windows-0:wait', 'x'), () => alerterRedis.subscribe(CHANGES_CHANNEL),
+      () => alerterRedis.get(`${NS}blocks:rev`), () => alerterRedis.hgetall(`${INCIDENTS_PREFIX}:inc:a|b`), () => alerterRedis.zrange(`${NS}sensors`, '0', '-1'),
+      () => alerterRedis.lpush(`bull:${partitionQueue(0)}:wait`, 'x'), () => alerterRedis.subscribe(CHANGES_CHANNEL),
     ]) await expect(attempt()).rejects.toThrow(/NOPERM/);
     expect(await ledgerKeys()).toEqual([]);
   });
@@ -261,7 +264,7 @@ describe('Redis ACL roles on a real redis-server', () => {
     }
     expect(await denials()).toEqual([]);
     const control = as('control');
-    for (const attempt of [() => control.set('xdp-ids:inc:{a|b}', '1'), () => control.lpush('bull:windows-0:wait', 'x'), () => control.get('xdp-ids:alerts:dlq')]) {
+    for (const attempt of [() => control.set(`${INCIDENTS_PREFIX}:inc:a|b`, '1'), () => control.lpush(`bull:${partitionQueue(0)}:wait`, 'x'), () => control.get(keys.deadLetters)]) {
       await expect(attempt()).rejects.toThrow(/NOPERM/);
     }
   });
@@ -363,7 +366,7 @@ describe('xdp-ids redis acl', () => {
       const redis = connectRedis(resolved.connection, { maxRetriesPerRequest: 1 });
       try {
         expect(await new BlockLedger(redis).snapshot()).toMatchObject({ rev: 0, blocks: [] });
-        await expect(redis.set('xdp-ids:blocks:rev', '1')).rejects.toThrow(/NOPERM/);
+        await expect(redis.set(`${NS}blocks:rev`, '1')).rejects.toThrow(/NOPERM/);
       } finally {
         redis.disconnect();
       }

@@ -12,7 +12,7 @@ import { connectRedis, type RedisClient } from '../../common/redis';
 import { hostAllowRules } from '../../blocking/allowlist';
 import { DEFAULT_LADDER_MS, LedgerBlocker } from '../../blocking/blocker';
 import { startEnforcer, type Enforcer } from '../../blocking/enforcer';
-import { BlockLedger, type LedgerEntry } from '../../blocking/ledger';
+import { BlockLedger, type LedgerEntry, NS } from '../../blocking/ledger';
 import { defaultRulesDir } from '../../detector/rules/loader';
 import { Detector } from '../../detector/service';
 import { NetnsLab, type LabHost } from '../../lab/netns';
@@ -81,7 +81,7 @@ describe('spoofed sources through the whole pipeline', () => {
 
   /** The ledger entry of a target, also after its expiry (the ledger keeps it an hour to announce it). */
   async function ledgerEntry(address: string): Promise<LedgerEntry | undefined> {
-    const text = await redis.get(`xdp-ids:block:${address}/32`);
+    const text = await redis.get(`${NS}block:${address}/32`);
     return text ? JSON.parse(text) as LedgerEntry : undefined;
   }
 
@@ -144,7 +144,7 @@ describe('spoofed sources through the whole pipeline', () => {
       // A re-ban by a second rule reports the same block; unverified blocks are never extended.
       await expectShortUnverified(address, event.incident.block);
     }
-    expect(await redis.exists('xdp-ids:blocks:breaker:unverified')).toBe(0);
+    expect(await redis.exists(`${NS}blocks:breaker:unverified`)).toBe(0);
   }, 90_000);
 
   test('a client that scans with connects, completing handshakes during its scan, is blocked as verified, for the ladder\'s first step', async () => {
