@@ -36,6 +36,9 @@ export interface EmbeddedRedis {
   /** Where to connect; it carries the default user's password, or no credentials when the server has ACL users. */
   url: string;
   dir: string;
+  port: number;
+  /** The redis-server process (tests kill it the hard way to fail a primary over). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -62,6 +65,8 @@ export interface EmbeddedRedisOptions {
   tls?: EmbeddedTls;
   /** Memory bound (`256mb`, `1gb`, bytes); writes beyond it fail (noeviction: BullMQ must not lose jobs). */
   maxmemory?: string;
+  /** More redis.conf lines, after the rest: `replicaof ...`, `cluster-enabled yes`... */
+  config?: string[];
 }
 
 export const DEFAULT_EMBEDDED_MAXMEMORY = '256mb';
@@ -71,7 +76,8 @@ export function isMemorySize(text: string): boolean {
   return /^[1-9]\d*(?:[kmg]b?)?$/i.test(text);
 }
 
-function freePort(): Promise<number> {
+/** A TCP port on the loopback that nothing listens on now. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
@@ -140,6 +146,7 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions = {}): Promi
     child.stdin!.end([
       ...accessConfig(opts, dir, port, password), 'bind 127.0.0.1', 'protected-mode yes', `dir ${dir}`,
       'appendonly yes', 'appendfsync everysec', 'save ""', 'daemonize no', `maxmemory ${maxmemory}`, 'maxmemory-policy noeviction', 'loglevel notice',
+      ...(opts.config ?? []),
     ].join('\n') + '\n');
     try {
       await waitReady(child, 10_000);
@@ -161,6 +168,8 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions = {}): Promi
     return {
       url: opts.acl === undefined ? `${scheme}://:${password}@127.0.0.1:${port}` : `${scheme}://127.0.0.1:${port}`,
       dir,
+      port,
+      pid: child.pid!,
       async stop() {
         process.off('exit', killOnExit);
         killOnExit();

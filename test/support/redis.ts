@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startEmbeddedRedis, type EmbeddedRedis, type EmbeddedRedisOptions } from '../../common/redis';
 
-export interface TestRedis extends EmbeddedRedis {
+export interface TestRedis extends Pick<EmbeddedRedis, 'url' | 'dir' | 'stop'> {
   /** Stops the server and starts it again where it was (same port, password, users and data). */
   restart(downMs?: number): Promise<void>;
   kill(): Promise<void>;

@@ -1,0 +1,194 @@
+/**
+ * The pipeline on Redis deployments that survive losing a node, all real and started here: a
+ * primary, a replica and 3 Sentinels (Debian's redis-sentinel), and a 3-primary Redis Cluster.
+ * A sensor's publisher sends windows, a detector with the default rules opens an incident and
+ * blocks through the ledger, and the enforcer of a real XDP program (a veth in a namespace) puts
+ * the block in its kernel. Behind Sentinel, the primary is then killed with SIGKILL: the windows
+ * the sensor buffered meanwhile reach the detector in order, the kernel keeps what it enforced
+ * (same ledger generation), and a block decided after the failover reaches the kernel.
+ */
+import { Queue } from 'bullmq';
+import clusterKeySlot from 'cluster-key-slot';
+import { ALERTS_QUEUE, type AlertEvent } from '../../common/alert-events';
+import { connectRedis, type RedisClient } from '../../common/redis';
+import { NO_UNTRACKED, sourceWindowOf, type SensorTick, type SourceWindow } from '../../common/sensor-tick';
+import { PARTITIONS, partitionQueue } from '../../common/windows-jobs';
+import { LedgerBlocker } from '../../blocking/blocker';
+import { startEnforcer, type Enforcer } from '../../blocking/enforcer';
+import { BlockLedger } from '../../blocking/ledger';
+import { AlertQueueNotices } from '../../blocking/notices';
+import { IncidentStore } from '../../detector/incidents';
+import { Detector } from '../../detector/service';
+import { NetnsLab } from '../../lab/netns';
+import { Sensor } from '../../sensor/daemon';
+import { QueuePublisher } from '../../sensor/publisher';
+import { CollectingSink } from '../support/collecting-sink';
+import { quietLogger } from '../support/quiet-logger';
+import { startRedisCluster, startSentinelSet, type SentinelSet, type TestCluster } from '../support/redis-ha';
+import { until } from '../support/until';
+
+const scanFrom = (src: string): SourceWindow => sourceWindowOf(src, { packets: 400, bytes: 24_000, syn: 400, distinctPorts: 380, distinctHosts: 1 });
+const browsing = (i: number): SourceWindow => sourceWindowOf(`198.18.180.${100 + i}`, { packets: 40, bytes: 30_000, syn: 2, ackOnly: 30, fin: 2, distinctPorts: 1, distinctHosts: 1 });
+
+function tick(sensor: string, window: number, sources: SourceWindow[]): SensorTick {
+  const endMs = Date.now();
+  return { sensor, iface: 'lab0', window, startMs: endMs - 1000, endMs, sources, destinations: [], untracked: { ...NO_UNTRACKED }, globals: {}, trackedSources: sources.length, evictedSources: 0 };
+}
+
+/** A sensor (real XDP program and enforcer), its publisher, and a detector that blocks, all on one Redis URL. */
+class Pipeline {
+  readonly redis: RedisClient;
+  readonly notices: AlertQueueNotices;
+  readonly alerts: Queue<AlertEvent>;
+  readonly lab: NetnsLab;
+  sensor?: Sensor;
+  enforcer?: Enforcer;
+  detector?: Detector;
+  publisher?: QueuePublisher;
+
+  constructor(readonly url: string, readonly name: string, subnet: number) {
+    // Errors while a primary is down are expected here; what matters is what arrives after.
+    this.redis = connectRedis(url).on('error', () => undefined);
+    this.notices = new AlertQueueNotices(this.redis);
+    this.alerts = new Queue<AlertEvent>(ALERTS_QUEUE, { connection: this.redis });
+    this.alerts.on('error', () => undefined);
+    this.lab = new NetnsLab(name, subnet);
+  }
+
+  async start(): Promise<this> {
+    this.lab.create();
+    this.sensor = Sensor.start({ iface: this.lab.iface, pin: false, windowMs: 500 }, new CollectingSink(), quietLogger);
+    this.enforcer = await startEnforcer({ program: this.sensor.program, redisUrl: this.url, sensorId: this.name, log: quietLogger, reconcileMs: 500 });
+    const blocker = new LedgerBlocker(new BlockLedger(this.redis), { component: 'test', hostAllow: [] }, this.notices, quietLogger);
+    this.detector = await Detector.start({ redisUrl: this.url, rulePaths: ['rules'], log: quietLogger, id: `${this.name}-d1`, blocker });
+    await until('the detector to hold every partition', () => this.detector!.stats().partitions.length === PARTITIONS, 30_000);
+    this.publisher = new QueuePublisher({ redisUrl: this.url, sensorId: `${this.name}-s`, log: quietLogger });
+    return this;
+  }
+
+  /** Three windows of a scan from `src`, the rule's evidence for a block. */
+  scan(src: string, firstWindow: number): void {
+    for (let w = firstWindow; w < firstWindow + 3; w++) this.publisher!.tick(tick(`${this.name}-s`, w, [scanFrom(src), browsing(w % 50)]));
+  }
+
+  inKernel(target: string): boolean {
+    return this.sensor!.program.listBlocks().some((b) => b.prefix === target);
+  }
+
+  async stop(): Promise<void> {
+    await this.publisher?.close();
+    await this.detector?.stop();
+    await this.enforcer?.stop();
+    this.sensor?.stop();
+    this.lab.destroy();
+    await this.alerts.close();
+    await this.notices.close();
+    this.redis.disconnect();
+  }
+}
+
+describe('behind Redis Sentinel (1 primary, 1 replica, 3 Sentinels)', () => {
+  let set: SentinelSet;
+  let pipeline: Pipeline;
+
+  beforeAll(async () => {
+    set = await startSentinelSet();
+    pipeline = await new Pipeline(set.url, 'xiflta', 180).start();
+  }, 120_000);
+
+  afterAll(async () => {
+    await pipeline?.stop();
+    await set?.stop();
+  });
+
+  test('a scan seen through Sentinel is blocked in the sensor\'s kernel', async () => {
+    pipeline.scan('198.18.180.66', 1);
+    await until('the block in the kernel', () => pipeline.inKernel('198.18.180.66/32'), 30_000);
+    expect(pipeline.enforcer!.ready).toBe(true);
+  });
+
+  test('after SIGKILL of the primary: buffered windows arrive in order, the kernel keeps its blocks, a new block reaches it', async () => {
+    const before = await pipeline.enforcer!.reconcile();
+    expect(before.added + before.removed).toBe(0);
+    // The replica has every write so far (the failover under test loses nothing by itself).
+    expect(await pipeline.redis.call('WAIT', '1', '5000')).toBe(1);
+
+    const killedMs = Date.now();
+    const killedPort = await set.killPrimary();
+    await until('the publisher to notice', () => !pipeline.publisher!.stats().connected, 10_000);
+    const windows = Array.from({ length: 10 }, (_, i) => 100 + i);
+    for (const w of windows) pipeline.publisher!.tick(tick('xiflta-s', w, [browsing(w - 100)]));
+    expect(pipeline.publisher!.stats().buffered).toBeGreaterThanOrEqual(windows.length);
+
+    // The first write through the Sentinels' URL that succeeds ends the gap.
+    const probe = connectRedis(set.url).on('error', () => undefined);
+    try {
+      await until('a new primary', async () => (await set.primaryPort()) !== killedPort, 60_000);
+      await probe.set('xiflt:probe', String(killedMs));
+    } finally {
+      probe.disconnect();
+    }
+    const gapMs = Date.now() - killedMs;
+    console.log(`Sentinel failover gap (SIGKILL of the primary → first write on the new primary): ${gapMs} ms`);
+
+    await until('the buffered windows sent', () => pipeline.publisher!.stats().buffered === 0, 30_000);
+    const queue = pipeline.publisher!.partitionQueue;
+    const completed = await until('the detector to finish the buffered windows', async () => {
+      const events = await pipeline.redis.xrange(`bull:${queue}:events`, '-', '+');
+      const ids = events.map(([, fields]) => Object.fromEntries(Array.from({ length: fields.length / 2 }, (_, i) => [fields[2 * i], fields[2 * i + 1]])))
+        .filter((e) => e.event === 'completed' && e.jobId.startsWith('xiflta-s|')).map((e) => Number(e.jobId.split('|')[1]));
+      return windows.every((w) => ids.includes(w)) ? ids.filter((w) => windows.includes(w)) : undefined;
+    }, 30_000);
+    expect(completed).toEqual(windows);
+
+    // Same ledger generation on the promoted replica: nothing retained, nothing lost, nothing repaired.
+    const after = await pipeline.enforcer!.reconcile();
+    expect(after).toMatchObject({ retained: 0, added: 0, removed: 0 });
+    expect(after.rev).toBeGreaterThanOrEqual(before.rev);
+    expect(pipeline.inKernel('198.18.180.66/32')).toBe(true);
+
+    const decidedMs = Date.now();
+    pipeline.scan('198.18.180.67', 200);
+    await until('the block decided after the failover in the kernel', () => pipeline.inKernel('198.18.180.67/32'), 30_000);
+    console.log(`Block decided after the failover: in the kernel ${Date.now() - decidedMs} ms after its windows were published`);
+    const exceptions = (await pipeline.alerts.getJobs(['waiting', 'active', 'completed'])).map((j) => j.data).filter((e) => e.kind === 'exception').map((e) => e.code);
+    expect(exceptions).not.toContain('ledger-generation-changed');
+    expect(pipeline.publisher!.stats().dropped).toBe(0);
+  }, 120_000);
+});
+
+describe('on a 3-primary Redis Cluster', () => {
+  let cluster: TestCluster;
+  let pipeline: Pipeline;
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+    pipeline = await new Pipeline(cluster.url, 'xifltb', 181).start();
+  }, 120_000);
+
+  afterAll(async () => {
+    await pipeline?.stop();
+    await cluster?.stop();
+  });
+
+  test('the windows partitions are spread over all three primaries', async () => {
+    const owners = await cluster.slotOwners();
+    const nodeOf = (key: string): number => owners.find((r) => r.from <= clusterKeySlot(key) && clusterKeySlot(key) <= r.to)!.port;
+    const perNode = new Map<number, number>();
+    for (let p = 0; p < PARTITIONS; p++) {
+      const port = nodeOf(`bull:${partitionQueue(p)}:wait`);
+      perNode.set(port, (perNode.get(port) ?? 0) + 1);
+    }
+    expect([...perNode.values()].sort()).toEqual([5, 5, 6]);
+  });
+
+  test('sensor publisher → detector → incident → ledger block → enforcer\'s kernel', async () => {
+    pipeline.scan('198.18.181.66', 1);
+    await until('the block in the kernel', () => pipeline.inKernel('198.18.181.66/32'), 30_000);
+    const incidents = new IncidentStore(pipeline.redis);
+    expect(await pipeline.redis.hget(incidents.keyOf('scan-tcp-vertical', '198.18.181.66'), 'status')).toBe('open');
+    const events = (await pipeline.alerts.getJobs(['waiting'])).map((j) => j.data);
+    expect(events.some((e) => e.kind === 'incident' && e.phase === 'opened' && e.incident.key === '198.18.181.66')).toBe(true);
+    expect(pipeline.publisher!.stats()).toMatchObject({ dropped: 0, buffered: 0 });
+  }, 60_000);
+});
