@@ -63,8 +63,10 @@ export async function startAlerterWith(config: AlertsConfig, opts: Omit<AlerterO
       const counts = await q.getJobCounts('wait', 'delayed', 'prioritized');
       const waiting = Object.values(counts).reduce((a, b) => a + b, 0);
       if (waiting <= config.delivery.backlogAlert) continue;
-      await processor.report('queue-backlog', 'medium', `${waiting} jobs waiting in the ${q.name} queue (alert above ${config.delivery.backlogAlert})`,
-        { queue: q.name, ...counts }, `backlog-${q.name}-${Math.floor(Date.now() / BACKLOG_REPORT_EVERY_MS)}`);
+      // Without the hash tag's braces, which only a Redis Cluster cares about (docs/redis-keys.md).
+      const name = q.name.replace(/[{}]/g, '');
+      await processor.report('queue-backlog', 'medium', `${waiting} jobs waiting in the ${name} queue (alert above ${config.delivery.backlogAlert})`,
+        { queue: name, ...counts }, `backlog-${name}-${Math.floor(Date.now() / BACKLOG_REPORT_EVERY_MS)}`);
     }
   };
   const checkBacklogLogged = (): Promise<void> => checkBacklog().catch((err: Error) => log.warn({ err: err.message }, 'cannot check the queue backlog'));
