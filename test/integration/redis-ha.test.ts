@@ -15,7 +15,7 @@ import { NO_UNTRACKED, sourceWindowOf, type SensorTick, type SourceWindow } from
 import { PARTITIONS, partitionQueue } from '../../common/windows-jobs';
 import { LedgerBlocker } from '../../blocking/blocker';
 import { startEnforcer, type Enforcer } from '../../blocking/enforcer';
-import { BlockLedger } from '../../blocking/ledger';
+import { BlockLedger, NS } from '../../blocking/ledger';
 import { AlertQueueNotices } from '../../blocking/notices';
 import { IncidentStore } from '../../detector/incidents';
 import { Detector } from '../../detector/service';
@@ -35,7 +35,13 @@ function tick(sensor: string, window: number, sources: SourceWindow[]): SensorTi
   return { sensor, iface: 'lab0', window, startMs: endMs - 1000, endMs, sources, destinations: [], untracked: { ...NO_UNTRACKED }, globals: {}, trackedSources: sources.length, evictedSources: 0 };
 }
 
-/** A sensor (real XDP program and enforcer), its publisher, and a detector that blocks, all on one Redis URL. */
+/** Where each part reaches Redis: the sensor's (publisher, enforcer) and the detector's URL (detector, blocker, this test's reads). */
+interface PipelineUrls {
+  sensor: string;
+  detector: string;
+}
+
+/** A sensor (real XDP program and enforcer), its publisher, and a detector that blocks. */
 class Pipeline {
   readonly redis: RedisClient;
   readonly notices: AlertQueueNotices;
@@ -46,9 +52,9 @@ class Pipeline {
   detector?: Detector;
   publisher?: QueuePublisher;
 
-  constructor(readonly url: string, readonly name: string, subnet: number) {
+  constructor(readonly urls: PipelineUrls, readonly name: string, subnet: number) {
     // Errors while a primary is down are expected here; what matters is what arrives after.
-    this.redis = connectRedis(url).on('error', () => undefined);
+    this.redis = connectRedis(urls.detector).on('error', () => undefined);
     this.notices = new AlertQueueNotices(this.redis);
     this.alerts = new Queue<AlertEvent>(ALERTS_QUEUE, { connection: this.redis });
     this.alerts.on('error', () => undefined);
@@ -58,11 +64,11 @@ class Pipeline {
   async start(): Promise<this> {
     this.lab.create();
     this.sensor = Sensor.start({ iface: this.lab.iface, pin: false, windowMs: 500 }, new CollectingSink(), quietLogger);
-    this.enforcer = await startEnforcer({ program: this.sensor.program, redisUrl: this.url, sensorId: this.name, log: quietLogger, reconcileMs: 500 });
+    this.enforcer = await startEnforcer({ program: this.sensor.program, redisUrl: this.urls.sensor, sensorId: this.name, log: quietLogger, reconcileMs: 500 });
     const blocker = new LedgerBlocker(new BlockLedger(this.redis), { component: 'test', hostAllow: [] }, this.notices, quietLogger);
-    this.detector = await Detector.start({ redisUrl: this.url, rulePaths: ['rules'], log: quietLogger, id: `${this.name}-d1`, blocker });
+    this.detector = await Detector.start({ redisUrl: this.urls.detector, rulePaths: ['rules'], log: quietLogger, id: `${this.name}-d1`, blocker });
     await until('the detector to hold every partition', () => this.detector!.stats().partitions.length === PARTITIONS, 30_000);
-    this.publisher = new QueuePublisher({ redisUrl: this.url, sensorId: `${this.name}-s`, log: quietLogger });
+    this.publisher = new QueuePublisher({ redisUrl: this.urls.sensor, sensorId: `${this.name}-s`, log: quietLogger });
     return this;
   }
 
@@ -93,7 +99,7 @@ describe('behind Redis Sentinel (1 primary, 1 replica, 3 Sentinels)', () => {
 
   beforeAll(async () => {
     set = await startSentinelSet();
-    pipeline = await new Pipeline(set.url, 'xiflta', 180).start();
+    pipeline = await new Pipeline({ sensor: set.url, detector: set.url }, 'xiflta', 180).start();
   }, 120_000);
 
   afterAll(async () => {
@@ -157,13 +163,13 @@ describe('behind Redis Sentinel (1 primary, 1 replica, 3 Sentinels)', () => {
   }, 120_000);
 });
 
-describe('on a 3-primary Redis Cluster', () => {
+describe('on a 3-primary Redis Cluster, each part as its ACL role', () => {
   let cluster: TestCluster;
   let pipeline: Pipeline;
 
   beforeAll(async () => {
     cluster = await startRedisCluster();
-    pipeline = await new Pipeline(cluster.url, 'xifltb', 181).start();
+    pipeline = await new Pipeline(cluster.roles, 'xifltb', 181).start();
   }, 120_000);
 
   afterAll(async () => {
@@ -190,5 +196,15 @@ describe('on a 3-primary Redis Cluster', () => {
     const events = (await pipeline.alerts.getJobs(['waiting'])).map((j) => j.data);
     expect(events.some((e) => e.kind === 'incident' && e.phase === 'opened' && e.incident.key === '198.18.181.66')).toBe(true);
     expect(pipeline.publisher!.stats()).toMatchObject({ dropped: 0, buffered: 0 });
+    // The roles' rules are enough on a cluster (CLUSTER SLOTS included): no node refused anything.
+    expect(await cluster.aclLog()).toBe('');
+    // And they still confine: the sensor's user cannot write the ledger, and the node says so.
+    const sensor = connectRedis(cluster.roles.sensor, { maxRetriesPerRequest: 1 });
+    try {
+      await expect(sensor.set(`${NS}blocks:rev`, '0')).rejects.toThrow(/NOPERM/);
+    } finally {
+      sensor.disconnect();
+    }
+    expect(await cluster.aclLog()).toMatch(/xdp-ids-sensor/);
   }, 60_000);
 });

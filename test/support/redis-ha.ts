@@ -1,7 +1,8 @@
 /**
  * Real Redis deployments that survive losing a node, started and stopped by a test, all on the
- * loopback: a primary with a replica watched by 3 Sentinels (Debian's redis-sentinel), and a
- * 3-primary Redis Cluster (`redis-cli --cluster create`). Every server has the same password.
+ * loopback: a primary with a replica watched by 3 Sentinels (Debian's redis-sentinel; every
+ * server has the same password), and a 3-primary Redis Cluster (`redis-cli --cluster create`;
+ * every node has the roles' ACL users).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -9,7 +10,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, startEmbeddedRedis, type EmbeddedRedis } from '../../common/redis';
+import { freePort, startEmbeddedRedis, urlWithCredentials, type EmbeddedRedis } from '../../common/redis';
+import { aclFileText, newRolePasswords, roleUrls, type Role } from '../../common/redis-roles';
 import { until } from './until';
 
 const run = promisify(execFile);
@@ -94,41 +96,58 @@ export async function startSentinelSet(name = 'xiflt'): Promise<SentinelSet> {
 }
 
 export interface TestCluster {
-  /** redis+cluster:// URL with the nodes' password. */
+  /** redis+cluster:// URL of an administrator (every key and command). */
   url: string;
-  password: string;
+  /** Each role's URL (common/redis-roles.ts): every node loads the roles' ACL file. */
+  roles: Record<Role, string>;
   nodes: EmbeddedRedis[];
   /** Which node's port serves a slot. */
   slotOwners(): Promise<Array<{ from: number; to: number; port: number }>>;
+  /** What the nodes' ACL LOGs hold (redis-cli's text: empty when no command or key was refused). */
+  aclLog(): Promise<string>;
   stop(): Promise<void>;
 }
 
-/** 3 primaries, no replicas, the slots split evenly (`redis-cli --cluster create`), ready when every node says cluster_state:ok. */
+const ADMIN = 'xiflt-admin';
+
+/**
+ * 3 primaries, no replicas, the slots split evenly (`redis-cli --cluster create`), ready when
+ * every node says cluster_state:ok. Every node has the roles' users and an administrator, whom
+ * the test and redis-cli use.
+ */
 export async function startRedisCluster(): Promise<TestCluster> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xdp-ids-cluster-'));
   const password = randomBytes(18).toString('base64url');
+  const passwords = newRolePasswords();
+  const acl = `${aclFileText(passwords)}user ${ADMIN} on >${password} ~* &* +@all\n`;
   const nodes: EmbeddedRedis[] = [];
   const stop = async (): Promise<void> => {
     await Promise.all(nodes.map((n) => n.stop().catch(() => undefined)));
     fs.rmSync(dir, { recursive: true, force: true });
   };
+  const admin = ['--user', ADMIN];
   try {
     for (let i = 0; i < 3; i++) {
       // The bus port defaults to port + 10000, which may be taken or past 65535.
       const bus = await freePort();
-      nodes.push(await startEmbeddedRedis({ dir: path.join(dir, `n${i}`), password, config: ['cluster-enabled yes', `cluster-port ${bus}`, `masterauth ${password}`, 'cluster-node-timeout 2000'] }));
+      nodes.push(await startEmbeddedRedis({ dir: path.join(dir, `n${i}`), acl, config: ['cluster-enabled yes', `cluster-port ${bus}`, 'cluster-node-timeout 2000'] }));
     }
-    await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-yes'], { env: { ...process.env, REDISCLI_AUTH: password }, timeout: 60_000 });
-    for (const n of nodes) await until(`node ${n.port} in a healthy cluster`, async () => /cluster_state:ok/.test(await cli(n.port, password, ['CLUSTER', 'INFO'])), 30_000);
+    await run('redis-cli', [...admin, '--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-yes'], { env: { ...process.env, REDISCLI_AUTH: password }, timeout: 60_000 });
+    for (const n of nodes) await until(`node ${n.port} in a healthy cluster`, async () => /cluster_state:ok/.test(await cli(n.port, password, [...admin, 'CLUSTER', 'INFO'])), 30_000);
   } catch (err) {
     await stop();
     throw err;
   }
+  const base = `redis+cluster://${nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`;
   return {
-    url: `redis+cluster://:${encodeURIComponent(password)}@${nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`,
-    password, nodes, stop,
+    url: urlWithCredentials(base, ADMIN, password),
+    roles: roleUrls(base, passwords),
+    nodes, stop,
+    async aclLog() {
+      return (await Promise.all(nodes.map((n) => cli(n.port, password, [...admin, 'ACL', 'LOG'])))).join('').trim();
+    },
     async slotOwners() {
-      const lines = (await cli(nodes[0].port, password, ['CLUSTER', 'NODES'])).trim().split('\n');
+      const lines = (await cli(nodes[0].port, password, [...admin, 'CLUSTER', 'NODES'])).trim().split('\n');
       return lines.flatMap((line) => {
         const fields = line.split(' ');
         const port = Number(/:(\d+)@/.exec(fields[1])![1]);
