@@ -36,6 +36,11 @@ function score(member: string, partition: number): number {
   return Math.imul(h, 0x85ebca6b) >>> 0;
 }
 
+/** The key of a partition's lease: its value is the detector that holds it. */
+export function partitionLeaseKey(partition: number, prefix = 'xdp-ids'): string {
+  return `${prefix}:partition:${partition}`;
+}
+
 /** The member that owns `partition` among `members` (rendezvous hashing). */
 export function ownerOf(partition: number, members: readonly string[]): string | undefined {
   let best: string | undefined;
@@ -99,7 +104,7 @@ export class PartitionOwner {
   }
 
   private leaseKey(p: number): string {
-    return `${this.prefix}:partition:${p}`;
+    return partitionLeaseKey(p, this.prefix);
   }
 
   private async beat(): Promise<void> {
