@@ -1,8 +1,9 @@
 /**
  * The pipeline on Redis deployments that survive losing a node, all real and started here: a
- * primary, a replica and 3 Sentinels (Debian's redis-sentinel), and a 3-primary Redis Cluster.
- * A sensor's publisher sends windows, a detector with the default rules opens an incident and
- * blocks through the ledger, and the enforcer of a real XDP program (a veth in a namespace) puts
+ * primary, a replica and 3 Sentinels (Debian's redis-sentinel), and a 3-primary Redis Cluster,
+ * every server with the roles' ACL users and every part connected as its role. A sensor's
+ * publisher sends windows, a detector with the default rules opens an incident and blocks
+ * through the ledger, and the enforcer of a real XDP program (a veth in a namespace) puts
  * the block in its kernel. Behind Sentinel, the primary is then killed with SIGKILL: the windows
  * the sensor buffered meanwhile reach the detector in order, the kernel keeps what it enforced
  * (same ledger generation), and a block decided after the failover reaches the kernel.
@@ -93,13 +94,13 @@ class Pipeline {
   }
 }
 
-describe('behind Redis Sentinel (1 primary, 1 replica, 3 Sentinels)', () => {
+describe('behind Redis Sentinel (1 primary, 1 replica, 3 Sentinels), each part as its ACL role', () => {
   let set: SentinelSet;
   let pipeline: Pipeline;
 
   beforeAll(async () => {
     set = await startSentinelSet();
-    pipeline = await new Pipeline({ sensor: set.url, detector: set.url }, 'xiflta', 180).start();
+    pipeline = await new Pipeline(set.roles, 'xiflta', 180).start();
   }, 120_000);
 
   afterAll(async () => {
@@ -117,7 +118,12 @@ describe('behind Redis Sentinel (1 primary, 1 replica, 3 Sentinels)', () => {
     const before = await pipeline.enforcer!.reconcile();
     expect(before.added + before.removed).toBe(0);
     // The replica has every write so far (the failover under test loses nothing by itself).
-    expect(await pipeline.redis.call('WAIT', '1', '5000')).toBe(1);
+    const admin = connectRedis(set.url).on('error', () => undefined);
+    try {
+      expect(await admin.call('WAIT', '1', '5000')).toBe(1);
+    } finally {
+      admin.disconnect();
+    }
 
     const killedMs = Date.now();
     const killedPort = await set.killPrimary();
@@ -160,6 +166,8 @@ describe('behind Redis Sentinel (1 primary, 1 replica, 3 Sentinels)', () => {
     const exceptions = (await pipeline.alerts.getJobs(['waiting', 'active', 'completed'])).map((j) => j.data).filter((e) => e.kind === 'exception').map((e) => e.code);
     expect(exceptions).not.toContain('ledger-generation-changed');
     expect(pipeline.publisher!.stats().dropped).toBe(0);
+    // Every part ran as its role, before and after the failover, and nothing was refused.
+    expect(await set.aclLog()).toBe('');
   }, 120_000);
 });
 

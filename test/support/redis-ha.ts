@@ -1,8 +1,9 @@
 /**
  * Real Redis deployments that survive losing a node, started and stopped by a test, all on the
- * loopback: a primary with a replica watched by 3 Sentinels (Debian's redis-sentinel; every
- * server has the same password), and a 3-primary Redis Cluster (`redis-cli --cluster create`;
- * every node has the roles' ACL users).
+ * loopback: a primary with a replica watched by 3 Sentinels (Debian's redis-sentinel), and a
+ * 3-primary Redis Cluster (`redis-cli --cluster create`). Every server loads the roles' ACL users
+ * (common/redis-roles.ts) and an administrator's, whom the tests, redis-cli, the replica and the
+ * Sentinels use.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -15,31 +16,48 @@ import { aclFileText, newRolePasswords, roleUrls, type Role } from '../../common
 import { until } from './until';
 
 const run = promisify(execFile);
+const ADMIN = 'xiflt-admin';
 
-/** redis-cli against one server; the password goes through the environment, not the command line. */
-async function cli(port: number, password: string, args: string[]): Promise<string> {
-  const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { env: { ...process.env, REDISCLI_AUTH: password }, timeout: 30_000 });
+/** The roles' users and an administrator, as every server of a deployment loads them. */
+function users(): { acl: string; password: string; roleUrls(base: string): Record<Role, string> } {
+  const password = randomBytes(18).toString('base64url');
+  const passwords = newRolePasswords();
+  return { acl: `${aclFileText(passwords)}user ${ADMIN} on >${password} ~* &* +@all\n`, password, roleUrls: (base) => roleUrls(base, passwords) };
+}
+
+/** redis-cli against one server, as the administrator (`password` undefined: a Sentinel, which has no users here); the password goes through the environment, not the command line. */
+async function cli(port: number, password: string | undefined, args: string[]): Promise<string> {
+  const auth = password === undefined ? [] : ['--user', ADMIN];
+  const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...auth, ...args], { env: { ...process.env, REDISCLI_AUTH: password ?? '' }, timeout: 30_000 });
   return stdout;
 }
 
 export interface SentinelSet {
-  /** redis+sentinel:// URL with the servers' password. */
+  /** redis+sentinel:// URL of an administrator (every key and command). */
   url: string;
+  /** Each role's redis+sentinel:// URL. */
+  roles: Record<Role, string>;
   /** The primary's name in the Sentinels' configuration. */
   name: string;
-  password: string;
   servers: EmbeddedRedis[];
   /** The port of the server the Sentinels now call the primary. */
   primaryPort(): Promise<number>;
   /** SIGKILL of the server that is primary now; its port. */
   killPrimary(): Promise<number>;
+  /** What the live servers' ACL LOGs hold (redis-cli's text: empty when no command or key was refused). */
+  aclLog(): Promise<string>;
   stop(): Promise<void>;
+}
+
+/** The ACL LOGs of the servers that answer. */
+async function aclLogs(servers: EmbeddedRedis[], password: string): Promise<string> {
+  return (await Promise.all(servers.map((s) => cli(s.port, password, ['ACL', 'LOG']).catch(() => '')))).join('').trim();
 }
 
 /** A primary, one replica in sync with it, and 3 Sentinels (quorum 2) that fail over 1 s after the primary stops answering. */
 export async function startSentinelSet(name = 'xiflt'): Promise<SentinelSet> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xdp-ids-sentinel-'));
-  const password = randomBytes(18).toString('base64url');
+  const { acl, password, roleUrls: rolesAt } = users();
   const servers: EmbeddedRedis[] = [];
   const sentinels: ChildProcess[] = [];
   const sentinelPorts: number[] = [];
@@ -50,16 +68,16 @@ export async function startSentinelSet(name = 'xiflt'): Promise<SentinelSet> {
   };
   try {
     // A replica of a killed primary turns primary; the old one, if it came back, would follow it.
-    const auth = [`masterauth ${password}`];
-    servers.push(await startEmbeddedRedis({ dir: path.join(dir, 'r0'), password, config: auth }));
-    servers.push(await startEmbeddedRedis({ dir: path.join(dir, 'r1'), password, config: [...auth, `replicaof 127.0.0.1 ${servers[0].port}`] }));
+    const auth = [`masteruser ${ADMIN}`, `masterauth ${password}`];
+    servers.push(await startEmbeddedRedis({ dir: path.join(dir, 'r0'), acl, config: auth }));
+    servers.push(await startEmbeddedRedis({ dir: path.join(dir, 'r1'), acl, config: [...auth, `replicaof 127.0.0.1 ${servers[0].port}`] }));
     await until('the replica in sync', async () => /master_link_status:up/.test(await cli(servers[1].port, password, ['INFO', 'replication'])), 20_000);
     for (let i = 0; i < 3; i++) {
       const port = await freePort();
       const conf = path.join(dir, `sentinel-${i}.conf`);
       fs.writeFileSync(conf, [
         `port ${port}`, 'bind 127.0.0.1', `dir ${dir}`,
-        `sentinel monitor ${name} 127.0.0.1 ${servers[0].port} 2`, `sentinel auth-pass ${name} ${password}`,
+        `sentinel monitor ${name} 127.0.0.1 ${servers[0].port} 2`, `sentinel auth-user ${name} ${ADMIN}`, `sentinel auth-pass ${name} ${password}`,
         `sentinel down-after-milliseconds ${name} 1000`, `sentinel failover-timeout ${name} 5000`, `sentinel parallel-syncs ${name} 1`,
       ].join('\n') + '\n', { mode: 0o600 });
       const child = spawn('redis-sentinel', [conf], { stdio: 'ignore', detached: true });
@@ -70,7 +88,7 @@ export async function startSentinelSet(name = 'xiflt'): Promise<SentinelSet> {
     // Every Sentinel answers and knows the replica and the other two: a failover needs them.
     for (const port of sentinelPorts) {
       await until(`Sentinel ${port} to see the replica and its peers`, async () => {
-        const info = await cli(port, '', ['SENTINEL', 'master', name]).catch(() => '');
+        const info = await cli(port, undefined, ['SENTINEL', 'master', name]).catch(() => '');
         const field = (f: string): number => Number(new RegExp(`^${f}\\n(\\d+)$`, 'm').exec(info)?.[1] ?? 0);
         return field('num-slaves') === 1 && field('num-other-sentinels') === 2;
       }, 30_000);
@@ -80,12 +98,15 @@ export async function startSentinelSet(name = 'xiflt'): Promise<SentinelSet> {
     throw err;
   }
   const primaryPort = async (): Promise<number> => {
-    const [, port] = (await cli(sentinelPorts[0], '', ['SENTINEL', 'get-master-addr-by-name', name])).trim().split('\n');
+    const [, port] = (await cli(sentinelPorts[0], undefined, ['SENTINEL', 'get-master-addr-by-name', name])).trim().split('\n');
     return Number(port);
   };
+  const base = `redis+sentinel://${sentinelPorts.map((p) => `127.0.0.1:${p}`).join(',')}/${name}`;
   return {
-    url: `redis+sentinel://:${encodeURIComponent(password)}@${sentinelPorts.map((p) => `127.0.0.1:${p}`).join(',')}/${name}`,
-    name, password, servers, primaryPort, stop,
+    url: urlWithCredentials(base, ADMIN, password),
+    roles: rolesAt(base),
+    name, servers, primaryPort, stop,
+    aclLog: () => aclLogs(servers, password),
     async killPrimary() {
       const port = await primaryPort();
       const primary = servers.find((s) => s.port === port)!;
@@ -108,8 +129,6 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
-const ADMIN = 'xiflt-admin';
-
 /**
  * 3 primaries, no replicas, the slots split evenly (`redis-cli --cluster create`), ready when
  * every node says cluster_state:ok. Every node has the roles' users and an administrator, whom
@@ -117,23 +136,20 @@ const ADMIN = 'xiflt-admin';
  */
 export async function startRedisCluster(): Promise<TestCluster> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xdp-ids-cluster-'));
-  const password = randomBytes(18).toString('base64url');
-  const passwords = newRolePasswords();
-  const acl = `${aclFileText(passwords)}user ${ADMIN} on >${password} ~* &* +@all\n`;
+  const { acl, password, roleUrls: rolesAt } = users();
   const nodes: EmbeddedRedis[] = [];
   const stop = async (): Promise<void> => {
     await Promise.all(nodes.map((n) => n.stop().catch(() => undefined)));
     fs.rmSync(dir, { recursive: true, force: true });
   };
-  const admin = ['--user', ADMIN];
   try {
     for (let i = 0; i < 3; i++) {
       // The bus port defaults to port + 10000, which may be taken or past 65535.
       const bus = await freePort();
       nodes.push(await startEmbeddedRedis({ dir: path.join(dir, `n${i}`), acl, config: ['cluster-enabled yes', `cluster-port ${bus}`, 'cluster-node-timeout 2000'] }));
     }
-    await run('redis-cli', [...admin, '--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-yes'], { env: { ...process.env, REDISCLI_AUTH: password }, timeout: 60_000 });
-    for (const n of nodes) await until(`node ${n.port} in a healthy cluster`, async () => /cluster_state:ok/.test(await cli(n.port, password, [...admin, 'CLUSTER', 'INFO'])), 30_000);
+    await run('redis-cli', ['--user', ADMIN, '--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-yes'], { env: { ...process.env, REDISCLI_AUTH: password }, timeout: 60_000 });
+    for (const n of nodes) await until(`node ${n.port} in a healthy cluster`, async () => /cluster_state:ok/.test(await cli(n.port, password, ['CLUSTER', 'INFO'])), 30_000);
   } catch (err) {
     await stop();
     throw err;
@@ -141,13 +157,11 @@ export async function startRedisCluster(): Promise<TestCluster> {
   const base = `redis+cluster://${nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`;
   return {
     url: urlWithCredentials(base, ADMIN, password),
-    roles: roleUrls(base, passwords),
+    roles: rolesAt(base),
     nodes, stop,
-    async aclLog() {
-      return (await Promise.all(nodes.map((n) => cli(n.port, password, [...admin, 'ACL', 'LOG'])))).join('').trim();
-    },
+    aclLog: () => aclLogs(nodes, password),
     async slotOwners() {
-      const lines = (await cli(nodes[0].port, password, [...admin, 'CLUSTER', 'NODES'])).trim().split('\n');
+      const lines = (await cli(nodes[0].port, password, ['CLUSTER', 'NODES'])).trim().split('\n');
       return lines.flatMap((line) => {
         const fields = line.split(' ');
         const port = Number(/:(\d+)@/.exec(fields[1])![1]);
