@@ -65,7 +65,9 @@ class Pipeline {
   async start(): Promise<this> {
     this.lab.create();
     this.sensor = Sensor.start({ iface: this.lab.iface, pin: false, windowMs: 500 }, new CollectingSink(), quietLogger);
-    this.enforcer = await startEnforcer({ program: this.sensor.program, redisUrl: this.urls.sensor, sensorId: this.name, log: quietLogger, reconcileMs: 500 });
+    // No periodic reconciliation within a test: a block reaches the kernel through the ledger's
+    // broadcast, so its subscription must follow the failover, or cross the cluster's nodes.
+    this.enforcer = await startEnforcer({ program: this.sensor.program, redisUrl: this.urls.sensor, sensorId: this.name, log: quietLogger, reconcileMs: 600_000 });
     const blocker = new LedgerBlocker(new BlockLedger(this.redis), { component: 'test', hostAllow: [] }, this.notices, quietLogger);
     this.detector = await Detector.start({ redisUrl: this.urls.detector, rulePaths: ['rules'], log: quietLogger, id: `${this.name}-d1`, blocker });
     await until('the detector to hold every partition', () => this.detector!.stats().partitions.length === PARTITIONS, 30_000);
