@@ -148,6 +148,8 @@ export class Detector {
       },
     });
     this.alerts = new Queue(ALERTS_QUEUE, { connection: redis });
+    // Redis errors reach the workers too, which log them; unheard here, BullMQ would print each one.
+    this.alerts.on('error', () => undefined);
     this.exceptions = new ExceptionReporter(this.alerts, `detector@${this.id}`, opts.log);
     this.blocker = opts.blocker ?? loggingBlocker(opts.log);
     this.memory = new RedisMemoryWatch(redis, this.exceptions, { log: opts.log, everyMs: opts.memoryCheckMs });

@@ -65,6 +65,9 @@ export class QueuePublisher implements SensorSink {
     this.connection.on('ready', () => void this.flush());
     this.queue = new Queue(partitionQueue(partitionOf(opts.sensorId)), { connection: this.connection });
     this.alerts = new Queue(ALERTS_QUEUE, { connection: this.connection });
+    // The connection's errors, relayed: its own listener notes the outage; unheard, BullMQ would print each one.
+    this.queue.on('error', () => undefined);
+    this.alerts.on('error', () => undefined);
     this.exceptions = new ExceptionReporter(this.alerts, `sensor@${opts.sensorId}`, opts.log);
   }
 
