@@ -165,8 +165,11 @@ describe('behind Redis Sentinel (1 primary, 1 replica, 3 Sentinels), each part a
     pipeline.scan('198.18.180.67', 200);
     await until('the block decided after the failover in the kernel', () => pipeline.inKernel('198.18.180.67/32'), 30_000);
     console.log(`Block decided after the failover: in the kernel ${Date.now() - decidedMs} ms after its windows were published`);
-    const exceptions = (await pipeline.alerts.getJobs(['waiting', 'active', 'completed'])).map((j) => j.data).filter((e) => e.kind === 'exception').map((e) => e.code);
-    expect(exceptions).not.toContain('ledger-generation-changed');
+    const events = (await pipeline.alerts.getJobs(['waiting', 'active', 'completed'])).map((j) => j.data);
+    expect(events.filter((e) => e.kind === 'exception').map((e) => e.code)).not.toContain('ledger-generation-changed');
+    // One incident per scanner, announced once, on either side of the failover.
+    const openings = events.filter((e) => e.kind === 'incident' && e.phase === 'opened' && e.incident.ruleId === 'scan-tcp-vertical').map((e) => e.kind === 'incident' && e.incident.key);
+    expect(openings.sort()).toEqual(['198.18.180.66', '198.18.180.67']);
     expect(pipeline.publisher!.stats().dropped).toBe(0);
     // Every part ran as its role, before and after the failover, and nothing was refused.
     expect(await set.aclLog()).toBe('');
