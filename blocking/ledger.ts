@@ -29,7 +29,8 @@ export const REV = `${NS}blocks:rev`;
 export const EPOCH = `${NS}ledger:epoch`;
 const STATS = `${NS}blocks:stats`;
 const ALLOW = `${NS}allow`;
-const LIVE_SENSORS = `${NS}sensors`;
+/** The live sensors (zset: sensor id → last report); with sensorKey, the sensors' keys in the ledger's slot. */
+export const LIVE_SENSORS = `${NS}sensors`;
 const SHADOW = `${NS}blocks:shadow`;
 const SHADOW_KEEP = 1000;
 /** An expired entry stays readable this long, so its expiry can be announced with its origin and rule. */
@@ -307,7 +308,7 @@ function blockKey(target: string): string {
 const POOL_INDEX = `${NS}blocks:pool:`;
 
 /** Keys a sensor writes itself (and nothing else): its own allow entries, its kernel's state and drops. */
-function sensorKey(sensor: string, what: 'allow' | 'state' | 'drops'): string {
+export function sensorKey(sensor: string, what: 'allow' | 'state' | 'drops'): string {
   return `${NS}sensor:${sensor}:${what}`;
 }
 

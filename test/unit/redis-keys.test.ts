@@ -5,7 +5,7 @@
  */
 import clusterKeySlot from 'cluster-key-slot';
 import { DELIVERY_QUEUE, FLUSH_QUEUE, keys } from '../../alerts/keys';
-import { NS } from '../../blocking/ledger';
+import { LIVE_SENSORS, NS, sensorKey } from '../../blocking/ledger';
 import { ALERTS_QUEUE } from '../../common/alert-events';
 import { KEY_MAP } from '../../common/redis-roles';
 import { PARTITIONS, partitionQueue } from '../../common/windows-jobs';
@@ -20,7 +20,7 @@ function globMatches(pattern: string, key: string): boolean {
 const slots = (names: string[]): Set<number> => new Set(names.map((n) => clusterKeySlot(n)));
 
 test('the ledger, the sensors\' keys, the incidents and the alerter\'s state each sit in one slot', () => {
-  expect(slots([`${NS}block:198.18.0.1/32`, `${NS}blocks`, `${NS}blocks:rev`, `${NS}allow`, `${NS}dstlimit:syn|198.18.0.1`, `${NS}sensor:s1:allow`, `${NS}sensors`, `${NS}ledger:epoch`]).size).toBe(1);
+  expect(slots([`${NS}block:198.18.0.1/32`, `${NS}blocks`, `${NS}blocks:rev`, `${NS}allow`, `${NS}dstlimit:syn|198.18.0.1`, sensorKey('s1', 'allow'), LIVE_SENSORS, `${NS}ledger:epoch`]).size).toBe(1);
   expect(slots([`${INCIDENTS_PREFIX}:inc:scan|198.18.0.1`, `${INCIDENTS_PREFIX}:incidents:open`, `${INCIDENTS_PREFIX}:attack:a1`, `${INCIDENTS_PREFIX}:attacks:by-key`]).size).toBe(1);
   expect(slots([keys.pending('g'), keys.taken('f'), keys.nextFlush('g'), keys.deadLetters, keys.deadLetterOrder, keys.sent('d')]).size).toBe(1);
   for (const queue of [ALERTS_QUEUE, FLUSH_QUEUE, DELIVERY_QUEUE, partitionQueue(7)]) {
@@ -38,7 +38,7 @@ test('partition p\'s queue lies in the p-th sixteenth of the slot space, so equa
 test('the roles\' key patterns match the names the code makes', () => {
   const cases: Array<[keyof typeof KEY_MAP, string]> = [
     ['ledger', `${NS}block:198.18.0.1/32`], ['ledger', `${NS}blocks:rev`], ['ledger', `${NS}dstlimit:syn|198.18.0.1`], ['ledger', `${NS}ledger:epoch`],
-    ['sensors', `${NS}sensor:s1:state`], ['sensors', `${NS}sensors`],
+    ['sensors', sensorKey('s1', 'state')], ['sensors', LIVE_SENSORS],
     ['incidents', `${INCIDENTS_PREFIX}:inc:scan|198.18.0.1:peak`], ['incidents', `${INCIDENTS_PREFIX}:attacks:blocked`],
     ['alerterState', keys.sent('d1')], ['windowsQueues', `bull:${partitionQueue(15)}:wait`], ['alertsQueue', `bull:${ALERTS_QUEUE}:events`],
   ];
