@@ -19,6 +19,8 @@
  *   1 ms poll that finds the entry in all 3 kernels, --blocks times, p95.
  * - failover gap (Sentinel): SIGKILL of the primary → the first write through the Sentinels' URL
  *   that succeeds on the promoted replica.
+ * - detector takeover (Cluster): SIGKILL of one of 2 detectors → every partition's lease held by
+ *   the other (the dead one's leases run out: 5 s).
  *
  * Everything shares this machine's cores: Redis nodes, detectors and this process, so the
  * 2-detector figure says how much a second process gains here, not on 2 hosts. The very last
@@ -86,7 +88,7 @@ function startDetectors(url: string, n: number): ChildProcess[] {
 
 async function stopDetectors(detectors: ChildProcess[]): Promise<void> {
   await Promise.all(detectors.map((d) => new Promise<void>((resolve) => {
-    if (d.exitCode !== null) return resolve();
+    if (d.exitCode !== null || d.signalCode !== null) return resolve();
     d.once('exit', () => resolve());
     d.kill('SIGTERM');
   })));
@@ -235,6 +237,28 @@ async function blockPropagation(url: string, subnetBase: number): Promise<number
   }
 }
 
+/** 2 detectors share the partitions; SIGKILL of one → every partition held by the other (its leases run out, the survivor takes them). */
+async function detectorTakeoverS(url: string): Promise<number> {
+  const redis = connectRedis(url);
+  const detectors = startDetectors(url, 2);
+  try {
+    const holders = await until('the detectors to share every partition', async () => {
+      const h = await leaseHolders(redis);
+      return h.every((x) => x !== null) && new Set(h).size === 2 ? h : undefined;
+    }, 60_000);
+    const killed = performance.now();
+    detectors[0].kill('SIGKILL');
+    // Which holder was the killed process is not known from outside; the survivor ends up with all.
+    await until('one detector holding every partition', async () => new Set(await leaseHolders(redis)).size === 1, 60_000);
+    const survivor = (await leaseHolders(redis))[0];
+    if (survivor === null || !holders.includes(survivor)) throw new Error('a partition went to a detector that was not running');
+    return (performance.now() - killed) / 1000;
+  } finally {
+    await stopDetectors(detectors);
+    redis.disconnect();
+  }
+}
+
 async function failoverGapS(set: Awaited<ReturnType<typeof startSentinelSet>>): Promise<number> {
   const probe = connectRedis(set.url).on('error', () => undefined);
   try {
@@ -297,8 +321,11 @@ async function main(): Promise<void> {
     + `${SENSORS} sensors × ${TICKS} ticks × ${SOURCES.toLocaleString('en')} sources a run\n`);
   const cluster = await startRedisCluster();
   let c: SetupFigures;
+  let takeover: number;
   try {
     c = await measureSetup('cluster (3 primaries)', cluster.url, 182);
+    takeover = await detectorTakeoverS(cluster.url);
+    process.stdout.write(`cluster (3 primaries), SIGKILL of 1 of 2 detectors → its partitions all taken by the other: ${takeover.toFixed(2)} s\n`);
   } finally {
     await cluster.stop();
   }
@@ -316,6 +343,7 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify({
     windows_per_s_1_detector: round(c.one.windowsPerS), windows_per_s_2_detectors: round(c.two.windowsPerS), scaling_ratio: round(c.two.windowsPerS / c.one.windowsPerS, 3),
     block_to_all_sensors_p95_ms: round(Math.max(p95(c.blocksMs), p95(s.blocksMs)), 1), failover_gap_s: round(gap, 2),
+    detector_takeover_s: round(takeover, 2),
     detector_lag_p95_ms_1_detector: c.one.lagP95Ms, detector_lag_p95_ms_2_detectors: c.two.lagP95Ms,
     sentinel_windows_per_s_1_detector: round(s.one.windowsPerS), sentinel_windows_per_s_2_detectors: round(s.two.windowsPerS),
     sentinel_scaling_ratio: round(s.two.windowsPerS / s.one.windowsPerS, 3),
