@@ -26,6 +26,8 @@ export const KEY_MAP = {
   incidents: ['xdp-ids:inc:*', 'xdp-ids:incidents:*', 'xdp-ids:attack:*', 'xdp-ids:attacks:*'],
   /** Detectors' heartbeats and their leases on the windows partitions. */
   partitions: ['xdp-ids:detectors', 'xdp-ids:partition:*'],
+  /** The rule set each detector runs, its embedded tests' results and its last rejected reload (detector/rules-status.ts). */
+  ruleStatus: ['xdp-ids:rules:*'],
   /** Grouping, silences, dead letters, sent deliveries. */
   alerterState: [`${ALERTER_PREFIX}:*`],
   /** windows-0 … windows-15: sensors produce, detectors consume. */
@@ -53,7 +55,7 @@ export interface RoleGrant {
 export const ROLES: Record<Role, RoleGrant> = {
   sensor: { keys: { ledger: 'read', sensors: 'write', windowsQueues: 'write', alertsQueue: 'write' }, ledgerChannel: 'subscribe' },
   detector: {
-    keys: { ledger: 'write', sensors: 'read', incidents: 'write', partitions: 'write', windowsQueues: 'write', alertsQueue: 'write' },
+    keys: { ledger: 'write', sensors: 'read', incidents: 'write', partitions: 'write', ruleStatus: 'write', windowsQueues: 'write', alertsQueue: 'write' },
     ledgerChannel: 'publish',
   },
   alerter: { keys: { alerterState: 'write', alertsQueue: 'write', alerterQueues: 'write' } },
