@@ -206,8 +206,9 @@ export class IncidentStore {
     return this.read(this.keyOf(ruleId, key));
   }
 
-  async listOpen(): Promise<Incident[]> {
-    return this.readAll(await this.redis.zrange(this.openIndex, '0', '-1'));
+  /** Every open incident; or the `limit` most recently active ones (latest resolve deadline first). */
+  async listOpen(limit?: number): Promise<Incident[]> {
+    return this.readAll(limit === undefined ? await this.redis.zrange(this.openIndex, '0', '-1') : await this.redis.zrevrange(this.openIndex, 0, limit - 1));
   }
 
   /** The newest incidents by opening time, open or resolved (at most RECENT_KEEP; resolved ones while they are kept). */
