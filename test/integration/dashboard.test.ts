@@ -2,8 +2,9 @@
  * The web dashboard in real Chromium (Debian's, driven by playwright-core), served by the control
  * API on a real redis-server with one ACL user per part, fed by the real pipeline on a veth lab:
  * the XDP sensor with its status writer and block enforcer, a detector with the default rule pack
- * that blocks through the ledger. A real nmap scan opens the incident the page shows live; the
- * page removes its block and the kernel's entry goes. Every page is saved as a screenshot under
+ * that blocks through the ledger, an alerter with a real webhook receiver. A real nmap scan opens
+ * the incident the page shows live; the page removes its block and the kernel's entry goes, and
+ * replays the alert that the receiver refused until it was dead-lettered. Every page is saved as a screenshot under
  * test-output/dashboard/ and checked not to be blank.
  */
 // Playwright's types and the functions it runs in the page use the browser's (DOM) types.
@@ -11,7 +12,6 @@
 import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startControlApi, type ControlApi } from '../../blocking/api';
@@ -19,7 +19,8 @@ import { LedgerBlocker } from '../../blocking/blocker';
 import { startEnforcer, type Enforcer } from '../../blocking/enforcer';
 import { BlockLedger } from '../../blocking/ledger';
 import type { ApiToken } from '../../blocking/tokens';
-import { ALERTS_QUEUE, type AlertEvent, type BlockEvent } from '../../common/alert-events';
+import { parseConfig } from '../../alerts/config';
+import { startAlerterWith, type Alerter } from '../../alerts/service';
 import { connectRedis, type RedisTarget } from '../../common/redis';
 import { aclFileText, newRolePasswords, roleUrls, type Role } from '../../common/redis-roles';
 import { Detector } from '../../detector/service';
@@ -33,6 +34,7 @@ import { quietLogger } from '../support/quiet-logger';
 import { testRedis, type TestRedis } from '../support/redis';
 import { pixelStats, screenshot } from '../support/screenshots';
 import { until } from '../support/until';
+import { startTestWebhookReceiver, type TestWebhookReceiver } from '../support/webhook-receiver';
 
 const LAB = 'xiweb';
 const SUBNET = 175;
@@ -40,6 +42,7 @@ const SENSOR = 'xiweb-sensor';
 const CHROMIUM = '/usr/bin/chromium';
 const OPS: ApiToken = { name: 'ops', scope: 'write', secret: 'ops-secret-0123456789abcdef' };
 const VIEWER: ApiToken = { name: 'viewer', scope: 'read', secret: 'viewer-secret-0123456789ab' };
+const WEBHOOK_SECRET = 'dashboard-webhook-secret-0123456789';
 
 describe('the dashboard in Chromium, on the real pipeline', () => {
   let redis: TestRedis;
@@ -53,6 +56,9 @@ describe('the dashboard in Chromium, on the real pipeline', () => {
   let publisher: QueuePublisher;
   let sensor: Sensor;
   let enforcer: Enforcer;
+  let hook: TestWebhookReceiver;
+  let audit: TestWebhookReceiver;
+  let alerter: Alerter;
   let sessions: Sessions;
   let api: ControlApi;
   let browser: Browser;
@@ -103,6 +109,26 @@ describe('the dashboard in Chromium, on the real pipeline', () => {
     sensor = Sensor.start({ iface: lab.iface, sensorId: SENSOR, windowMs: 1000, pin: false }, publisher, quietLogger);
     status.describe(sensor.description());
     enforcer = await startEnforcer({ program: sensor.program, redisUrl: urls.sensor, sensorId: SENSOR, log: quietLogger });
+    hook = await startTestWebhookReceiver(WEBHOOK_SECRET);
+    audit = await startTestWebhookReceiver(WEBHOOK_SECRET);
+    // The receiver refuses the first request, which has one attempt: it ends in the dead letters.
+    hook.script({ status: 500 });
+    const alertsConfig = parseConfig(`
+defaults: { group_wait: 100ms }
+delivery: { backoff: 100ms }
+receivers:
+  - name: soc-hook
+    attempts: 1
+    webhook: { url: '${hook.url}', allow_http: true, secret_env: DASHBOARD_WEBHOOK_SECRET }
+  - name: audit-hook
+    webhook: { url: '${audit.url}', allow_http: true, secret_env: DASHBOARD_WEBHOOK_SECRET }
+routes:
+  - matchers: [kind=incident]
+    receivers: [soc-hook]
+  - matchers: [kind=block]
+    receivers: [audit-hook]
+`, 'dashboard-alerts.yaml', { DASHBOARD_WEBHOOK_SECRET: WEBHOOK_SECRET });
+    alerter = await startAlerterWith(alertsConfig, { redisUrl: urls.alerter, log: quietLogger });
     sessions = new Sessions();
     api = await startControlApi({ redisUrl: urls.control, host: '127.0.0.1', port: 0, tokens: [OPS, VIEWER], log: quietLogger, sessions });
     browser = await chromium.launch({ executablePath: CHROMIUM });
@@ -116,6 +142,9 @@ describe('the dashboard in Chromium, on the real pipeline', () => {
     sensor?.stop();
     await publisher?.close();
     await status?.close();
+    await alerter?.stop();
+    await hook?.stop();
+    await audit?.stop();
     await detector?.stop();
     detectorRedis?.disconnect();
     lab?.destroy();
@@ -232,14 +261,11 @@ describe('the dashboard in Chromium, on the real pipeline', () => {
     await page.getByRole('button', { name: 'Confirm: remove block' }).click();
     await until('the kernel entry gone', () => kernelBlock(target) === undefined || undefined, 10_000);
     await ledgerState.and(page.locator('[data-state="none"]')).waitFor();
-    const alerts = new Queue<AlertEvent>(ALERTS_QUEUE, { connection: admin });
-    try {
-      const unblocked = (await alerts.getJobs(['waiting', 'completed'])).map((j) => j.data)
-        .find((e): e is BlockEvent => e.kind === 'block' && e.phase === 'unblocked' && e.target === target);
-      expect(unblocked).toMatchObject({ actor: 'api:run' });
-    } finally {
-      await alerts.close();
-    }
+    // The change is the session's: announced with its actor.
+    await audit.waitFor((requests) => requests.some((r) => {
+      const text = JSON.stringify(r.body);
+      return text.includes(target) && text.includes('by api:run');
+    }));
   }, 90_000);
 
   test('every page shows what it lists, and none is blank', async () => {
@@ -273,7 +299,21 @@ describe('the dashboard in Chromium, on the real pipeline', () => {
     await expectNotBlank('rules');
 
     await open('#/alerts', '[data-testid="dead-letters"]');
+    await until('the refused alert among the dead letters', async () => {
+      await page.reload();
+      return (await page.getByTestId('dead-letters').getByText('soc-hook').count()) > 0 || undefined;
+    }, 20_000);
+    await page.getByTestId('deliveries').locator('[data-state="dead-lettered"]').first().waitFor();
     await expectNotBlank('alerts');
+    const accepted = hook.requests.filter((r) => r.accepted).length;
+    await page.getByTestId('replay').first().click();
+    await page.getByTestId('replay-status').getByText('queued again').waitFor();
+    await page.getByTestId('dead-letters').getByText('No dead letters.').waitFor();
+    await hook.waitFor((requests) => requests.filter((r) => r.accepted).length > accepted);
+    await until('the replayed alert delivered', async () => {
+      await page.reload();
+      return (await page.getByTestId('deliveries').locator('[data-state="sent"]').count()) > 0 || undefined;
+    }, 20_000);
 
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByTestId('login').waitFor();
