@@ -189,6 +189,14 @@ routes:
       expect(refused.withCsrf).toMatchObject({ status: 403, error: expect.stringMatching(/scope read; POST \/v1\/blocks needs a token with scope write/) });
       expect(refused.withoutCsrf).toMatchObject({ status: 403, error: 'missing or wrong x-csrf-token header' });
       expect(await admin.exists('xdp-ids:block:198.18.175.99/32')).toBe(0);
+      // Bad filters and unknown incidents get a clear answer.
+      const bad = await p.evaluate(async () => Promise.all(['/v1/incidents?severity=urgent', '/v1/incidents?colour=red', '/v1/incidents/scan-tcp-vertical/198.18.175.250']
+        .map(async (url) => { const r = await fetch(url); return { status: r.status, error: (await r.json() as { error: string }).error }; })));
+      expect(bad).toEqual([
+        { status: 400, error: expect.stringMatching(/severity/) },
+        { status: 400, error: expect.stringMatching(/colour/) },
+        { status: 404, error: 'no incident of rule scan-tcp-vertical for 198.18.175.250' },
+      ]);
     } finally {
       await context.close();
     }
