@@ -280,19 +280,49 @@ routes:
     await open('#/incidents', '[data-testid="incidents"]');
     await page.getByTestId('incidents').getByText(attacker.v4).first().waitFor();
     await expectNotBlank('incidents');
+    const filters = page.getByTestId('incident-filters');
+    await filters.getByPlaceholder('rule id').fill('scan-tcp-vertical');
+    await filters.getByPlaceholder('address or part').fill('198.18.175.');
+    await filters.getByRole('button', { name: 'Filter' }).click();
+    await until('only the vertical scan listed', async () => (await page.getByTestId('incidents').locator('tbody tr').allTextContents()).join('|').match(/^[^|]*scan-tcp-vertical[^|]*$/) || undefined, 10_000);
+    await filters.getByPlaceholder('sensor id').fill('another-sensor');
+    await filters.getByRole('button', { name: 'Filter' }).click();
+    await page.getByTestId('incidents').getByText('No incident matches.').waitFor();
 
     await open('#/blocks', '[data-testid="add-block"]');
     await page.getByTestId('add-block').getByPlaceholder('203.0.113.7').fill('198.18.175.200');
     await page.getByTestId('add-block').getByRole('button', { name: 'Block' }).click();
     await page.getByTestId('blocks').getByText('198.18.175.200/32').waitFor();
     await until('the manual block in the kernel', () => kernelBlock('198.18.175.200/32') !== undefined || undefined, 10_000);
+    const manual = page.getByTestId('blocks').locator('tr', { hasText: '198.18.175.200/32' });
+    await manual.getByRole('textbox', { name: 'time to live' }).fill('3h');
+    await manual.getByRole('button', { name: 'Extend' }).click();
+    await manual.getByText('extended').waitFor();
+    expect((await new BlockLedger(admin).get('198.18.175.200/32'))!.expiresMs).toBeGreaterThan(Date.now() + 2 * 3_600_000);
+
+    const limitForm = page.getByTestId('add-limit');
+    await limitForm.getByPlaceholder('198.51.100.10').fill(lab.hostV4);
+    await limitForm.getByPlaceholder('1000').fill('500');
+    await limitForm.getByRole('button', { name: 'Limit' }).click();
+    const kernelLimit = () => sensor.program.listDestinationLimits().find((l) => l.address === lab.hostV4 && l.traffic === 'syn');
+    await until('the limit in the kernel', () => kernelLimit()?.perSecond === 500 || undefined, 10_000);
+    await page.getByTestId('limits').getByText(lab.hostV4).waitFor();
     await expectNotBlank('blocks');
+    await page.getByTestId('remove-limit').click();
+    await page.getByRole('button', { name: 'Confirm: remove limit' }).click();
+    await until('the limit gone from the kernel', () => kernelLimit() === undefined || undefined, 10_000);
+    await page.getByTestId('limits').getByText('No active limits.').waitFor();
 
     await open('#/allow', '[data-testid="add-allow"]');
     await page.getByTestId('add-allow').getByPlaceholder('10.20.0.0/16').fill('198.18.175.50');
     await page.getByTestId('add-allow').getByRole('button', { name: 'Allow' }).click();
     await page.getByTestId('allows').getByText('198.18.175.50/32').waitFor();
+    const kernelAllow = () => sensor.program.listAllows().find((a) => a.prefix === '198.18.175.50/32');
+    await until('the allow entry in the kernel', () => kernelAllow() !== undefined || undefined, 10_000);
     await expectNotBlank('allow');
+    await page.getByTestId('allows').locator('tr', { hasText: '198.18.175.50/32' }).getByTestId('remove-allow').click();
+    await page.getByRole('button', { name: 'Confirm: remove' }).click();
+    await until('the allow entry gone from the kernel', () => kernelAllow() === undefined || undefined, 10_000);
 
     await open('#/sensors', '[data-testid="sensors"]');
     const row = page.getByTestId('sensors').locator('tr', { hasText: SENSOR });
