@@ -10,7 +10,10 @@
 // Playwright's types and the functions it runs in the page use the browser's (DOM) types.
 /// <reference lib="dom" />
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -51,6 +54,7 @@ describe('the dashboard in Chromium, on the real pipeline', () => {
   let lab: NetnsLab;
   let attacker: LabHost;
   let detectorRedis: Redis;
+  let rulesDir: string;
   let detector: Detector;
   let status: SensorStatusWriter;
   let publisher: QueuePublisher;
@@ -103,7 +107,10 @@ describe('the dashboard in Chromium, on the real pipeline', () => {
     attacker = lab.addHost('atk', 66);
     detectorRedis = connectRedis(urls.detector);
     const blocker = new LedgerBlocker(new BlockLedger(detectorRedis), { component: 'test' }, undefined, quietLogger);
-    detector = await Detector.start({ redisUrl: urls.detector, rulePaths: ['rules'], log: quietLogger, id: 'web', blocker });
+    // A copy of the default rule pack, which the rules page's test breaks.
+    rulesDir = fs.mkdtempSync(path.join(os.tmpdir(), 'xdp-ids-dashboard-rules-'));
+    for (const file of fs.readdirSync('rules').filter((f) => f.endsWith('.yaml'))) fs.copyFileSync(path.join('rules', file), path.join(rulesDir, file));
+    detector = await Detector.start({ redisUrl: urls.detector, rulePaths: [rulesDir], log: quietLogger, id: 'web', blocker });
     status = new SensorStatusWriter(urls.sensor, quietLogger);
     publisher = new QueuePublisher({ redisUrl: urls.sensor, sensorId: SENSOR, log: quietLogger, also: [status] });
     sensor = Sensor.start({ iface: lab.iface, sensorId: SENSOR, windowMs: 1000, pin: false }, publisher, quietLogger);
@@ -148,6 +155,7 @@ routes:
     await detector?.stop();
     detectorRedis?.disconnect();
     lab?.destroy();
+    if (rulesDir) fs.rmSync(rulesDir, { recursive: true, force: true });
     admin?.disconnect();
     await redis?.stop();
   });
@@ -334,6 +342,16 @@ routes:
     await open('#/rules', '[data-testid="rule-set"]');
     await page.getByTestId('rule-set').getByText(/\d+ passed, 0 failed/).waitFor();
     await page.getByTestId('rules').getByText('scan-tcp-vertical').waitFor();
+    const version = (await page.getByTestId('rule-set').locator('dd').first().textContent())!;
+    // A broken rule file: the detector keeps its set, and the page says why it refused the new one.
+    fs.writeFileSync(path.join(rulesDir, 'broken.yaml'), [
+      '- id: half-written', '  title: Half-written rule', '  description: Saved before it was finished.', '  severity: high', '  group_by: src', '  when: syn >=', '',
+    ].join('\n'));
+    await until('the rejected reload on the page', async () => {
+      await page.reload();
+      return (await page.getByTestId('rule-set').getByText(`rejected; kept ${version}`).count()) > 0 || undefined;
+    }, 20_000);
+    await page.getByTestId('rule-set').getByText(/broken\.yaml:6:\d+: syntax error/).first().waitFor();
     await expectNotBlank('rules');
 
     await open('#/alerts', '[data-testid="dead-letters"]');
