@@ -79,6 +79,9 @@ function onExit(log: Logger, stop: () => Promise<void>): void {
   };
   process.once('SIGINT', handler);
   process.once('SIGTERM', handler);
+  // A closed terminal or SSH session: without this, the default action ends the process at once and
+  // leaves its private redis-server running and the XDP program attached.
+  process.once('SIGHUP', handler);
 }
 
 /** `run`'s logger: into a file, with warnings and errors also handed to the live view. */

@@ -2,8 +2,8 @@
  * `xdp-ids run` (the built CLI, as a user starts it) on a veth lab: it serves the dashboard on
  * the loopback and prints a one-time login link, which signs a real Chromium in once; the page
  * shows the run's own sensor and detector; a token of XDP_IDS_API_TOKENS works for scripts.
- * Stdout gets plain lines, the logs go to --log-file. A SIGTERM stops everything it started, the
- * XDP program included.
+ * Stdout gets plain lines, the logs go to --log-file. A SIGHUP (its terminal closed) stops
+ * everything it started: the XDP program, its private redis-server.
  */
 // Playwright's types use the browser's (DOM) types.
 /// <reference lib="dom" />
@@ -61,7 +61,7 @@ describe('xdp-ids run serves the dashboard on the loopback', () => {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   }, 40_000);
 
-  test('the printed link signs in once; the page shows the run\'s sensor and detector; a SIGTERM stops it all', async () => {
+  test('the printed link signs in once; the page shows the run\'s sensor and detector; a SIGHUP stops it all', async () => {
     const printed = await until('the login link on stdout', () => /^dashboard: (http:\/\/127\.0\.0\.1:\d+)\/#login=xdpl_[\w-]+/m.exec(stdout) ?? (run.exitCode !== null ? false : undefined), 30_000)
       .catch((err: Error) => { throw new Error(`${err.message}; stderr: ${stderr}`); });
     const [line, url] = printed;
@@ -88,7 +88,8 @@ describe('xdp-ids run serves the dashboard on the loopback', () => {
     await other.getByText('this login link was used already or has expired').waitFor();
     await other.close();
 
-    run.kill('SIGTERM');
+    // As when its terminal closes.
+    run.kill('SIGHUP');
     expect(await exited).toBe(0);
     expect(execFileSync('ip', ['link', 'show', lab.iface], { encoding: 'utf8' })).not.toMatch(/\bxdp/);
     await expect(fetch(`${url}/health`)).rejects.toThrow();
@@ -98,5 +99,8 @@ describe('xdp-ids run serves the dashboard on the loopback', () => {
     expect(stdout).not.toMatch(/^\{/m);
     const logged = fs.readFileSync(path.join(dir, 'run.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { msg: string });
     expect(logged.map((l) => l.msg)).toContain('detector started');
+    const redisDir = (logged.find((l) => l.msg.startsWith('started a private redis-server')) as { dir?: string } | undefined)?.dir;
+    expect(redisDir).toBeDefined();
+    expect(fs.existsSync(redisDir!)).toBe(false);
   }, 90_000);
 });
