@@ -36,6 +36,7 @@ import { Sessions } from '../../web/sessions';
 import { quietLogger } from '../support/quiet-logger';
 import { testRedis, type TestRedis } from '../support/redis';
 import { pixelStats, screenshot } from '../support/screenshots';
+import { makeTestCertificates } from '../support/tls';
 import { until } from '../support/until';
 import { startTestWebhookReceiver, type TestWebhookReceiver } from '../support/webhook-receiver';
 
@@ -210,6 +211,26 @@ routes:
     }
   });
 
+  test('over HTTPS the session cookie is Secure and host-only (__Host-)', async () => {
+    const certDir = fs.mkdtempSync(path.join(os.tmpdir(), 'xdp-ids-dashboard-tls-'));
+    const certs = makeTestCertificates(certDir);
+    const tlsApi = await startControlApi({ redisUrl: urls.control, host: '127.0.0.1', port: 0, tokens: [OPS], log: quietLogger, tls: { cert: certs.cert, key: certs.key } });
+    // The test's own CA is not in Chromium's store.
+    const context = await browser.newContext({ ignoreHTTPSErrors: true });
+    try {
+      const p = await context.newPage();
+      await p.goto(tlsApi.url);
+      await p.getByPlaceholder('API token secret').fill(OPS.secret);
+      await p.getByRole('button', { name: 'Sign in' }).click();
+      await p.getByText('ops (write)').waitFor();
+      expect(await context.cookies()).toEqual([expect.objectContaining({ name: '__Host-xdp-ids-session', secure: true, httpOnly: true, sameSite: 'Strict', path: '/' })]);
+    } finally {
+      await context.close();
+      await tlsApi.close();
+      fs.rmSync(certDir, { recursive: true, force: true });
+    }
+  });
+
   test('another site on this host cannot make changes with a signed-in operator\'s cookie', async () => {
     const context = await browser.newContext();
     // Same host, other port: the same "site", so SameSite=Strict still sends the cookie.
@@ -305,8 +326,8 @@ routes:
     const manual = page.getByTestId('blocks').locator('tr', { hasText: '198.18.175.200/32' });
     await manual.getByRole('textbox', { name: 'time to live' }).fill('3h');
     await manual.getByRole('button', { name: 'Extend' }).click();
-    await manual.getByText('extended').waitFor();
-    expect((await new BlockLedger(admin).get('198.18.175.200/32'))!.expiresMs).toBeGreaterThan(Date.now() + 2 * 3_600_000);
+    // The row is drawn again with the new expiry (its status note goes with the old row).
+    await until('the block extended in the ledger', async () => ((await new BlockLedger(admin).get('198.18.175.200/32'))!.expiresMs > Date.now() + 2 * 3_600_000) || undefined, 10_000);
 
     const limitForm = page.getByTestId('add-limit');
     await limitForm.getByPlaceholder('198.51.100.10').fill(lab.hostV4);
