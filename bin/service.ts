@@ -1,8 +1,8 @@
 /**
  * The commands that run the pipeline: `detector` (one detector process on a Redis) and `run`
  * (the whole service in one process: Redis of its own unless given one, the sensor with its block
- * enforcer, a detector that blocks through the ledger, and a live view; on a demo lab of network
- * namespaces when no interface is given). On its own Redis each part connects as its role's ACL
+ * enforcer, a detector that blocks through the ledger, a live view, and the web dashboard on the
+ * loopback; on a demo lab of network namespaces when no interface is given). On its own Redis each part connects as its role's ACL
  * user, as it would on a shared one.
  */
 import fs from 'node:fs';
@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Logger } from 'pino';
-import { createLogger } from '../common/log';
+import { createLogger, LOG_LEVELS } from '../common/log';
 import { connectRedis, DEFAULT_EMBEDDED_MAXMEMORY, isMemorySize, redactUrl, startEmbeddedRedis, type RedisTarget } from '../common/redis';
 import { addRedisOptions, NO_REDIS, redisConnectionOf, type RedisCliOptions } from '../common/redis-config';
 import { aclFileText, newRolePasswords, roleUrls, type Role } from '../common/redis-roles';
@@ -21,7 +21,7 @@ import { parseGrouping, type Grouping } from '../detector/rules/addresses';
 import { mailboxConfig } from '../alerts/config';
 import { startAlerter, startAlerterWith } from '../alerts/service';
 import { startDemoLab, type DemoLab } from '../lab/demo';
-import { DemoModelLearner } from '../lab/demo-model';
+import { DemoModelLearner, learnerLine } from '../lab/demo-model';
 import { Sensor } from '../sensor/daemon';
 import { QueuePublisher } from '../sensor/publisher';
 import { TopView } from '../sensor/top-view';
@@ -31,7 +31,11 @@ import { BlockLedger } from '../blocking/ledger';
 import { LedgerMaintenance } from '../blocking/maintenance';
 import { AlertQueueNotices } from '../blocking/notices';
 import type { Blocker } from '../common/block-requests';
-import { cidrList, PARTNER_HELP, PROTECT_HELP, positiveInt, sshPorts } from './arguments';
+import { DEFAULT_API_PORT } from '../blocking/cli';
+import { loadTokens } from '../blocking/tokens';
+import { SensorStatusWriter } from '../sensor/status';
+import { startLocalDashboard } from '../web/local';
+import { cidrList, listenPort, PARTNER_HELP, PROTECT_HELP, positiveInt, sshPorts } from './arguments';
 
 /** The detector options both commands share: rules, window, the anomaly model, dry run, the incident cap. */
 function detectorOptions(cmd: Command): Command {
@@ -75,6 +79,18 @@ function onExit(log: Logger, stop: () => Promise<void>): void {
   };
   process.once('SIGINT', handler);
   process.once('SIGTERM', handler);
+  // A closed terminal or SSH session: without this, the default action ends the process at once and
+  // leaves its private redis-server running and the XDP program attached.
+  process.once('SIGHUP', handler);
+}
+
+/** `run`'s logger: into a file, with warnings and errors also handed to the live view. */
+function logTo(file: string, level: string | undefined, warnings: (line: string) => void): Logger {
+  try {
+    return createLogger('xdp-ids', { file, level, warnings: { write: warnings } });
+  } catch (err) {
+    throw new InvalidArgumentError(`cannot write the log file ${file}: ${(err as Error).message} (pass --log-file)`);
+  }
 }
 
 /**
@@ -143,9 +159,16 @@ export function registerServiceCommands(program: Command): void {
     .option('--mailbox <file>', 'mbox file for alerts when no --alerts is given (read it with mutt -f)', 'xdp-ids-alerts.mbox')
     .option('--allow-ssh-peers [ports]', 'never block the peers of established SSH sessions (port 22, or these comma-separated ports)', sshPorts)
     .option('--protect <cidr>', PROTECT_HELP, cidrList('--protect'))
-    .option('--keep-attached', 'leave the XDP program attached (and enforcing blocks) on exit')), RUN_REDIS_HELP)
+    .option('--keep-attached', 'leave the XDP program attached (and enforcing blocks) on exit')
+    .option('--dashboard-port <port>', 'port of the web dashboard on 127.0.0.1 (0: any free port); a one-time login link is printed', listenPort('--dashboard-port'), DEFAULT_API_PORT)
+    .option('--no-dashboard', 'no web dashboard (nor control API)')
+    .option('--log-file <file>', 'where the logs go (JSON lines, appended); warnings also show on the live view', 'xdp-ids.log')
+    .addOption(new Option('--log-level <level>', 'log level (default: $XDP_IDS_LOG_LEVEL, else info)').choices(LOG_LEVELS))), RUN_REDIS_HELP)
     .action(async function (this: Command, opts) {
-      const log = createLogger('xdp-ids');
+      // The view exists once the interface is known; warnings logged before are in the log file.
+      let view: TopView | undefined;
+      const log = logTo(opts.logFile, opts.logLevel, (line) => view?.warning(line));
+      process.stdout.write(`xdp-ids: starting; logs in ${path.resolve(opts.logFile)}\n`);
       const stops: (() => Promise<void> | void)[] = [];
       const stopAll = async (): Promise<void> => {
         for (const stop of stops.splice(0).reverse()) await stop();
@@ -169,7 +192,12 @@ export function registerServiceCommands(program: Command): void {
           const demoLearner = learner = new DemoModelLearner({ dir, exclude: new Set(demo.attackers), learnMs: DEMO_LEARN_MS, log: log.child({ part: 'demo-model' }) });
           stops.push(() => demoLearner.stop());
         }
-        const view = new TopView(process.stdout, `xdp-ids on ${iface}${demo ? ' (demo lab)' : ''}`);
+        let sensor: Sensor | undefined;
+        view = new TopView(process.stdout, `xdp-ids on ${iface}${demo ? ' (demo lab)' : ''}`, { blocks: () => sensor?.program.listBlocks() ?? [], incidents: true });
+        if (learner) {
+          const progress = learner;
+          view.note(() => learnerLine(progress.state()));
+        }
         const blocking = ledgerBlocker(redis.detector, `detector@${os.hostname()}`, opts, log.child({ part: 'blocker' }));
         stops.push(() => blocking.close());
         const alerter = opts.alerts
@@ -179,16 +207,24 @@ export function registerServiceCommands(program: Command): void {
         if (!opts.alerts) log.info({ mailbox: path.resolve(opts.mailbox) }, 'alerts go to a local mailbox (give --alerts for email and webhooks)');
         const detector = await Detector.start({
           redisUrl: redis.detector, rulePaths: opts.rules, log: log.child({ part: 'detector' }), windowMs: opts.windowMs, blocker: blocking.blocker,
-          model: modelOf({ ...opts, modelDir }, learner && DEMO_MODEL_DUE_MS), onIncident: (e) => view.incident(e), maxIncidentsPerRule: opts.maxIncidentsPerRule,
+          model: modelOf({ ...opts, modelDir }, learner && DEMO_MODEL_DUE_MS), onIncident: (e) => view?.incident(e), maxIncidentsPerRule: opts.maxIncidentsPerRule,
         });
         stops.push(() => detector.stop());
         const sensorId = `${os.hostname()}/${iface}`;
-        const publisher = new QueuePublisher({ redisUrl: redis.sensor, sensorId, log: log.child({ part: 'publisher' }), also: learner ? [view, learner] : [view] });
+        const status = new SensorStatusWriter(redis.sensor, log.child({ part: 'sensor-status' }));
+        stops.push(() => status.close());
+        const publisher = new QueuePublisher({ redisUrl: redis.sensor, sensorId, log: log.child({ part: 'publisher' }), also: learner ? [view, status, learner] : [view, status] });
         stops.push(() => publisher.close());
-        const sensor = Sensor.start({ iface, sensorId, mode: opts.mode, windowMs: opts.windowMs, pin: demo ? false : undefined, protect: opts.protect }, publisher, log.child({ part: 'sensor' }));
-        stops.push(() => sensor.stop({ detach: !opts.keepAttached }));
-        const enforcer = await startEnforcer({ program: sensor.program, redisUrl: redis.sensor, sensorId, log: log.child({ part: 'enforcer' }), allow: { sshPeers: opts.allowSshPeers } });
+        const started = sensor = Sensor.start({ iface, sensorId, mode: opts.mode, windowMs: opts.windowMs, pin: demo ? false : undefined, protect: opts.protect }, publisher, log.child({ part: 'sensor' }));
+        stops.push(() => started.stop({ detach: !opts.keepAttached }));
+        status.describe(started.description());
+        const enforcer = await startEnforcer({ program: started.program, redisUrl: redis.sensor, sensorId, log: log.child({ part: 'enforcer' }), allow: { sshPeers: opts.allowSshPeers } });
         stops.push(() => enforcer.stop());
+        if (opts.dashboard) {
+          const dashboard = await startLocalDashboard({ redisUrl: redis.control, port: opts.dashboardPort, tokens: loadTokens(), log: log.child({ part: 'api' }) });
+          stops.push(() => dashboard.close());
+          view.note(() => `dashboard: ${dashboard.loginLink()}  (signs in once; tokens of XDP_IDS_API_TOKENS work too)`);
+        }
       } catch (err) {
         await stopAll();
         throw err;

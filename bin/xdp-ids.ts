@@ -7,6 +7,7 @@ import { Sensor } from '../sensor/daemon';
 import { PIN_ROOT } from '../sensor/kernel/program';
 import { TopView } from '../sensor/top-view';
 import { QueuePublisher } from '../sensor/publisher';
+import { SensorStatusWriter } from '../sensor/status';
 import { addRedisOptions, redisConnectionOf } from '../common/redis-config';
 import { registerRulesCommands } from '../detector/rules/cli';
 import { cidrList, PROTECT_HELP, positiveInt, sshPorts } from './arguments';
@@ -48,25 +49,30 @@ addRedisOptions(program.command('sensor')
     }
     const iface: string = opts.iface ?? demo!.iface;
     const sensorId: string = opts.sensorId ?? `${os.hostname()}/${iface}`;
-    const view = new TopView(process.stdout, `xdp-ids sensor on ${iface}${demo ? ' (demo lab)' : ''}`);
-    const publisher = redis ? new QueuePublisher({ redisUrl: redis, sensorId, log, also: [view] }) : undefined;
-    let sensor: Sensor;
+    let sensor: Sensor | undefined;
+    const view = new TopView(process.stdout, `xdp-ids sensor on ${iface}${demo ? ' (demo lab)' : ''}`, { blocks: () => sensor?.program.listBlocks() ?? [] });
+    const status = redis ? new SensorStatusWriter(redis, log) : undefined;
+    const publisher = redis ? new QueuePublisher({ redisUrl: redis, sensorId, log, also: [view, status!] }) : undefined;
+    let started: Sensor;
     try {
-      sensor = Sensor.start({
+      started = sensor = Sensor.start({
         iface, sensorId, mode: opts.mode, windowMs: opts.windowMs, sizes: { sources: opts.maxSources },
         trip: { syn: opts.tripSyn, ports: opts.tripPorts }, protect: opts.protect,
       }, publisher ?? view, log);
     } catch (err) {
       await publisher?.close();
+      await status?.close();
       await demo?.stop();
       throw err;
     }
+    status?.describe(started.description());
     // With a Redis, the sensor also enforces the fleet's block ledger.
-    const enforcer = redis ? await startEnforcer({ program: sensor.program, redisUrl: redis, sensorId, log, allow: { sshPeers: opts.allowSshPeers } }) : undefined;
+    const enforcer = redis ? await startEnforcer({ program: started.program, redisUrl: redis, sensorId, log, allow: { sshPeers: opts.allowSshPeers } }) : undefined;
     const shutdown = async (): Promise<void> => {
       await enforcer?.stop();
-      sensor.stop({ detach: !opts.keepAttached });
+      started.stop({ detach: !opts.keepAttached });
       await publisher?.close();
+      await status?.close();
       if (demo) {
         await demo.stop();
         fs.rmSync(path.join(PIN_ROOT, iface), { recursive: true, force: true });

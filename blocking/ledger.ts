@@ -307,8 +307,8 @@ function blockKey(target: string): string {
 
 const POOL_INDEX = `${NS}blocks:pool:`;
 
-/** Keys a sensor writes itself (and nothing else): its own allow entries, its kernel's state and drops. */
-export function sensorKey(sensor: string, what: 'allow' | 'state' | 'drops'): string {
+/** Keys a sensor writes itself (and nothing else): its own allow entries, its kernel's state and drops, its status and tick history (sensor/status.ts). */
+export function sensorKey(sensor: string, what: 'allow' | 'state' | 'drops' | 'status' | 'ticks'): string {
   return `${NS}sensor:${sensor}:${what}`;
 }
 

@@ -24,6 +24,9 @@ describe('xdp-ids CLI', () => {
     [['detector'], /no Redis: set XDP_IDS_REDIS_URL_FILE or XDP_IDS_REDIS_URL/],
     [['alerter', '--redis-url-file', '/nonexistent/alerter.url'], /cannot read the Redis URL file \/nonexistent\/alerter\.url/],
     [['run', '--redis-maxmemory', 'lots'], /--redis-maxmemory must be a size such as 256mb/],
+    [['run', '--dashboard-port', '70000'], /--dashboard-port must be a port from 0 \(any free one\) to 65535/],
+    [['run', '--log-file', '/proc/xdp-ids-test.log'], /cannot write the log file \/proc\/xdp-ids-test\.log: .*\(pass --log-file\)/],
+    [['run', '--log-level', 'loud'], /argument 'loud' is invalid/],
     [['redis', 'acl', '--url', 'http://10.0.0.5'], /--url: the Redis URL has the scheme http:; expected redis:\/\/.*redis\+sentinel:\/\/.*redis\+cluster:\/\//],
   ])('%j fails with a clear message', (args, message) => {
     const { status, stderr } = run(...(args as string[]));
