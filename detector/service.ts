@@ -13,10 +13,11 @@ import type { Blocker } from '../common/block-requests';
 import { ExceptionReporter } from '../common/exceptions';
 import { connectRedis, type RedisTarget, type RedisClient } from '../common/redis';
 import { RedisMemoryWatch } from '../common/redis-memory';
-import type { SensorTick } from '../common/sensor-tick';
+import type { SensorTick, SourceWindow } from '../common/sensor-tick';
 import { PARTITIONS, partitionQueue, TickAssembler, validateJob, type WindowsJob } from '../common/windows-jobs';
 import { BlockLedger } from '../blocking/ledger';
 import { AttackStore } from './attacks';
+import { AwaitingEvidence } from './awaiting-evidence';
 import { EvidenceBuffer } from './evidence';
 import { SourceTrust } from './source-trust';
 import { IncidentStore, inputOf, type Transition } from './incidents';
@@ -119,8 +120,8 @@ export class Detector {
   private model?: ModelLane;
   private resolver?: NodeJS.Timeout;
   private stopped = false;
-  /** Incidents whose source is blocked on unverified evidence, by rule and key: a handshake during them upgrades the block. */
-  private readonly awaitingEvidence = new Map<string, Incident>();
+  /** Incidents whose source is blocked on unverified evidence: a handshake during them upgrades the block. */
+  private readonly awaitingEvidence = new AwaitingEvidence(AWAITING_EVIDENCE_MAX);
   private dropSampler?: NodeJS.Timeout;
   private readonly counts: Omit<DetectorStats, 'partitions'> = {
     jobs: 0, ticks: 0, windows: 0, trips: 0, detections: 0, earlyDetections: 0, incidentsOpened: 0, alertsQueued: 0, badJobs: 0,
@@ -277,6 +278,7 @@ export class Detector {
     this.counts.ticks++;
     this.counts.windows += tick.sources.length + tick.destinations.length;
     for (const w of tick.sources) this.trust.observe(w);
+    await this.upgradeVerified(tick.sources);
     await this.handle([...this.engine.process(tick), ...(this.model?.detect(tick) ?? [])]);
   }
 
@@ -284,14 +286,11 @@ export class Detector {
     this.counts.detections += detections.length;
     await Promise.all(detections.map(async (d) => {
       const transition = await this.incidents.record(inputOf(d), this.evidence.of(d.key));
-      const upgraded = await this.upgradeIfVerified(d);
       if (!transition) return;
       if (transition.phase === 'opened') this.counts.incidentsOpened++;
       if (transition.incident.overflow) {
         // It stands for many keys, most of them likely forged: told about, never answered with a block or a limit.
         if (transition.phase === 'opened') this.reportCapReached(transition.incident);
-      } else if (upgraded) {
-        transition.incident = upgraded;
       } else if (transition.phase === 'opened' || (transition.phase === 'updated' && d.actions.limit)) {
         // A limited destination still sees (and counts) the flood, so its incident stays open: each update renews the limit.
         transition.incident = await this.respond(d, transition.incident);
@@ -302,15 +301,16 @@ export class Detector {
 
   /**
    * A source blocked on unverified evidence that completes a handshake while its incident goes on
-   * (a connect scan reaching an open port after its first probes) gets the block its rule asks
-   * for at its next detection, announced or not.
+   * (a connect scan reaching an open port in the moments before its block reached the kernel)
+   * gets the block its rule asks for, whether or not the rule holds again after the short block.
    */
-  private async upgradeIfVerified(d: Detection): Promise<Incident | undefined> {
-    const id = `${d.ruleId}|${d.key}`;
-    const waiting = this.awaitingEvidence.get(id);
-    if (!waiting || this.evidenceOf(d.key, waiting) !== 'verified') return undefined;
-    this.awaitingEvidence.delete(id);
-    return await this.respond(d, waiting);
+  private async upgradeVerified(windows: readonly SourceWindow[]): Promise<void> {
+    const upgrades = windows.filter((w) => w.handshakes > 0).flatMap((w) => this.awaitingEvidence.of(w.src))
+      .filter(({ incident }) => this.evidenceOf(incident.key, incident) === 'verified');
+    await Promise.all(upgrades.map(async ({ detection, incident }) => {
+      this.awaitingEvidence.delete(incident.key, incident.ruleId);
+      await this.respond(detection, incident);
+    }));
   }
 
   /**
@@ -336,13 +336,8 @@ export class Detector {
       outcome = { status: 'refused', target, reason: `block request failed: ${(err as Error).message}` };
     }
     const answered = (await this.incidents.setBlock(d.ruleId, d.key, outcome)) ?? { ...incident, block: outcome };
-    if (d.actions.block && d.groupBy === 'src' && outcome.status === 'blocked' && outcome.evidence === 'unverified') this.awaitEvidence(answered);
+    if (d.actions.block && d.groupBy === 'src' && outcome.status === 'blocked' && outcome.evidence === 'unverified') this.awaitingEvidence.add(d, answered);
     return answered;
-  }
-
-  private awaitEvidence(incident: Incident): void {
-    if (this.awaitingEvidence.size >= AWAITING_EVIDENCE_MAX) this.awaitingEvidence.delete(this.awaitingEvidence.keys().next().value!);
-    this.awaitingEvidence.set(`${incident.ruleId}|${incident.key}`, incident);
   }
 
   /**
@@ -386,7 +381,7 @@ export class Detector {
       try {
         for (const t of await this.incidents.resolveDue()) {
           this.opts.log.info({ incident: t.incident.id, rule: t.incident.ruleId, key: t.incident.key }, 'incident resolved');
-          this.awaitingEvidence.delete(`${t.incident.ruleId}|${t.incident.key}`);
+          this.awaitingEvidence.delete(t.incident.key, t.incident.ruleId);
           if (this.wantsAlerts(t.incident.ruleId)) await this.announce(t);
         }
       } catch (err) {

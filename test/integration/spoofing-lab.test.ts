@@ -155,7 +155,7 @@ describe('spoofed sources through the whole pipeline', () => {
     await nmap(lab, client, '-sT', lab.hostV4, { ports: `1-300,${new URL(services!.httpUrl).port}`, timing: 'T4', maxSeconds: 8 });
     const opened = await until('the client\'s scan incident', () => openedWithBlock(client.v4, mark), 30_000);
     expect(opened.incident.block).toMatchObject({ status: expect.stringMatching(/^(blocked|extended)$/), target: `${client.v4}/32` });
-    // Verified at once when the handshake came before the detection, else at the scan's next detection.
+    // Verified at once when the handshake came before the detection, else from the sensor window that shows it.
     const entry = await until('a verified ledger entry', async () => {
       const e = await ledgerEntry(client.v4);
       return e?.evidence === 'verified' && e;
