@@ -264,7 +264,7 @@ describe('Redis ACL roles on a real redis-server', () => {
     }
     expect(await denials()).toEqual([]);
     const control = as('control');
-    for (const attempt of [() => control.set(`${INCIDENTS_PREFIX}:inc:a|b`, '1'), () => control.lpush(`bull:${partitionQueue(0)}:wait`, 'x'), () => control.get(keys.deadLetters)]) {
+    for (const attempt of [() => control.set(`${INCIDENTS_PREFIX}:inc:a|b`, '1'), () => control.lpush(`bull:${partitionQueue(0)}:wait`, 'x'), () => control.get(keys.silences)]) {
       await expect(attempt()).rejects.toThrow(/NOPERM/);
     }
   });
