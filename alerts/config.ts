@@ -14,6 +14,7 @@ import { formatProblem } from '../detector/rules/problems';
 import { YamlSource } from '../detector/rules/yaml-source';
 import { parseMatcher, type Matcher } from './matchers';
 import { compileSubject } from './render';
+import type { AlertsConfig, Receiver, Route } from './types';
 
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
@@ -142,73 +143,14 @@ const ConfigShape = z.strictObject({
   }).default({ backoff: 2000, max_backoff: 600_000, concurrency: 8, backlog_alert: 10_000 }),
 });
 
-export interface EmailReceiver {
-  name: string;
-  type: 'email';
-  attempts: number;
-  host: string;
-  port: number;
-  secure: boolean;
-  requireTls: boolean;
-  ca?: string;
-  auth?: { user: string; pass: string };
-  from: string;
-  to: string[];
-  subject?: string;
-  timeoutMs: number;
-}
-
-export interface WebhookReceiver {
-  name: string;
-  type: 'webhook';
-  attempts: number;
-  url: string;
-  secret: string;
-  format: 'json' | 'slack';
-  timeoutMs: number;
-}
-
-export interface MailboxReceiver {
-  name: string;
-  type: 'mailbox';
-  attempts: number;
-  path: string;
-  from: string;
-  to: string[];
-}
-
-export type Receiver = EmailReceiver | WebhookReceiver | MailboxReceiver;
-
-export interface Route {
-  name: string;
-  matchers: Matcher[];
-  receivers: string[];
-  continue: boolean;
-  groupBy: string[];
-  groupWaitMs: number;
-  groupIntervalMs: number;
-  repeatIntervalMs: number;
-  sendResolved: boolean;
-}
-
-export interface InhibitRule {
-  source: Matcher[];
-  target: Matcher[];
-  equal: string[];
-  durationMs: number;
-}
-
-export interface AlertsConfig {
-  receivers: Map<string, Receiver>;
-  routes: Route[];
-  inhibitRules: InhibitRule[];
-  delivery: { backoffMs: number; maxBackoffMs: number; concurrency: number; backlogAlert: number };
-}
-
 export class ConfigError extends Error {}
 
-/** One incident per message, the first after 10 s, repeats hourly (Alertmanager's defaults, but grouped per incident). */
-const DEFAULT_TIMING = { groupBy: ['incident'], groupWaitMs: 10_000, groupIntervalMs: 60_000, repeatIntervalMs: 3_600_000, sendResolved: true };
+/**
+ * One attack per message, the first after 10 s, repeats hourly (Alertmanager's defaults, grouped
+ * per attack). An attack already groups by source; a group keyed by the sources themselves would
+ * split whenever a decoy joined an attack after its first message.
+ */
+const DEFAULT_TIMING = { groupBy: ['attack'], groupWaitMs: 10_000, groupIntervalMs: 60_000, repeatIntervalMs: 3_600_000, sendResolved: true };
 
 function pathText(path: readonly PropertyKey[]): string {
   return path.reduce<string>((out, p) => (typeof p === 'number' ? `${out}[${p}]` : out ? `${out}.${String(p)}` : String(p)), '');
@@ -324,12 +266,19 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   };
 }
 
-/** What `xdp-ids run` uses without an alerts config: every alert, one message per incident, as an email into an mbox file. */
+/**
+ * What `xdp-ids run` uses without an alerts config: every alert, one message per attack, as an
+ * email into an mbox file. The expiries of automatic blocks come in an hourly digest: the attack's
+ * message already said how long each block lasts, and nobody acts on its end.
+ */
 export function mailboxConfig(file: string): AlertsConfig {
   const yaml = `
 defaults: { group_wait: 2s, group_interval: 30s }
 receivers: [{ name: local-mailbox, mailbox: { path: ${JSON.stringify(file)} } }]
-routes: [{ receivers: [local-mailbox] }]
+routes:
+  - { name: block-expiries, matchers: [kind=block, phase=expired, 'origin=~rule|model'], receivers: [local-mailbox],
+      group_by: [kind, phase], group_wait: 1h, group_interval: 1h, send_resolved: false }
+  - { receivers: [local-mailbox] }
 `;
   return parseConfig(yaml, '(built-in mailbox config)');
 }

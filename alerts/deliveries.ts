@@ -12,15 +12,14 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Transporter } from 'nodemailer';
 import { ALERT_EVENT_JOB_OPTIONS, ALERT_EVENT_VERSION, type AlertEvent, type ExceptionCode } from '../common/alert-events';
-import type { AlertsConfig } from './config';
 import { addDeadLetter } from './dead-letters';
 import { sendEmail } from './email';
-import type { Notification } from './grouping';
 import { ITEM_STATE_TTL_MS, keys } from './keys';
 import { appendToMailbox } from './mailbox';
 import { renderEmail, renderWebhookBody } from './render';
 import { PermanentError, ReceiverGoneError, RetryableError } from './send-errors';
 import { countRetry } from './stats';
+import type { AlertsConfig, Notification } from './types';
 import { sendWebhook } from './webhook';
 
 export interface DeliveryJob {

@@ -1,8 +1,8 @@
 /** Sends one rendered email through a receiver's SMTP server (nodemailer: TLS or STARTTLS, auth). */
 import nodemailer, { type Transporter } from 'nodemailer';
-import type { EmailReceiver } from './config';
 import type { RenderedEmail } from './render';
 import { PermanentError, RetryableError } from './send-errors';
+import type { EmailReceiver } from './types';
 
 /** Pooled: a burst of alerts reuses a few TLS sessions instead of a handshake per message. */
 export function emailTransport(r: EmailReceiver): Transporter {

@@ -10,13 +10,12 @@ import type { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { AlertEvent } from '../common/alert-events';
-import type { AlertsConfig } from './config';
 import { addDeadLetter } from './dead-letters';
 import type { DeliveryProcessor } from './deliveries';
 import { BadEventError, parseEvent } from './event-shape';
-import type { FlushJob } from './grouping';
 import { ingest } from './ingest';
 import { countRetry } from './stats';
+import type { AlertsConfig, FlushJob } from './types';
 
 /** The job name of a dead letter queued again (operations.ts). */
 export const REPLAY_JOB_NAME = 'replay';

@@ -21,10 +21,16 @@ const IncidentShape = z.looseObject({
   block: z.looseObject({ status: z.enum(['blocked', 'extended', 'limited', 'would-block', 'alert-only', 'refused', 'pending']), target: z.string() }).optional(),
 });
 
+const AttackShape = z.looseObject({
+  id: z.string().min(1), phase: z.enum(['opened', 'updated', 'resolved']), openedMs: ms, resolvedMs: ms.optional(),
+  incidents: z.array(IncidentShape.extend({ subsumedBy: z.string().optional() })).min(1),
+  blocked: z.array(z.looseObject({ target: z.string(), dropped: z.number(), lastDropMs: ms.optional(), knocking: z.boolean() })),
+});
+
 const base = { v: z.literal(ALERT_EVENT_VERSION), id: z.string().min(1), atMs: ms };
 
 const EventShape = z.discriminatedUnion('kind', [
-  z.looseObject({ ...base, kind: z.literal('incident'), phase: z.enum(['opened', 'updated', 'resolved']), incident: IncidentShape }),
+  z.looseObject({ ...base, kind: z.literal('incident'), phase: z.enum(['opened', 'updated', 'resolved']), incident: IncidentShape, attack: AttackShape.optional() }),
   z.looseObject({
     ...base, kind: z.literal('block'), phase: z.enum(['blocked', 'extended', 'unblocked', 'expired', 'refused', 'would-block', 'limited', 'unlimited', 'allowed', 'disallowed']),
     target: z.string().min(1), origin: z.enum(['rule', 'model', 'manual']), action: z.enum(['block', 'limit', 'allow']).optional(),

@@ -7,36 +7,21 @@
  * schedules a flush job at `group_wait` (later ones at `group_interval` after the last flush);
  * the scheduling and the flush's take of the pending hash are Lua scripts, so an event either
  * makes the running flush or schedules the next one. The flush decides per item, against the
- * item's notification state, what to say: opened (once), a repeat with what changed (only after
- * `repeat_interval`), resolved (once, when send_resolved). It enqueues the deliveries under ids
+ * item's notification state, what to say: opened (once), a repeat with what changed (after
+ * `repeat_interval`, or at the next flush when a new rule names the item or its severity rose),
+ * resolved (once, when send_resolved). It enqueues the deliveries under ids
  * derived from the flush job before it records the state, so a flush retried after a crash adds
  * the same deliveries again, which BullMQ ignores, and never says anything twice.
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { AlertEvent } from '../common/alert-events';
-import type { Route } from './config';
+import { attackOf, leadOf, namedIncidents, rulesOf } from './attacks';
 import { itemKey, itemPhase } from './labels';
 import { ITEM_STATE_TTL_MS, keys } from './keys';
 import type { Labels } from './matchers';
-
-export type NoticePhase = 'opened' | 'repeat' | 'resolved';
-
-export interface NoticeItem {
-  phase: NoticePhase;
-  event: AlertEvent;
-  /** For repeats: what changed since the last message about this item. */
-  changes: string[];
-}
-
-/** One message to every receiver of a route: the items of one group flush. */
-export interface Notification {
-  id: string;
-  route: string;
-  groupLabels: Record<string, string>;
-  items: NoticeItem[];
-  createdMs: number;
-}
+import { readableFeature, readableNumber } from './readable';
+import type { FlushJob, NoticeItem, Notification, Route } from './types';
 
 const ADD_PENDING = `
 local rank = { updated = 0, opened = 1, resolved = 2 }
@@ -80,12 +65,6 @@ export function groupOf(route: Route, labels: Labels): { key: string; labels: Re
   return { key, labels: values };
 }
 
-export interface FlushJob {
-  route: string;
-  group: string;
-  groupLabels: Record<string, string>;
-}
-
 /** Adds an event to its group; returns when the group's flush is due, and whether this call scheduled it. */
 export async function addPending(redis: Redis, route: Route, group: string, event: AlertEvent, nowMs: number): Promise<{ flushAt: number; scheduled: boolean }> {
   const [at, scheduled] = await redis.eval(ADD_PENDING, 3, keys.pending(group), keys.nextFlush(group), keys.lastFlush(group),
@@ -100,17 +79,38 @@ interface ItemState {
   snapshot?: string;
 }
 
-/** What a repeat reports as changed; the numbers a SOC compares between two messages. */
+/** What a repeat reports as changed; the numbers a SOC compares between two messages, as people read them. */
 function snapshotOf(event: AlertEvent): Record<string, string | number> {
   if (event.kind === 'incident') {
-    const i = event.incident;
-    const out: Record<string, string | number> = { severity: i.severity, detections: i.detections, sensors: i.sensors.join(', ') };
-    if (i.block) out.block = `${i.block.status}${i.block.expiresMs ? ` until ${new Date(i.block.expiresMs).toISOString()}` : ''}`;
-    for (const [name, value] of Object.entries(i.peak)) out[`peak ${name}`] = value;
+    const a = attackOf(event);
+    const lead = leadOf(a);
+    const keys = new Set(a.incidents.map((i) => i.key));
+    const out: Record<string, string | number> = {
+      severity: lead.severity, rules: rulesOf(namedIncidents(a)).join(', '), [lead.scope === 'source' ? 'sources' : 'destinations']: keys.size,
+      detections: a.incidents.reduce((n, i) => n + i.detections, 0), sensors: [...new Set(a.incidents.flatMap((i) => i.sensors))].sort().join(', '),
+    };
+    const blocks = a.incidents.flatMap((i) => (i.block ? [`${i.block.status} ${i.block.target}${i.block.expiresMs ? ` until ${new Date(i.block.expiresMs).toISOString()}` : ''}`] : []));
+    if (blocks.length) out.block = [...new Set(blocks)].join('; ');
+    const dropped = a.blocked.reduce((n, b) => n + b.dropped, 0);
+    if (dropped > 0) out['dropped while blocked'] = readableNumber(dropped);
+    for (const [name, value] of Object.entries(lead.peak)) out[`peak ${name}`] = readableFeature(lead.scope, name, value);
     return out;
   }
   if (event.kind === 'exception') return { severity: event.severity, message: event.message };
   return {};
+}
+
+const SEVERITY_RANK: Record<string, number> = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
+
+/**
+ * News that is worth a message before repeat_interval, at the group's next flush (as
+ * Alertmanager re-notifies a group that changed): a rule the item was not named by, or a higher
+ * severity. Counters growing, sources joining and incidents resolving wait for the repeat.
+ */
+function escalated(before: Record<string, string | number>, after: Record<string, string | number>): boolean {
+  const rules = (s: Record<string, string | number>): string[] => (typeof s.rules === 'string' && s.rules ? s.rules.split(', ') : []);
+  const known = new Set(rules(before));
+  return rules(after).some((r) => !known.has(r)) || (SEVERITY_RANK[after.severity] ?? 0) > (SEVERITY_RANK[before.severity] ?? 0);
 }
 
 function changesBetween(before: Record<string, string | number>, after: Record<string, string | number>): string[] {
@@ -147,8 +147,10 @@ export async function takeNotification(redis: Redis, route: Route, job: FlushJob
     } else if (!state.opened) {
       items.push({ phase: 'opened', event, changes: [] });
       writes.push([stateKey, { ...said, opened: String(nowMs) }]);
-    } else if (nowMs - Number(state.last) >= route.repeatIntervalMs) {
-      items.push({ phase: 'repeat', event, changes: changesBetween(state.snapshot ? JSON.parse(state.snapshot) : {}, snapshot) });
+    } else {
+      const before = state.snapshot ? JSON.parse(state.snapshot) as Record<string, string | number> : {};
+      if (nowMs - Number(state.last) < route.repeatIntervalMs && !escalated(before, snapshot)) continue;
+      items.push({ phase: 'repeat', event, changes: changesBetween(before, snapshot) });
       writes.push([stateKey, said]);
     }
   }

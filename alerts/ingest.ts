@@ -6,12 +6,12 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AlertEvent } from '../common/alert-events';
-import type { AlertsConfig, InhibitRule, Route } from './config';
-import { addPending, groupOf, type FlushJob } from './grouping';
+import { addPending, groupOf } from './grouping';
 import { eventLabels } from './labels';
 import { keys } from './keys';
 import { matchesAll, type Labels } from './matchers';
 import { listSilences, silencedBy } from './silences';
+import type { AlertsConfig, FlushJob, InhibitRule, Route } from './types';
 
 export type IngestOutcome = { result: 'silenced'; silence: string } | { result: 'inhibited' } | { result: 'unrouted' } | { result: 'grouped'; routes: string[] };
 

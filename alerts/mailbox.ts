@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import nodemailer from 'nodemailer';
-import type { MailboxReceiver } from './config';
+import type { MailboxReceiver } from './types';
 import type { RenderedEmail } from './render';
 import { RetryableError } from './send-errors';
 

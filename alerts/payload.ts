@@ -1,16 +1,19 @@
 /**
  * The webhook payload, schema `xdp-ids.alert.v1` (documented in alerts/README.md). Field names
  * follow the Elastic Common Schema where one fits (`@timestamp`, `event.*`, `rule.*`, `source.ip`,
- * `destination.ip`, `threat.technique.id`, `observer.name`, `user.name`, `tags`, `message`);
- * everything xdp-ids knows beyond that is under `xdp_ids`, including the full incident. The
- * fields people read as they are (`message`, `rule.name`, `rule.description`) are one line of
- * plain text; `xdp_ids` keeps every value as it came. Adding fields keeps the version; renaming
- * or removing one makes a v2.
+ * `destination.ip`, `related.ip`, `threat.technique.id`, `observer.name`, `user.name`, `tags`,
+ * `message`); everything xdp-ids knows beyond that is under `xdp_ids`: for incidents the attack
+ * with all its incidents, and its strongest incident as `incident`. The fields people read as
+ * they are (`message`, `event.reason`, `rule.name`, `rule.description`) are one line of plain
+ * text, numbers rounded as people read them; `xdp_ids` keeps every value as it came. Adding
+ * fields keeps the version; renaming or removing one makes a v2.
  */
-import type { AlertEvent, Severity } from '../common/alert-events';
+import type { AlertEvent, Incident, Severity } from '../common/alert-events';
 import { oneLine } from '../common/text';
-import type { NoticeItem, Notification } from './grouping';
+import { attackOf, leadOf, namedIncidents, titleOf } from './attacks';
 import { hostOf } from './labels';
+import { readableComparison } from './readable';
+import type { NoticeItem, Notification } from './types';
 import { blockTitle } from './view';
 
 export const PAYLOAD_SCHEMA = 'xdp-ids.alert.v1';
@@ -19,22 +22,33 @@ export const PAYLOAD_SCHEMA = 'xdp-ids.alert.v1';
 const SEVERITY_NUMBER: Record<Severity, number> = { info: 1, low: 2, medium: 3, high: 4, critical: 5 };
 const EVENT_TYPE = { opened: 'start', repeat: 'info', resolved: 'end' } as const;
 
+/** Why the strongest rule fired, as people read it: `syn_per_s >= 300: 312/s; ack_per_syn < 0.2: 0`. */
+function reasonOf(i: Incident): string {
+  return i.conditions.filter((c) => c.holds).map((c) => `${c.expression}: ${readableComparison(i.scope, c.expression, c.value)}`).join('; ');
+}
+
 function ecsOf(event: AlertEvent) {
   switch (event.kind) {
     case 'incident': {
-      const i = event.incident;
+      const a = attackOf(event);
+      const lead = leadOf(a);
       // An overflow incident's key, `*`, is no address: ECS consumers would reject it as source.ip.
-      const address = i.overflow ? undefined : hostOf(i.key);
+      const address = lead.overflow ? undefined : hostOf(lead.key);
+      const addresses = [...new Set(a.incidents.filter((i) => !i.overflow).map((i) => hostOf(i.key)))];
       return {
-        message: oneLine(i.title),
-        event: { severity: SEVERITY_NUMBER[i.severity], start: new Date(i.firstWindowMs).toISOString(), end: i.resolvedMs ? new Date(i.resolvedMs).toISOString() : undefined },
-        rule: { id: i.ruleId, name: oneLine(i.title), version: i.ruleVersion, description: oneLine(i.description) },
-        source: address && i.scope === 'source' ? { ip: address } : undefined,
-        destination: address && i.scope === 'destination' ? { ip: address } : undefined,
-        threat: i.mitre.length ? { framework: 'MITRE ATT&CK', technique: { id: i.mitre } } : undefined,
-        observer: { name: i.sensors },
-        tags: i.tags,
-        xdp_ids: { severity: i.severity, incident: i },
+        message: oneLine(titleOf(a)),
+        event: {
+          severity: SEVERITY_NUMBER[lead.severity], start: new Date(Math.min(...namedIncidents(a).map((i) => i.firstWindowMs))).toISOString(),
+          end: a.resolvedMs ? new Date(a.resolvedMs).toISOString() : undefined, reason: oneLine(reasonOf(lead)),
+        },
+        rule: { id: lead.ruleId, name: oneLine(lead.title), version: lead.ruleVersion, description: oneLine(lead.description) },
+        source: address && lead.scope === 'source' ? { ip: address } : undefined,
+        destination: address && lead.scope === 'destination' ? { ip: address } : undefined,
+        related: addresses.length ? { ip: addresses } : undefined,
+        threat: lead.mitre.length ? { framework: 'MITRE ATT&CK', technique: { id: [...new Set(a.incidents.flatMap((i) => i.mitre))] } } : undefined,
+        observer: { name: [...new Set(a.incidents.flatMap((i) => i.sensors))] },
+        tags: [...new Set(a.incidents.flatMap((i) => i.tags))],
+        xdp_ids: { severity: lead.severity, incident: lead, attack: a },
       };
     }
     case 'block':

@@ -11,8 +11,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Handlebars from 'handlebars';
 import { oneLine, slackText } from '../common/text';
-import type { Notification } from './grouping';
 import { webhookPayload } from './payload';
+import type { Notification } from './types';
 import { notificationView } from './view';
 
 export interface RenderedEmail {

@@ -9,11 +9,12 @@ import type { Transporter } from 'nodemailer';
 import type { Logger } from 'pino';
 import { ALERTS_QUEUE, type AlertEvent } from '../common/alert-events';
 import { connectRedis, redactUrl, type RedisTarget } from '../common/redis';
-import { loadConfig, type AlertsConfig } from './config';
+import { loadConfig } from './config';
 import { BACKOFF_TYPE, backoffStrategy, DeliveryProcessor, type DeliveryJob } from './deliveries';
 import { emailTransport } from './email';
 import { processEventJob } from './event-jobs';
-import { takeNotification, type FlushJob } from './grouping';
+import { takeNotification } from './grouping';
+import type { AlertsConfig, FlushJob } from './types';
 import { DELIVERY_QUEUE, FLUSH_QUEUE } from './keys';
 
 export interface AlerterOptions {

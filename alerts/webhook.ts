@@ -4,8 +4,8 @@
  * connection errors) retried, honouring Retry-After; 410 disables the receiver; other 4xx final.
  */
 import { Webhook } from 'standardwebhooks';
-import type { WebhookReceiver } from './config';
 import { PermanentError, ReceiverGoneError, RetryableError } from './send-errors';
+import type { WebhookReceiver } from './types';
 
 /** Retry-After is either seconds or an HTTP date. */
 export function retryAfterMs(header: string | null, nowMs: number): number | undefined {

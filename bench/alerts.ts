@@ -19,7 +19,7 @@ import { emailTransport } from '../alerts/email';
 import { renderEmail, renderWebhookBody } from '../alerts/render';
 import { startAlerter } from '../alerts/service';
 import { sendWebhook } from '../alerts/webhook';
-import type { Notification } from '../alerts/grouping';
+import type { Notification } from '../alerts/types';
 import { incident, incidentEvent } from '../test/support/alert-fixtures';
 import { startTestSmtpServer } from '../test/support/smtp-server';
 import { startTestWebhookReceiver } from '../test/support/webhook-receiver';

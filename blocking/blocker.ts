@@ -230,9 +230,12 @@ export class LedgerBlocker implements Blocker {
   private async allowlistConflict(target: string): Promise<string | undefined> {
     const configured = (await this.ledger.allowEntries()).flatMap((e) => {
       try {
-        return [{ prefix: normalizeTarget(e.target, { keepExplicitV6Host: true }), reason: `${e.reason}, ${e.source}` }];
+        const prefix = normalizeTarget(e.target, { keepExplicitV6Host: true });
+        checkWidth(prefix, 'allow', this.widths);
+        return [{ prefix, reason: `${e.reason}, ${e.source}` }];
       } catch {
-        return []; // unreadable entries are the enforcer's to refuse; they protect nothing
+        // Unreadable or too wide (an `allow 0.0.0.0/0` written into Redis): enforcers refuse it, so it protects nothing and must not stop every block.
+        return [];
       }
     });
     const conflict = allowConflict(normalizeTarget(target, { keepExplicitV6Host: true }), [...this.hostAllow, ...configured]);

@@ -12,6 +12,7 @@
  * entries the kernel holds are kept until their own expiry (marked retained) instead of being
  * dropped as orphans, and operators get an exception event.
  */
+import { createHash } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -21,11 +22,12 @@ import { connectRedis, redactUrl, type RedisTarget } from '../common/redis';
 import { TRAFFIC_CLASSES, type TrafficClass } from '../common/traffic';
 import { monotonicNs, wallMsToMono } from '../sensor/clock';
 import type { XdpIdsProgram } from '../sensor/kernel/program';
+import { MAX_EPOCH_BYTES } from '../sensor/kernel/records';
 import { BpfError } from '../native/bpf';
 import { hostAllowRules, type AllowRule, type HostAllowOptions } from './allowlist';
 import { DEFAULT_MAX_TTL_MS } from './blocker';
 import { allowProblem, blockProblem, limitProblem, type KernelPolicy } from './kernel-policy';
-import { BlockLedger, CHANGES_CHANNEL, parseHint, type AllowEntry, type LedgerEntry, type TargetState } from './ledger';
+import { BlockLedger, CHANGES_CHANNEL, generationChanged, parseHint, type AllowEntry, type Generation, type LedgerEntry, type TargetState } from './ledger';
 import { LimitLedger, type LimitEntry } from './limits';
 import { normalizeTarget } from './targets';
 import { widthLimitsFromEnv } from './widths';
@@ -67,6 +69,13 @@ const EXPIRY_TOLERANCE_NS = 50_000_000n;
 /** Hints waiting past this many mean a flood of them (forged or not): one full reconciliation answers them all. */
 const MAX_PENDING_HINTS = 2000;
 const HINT_BATCH = 500;
+const LOCAL_ALLOWS_MAX_AGE_MS = 1000;
+const UNREADABLE = 'its entry is not a JSON object';
+
+/** The generation as the kernel's mark holds it: a writer's epoch (a UUID) as is, a longer one (no writer's) by its digest. */
+function kernelEpoch(epoch: string): string {
+  return Buffer.byteLength(epoch) <= MAX_EPOCH_BYTES ? epoch : `sha256:${createHash('sha256').update(epoch).digest('hex').slice(0, MAX_EPOCH_BYTES - 7)}`;
+}
 
 function sameExpiry(a: bigint, b: bigint): boolean {
   return (a > b ? a - b : b - a) <= EXPIRY_TOLERANCE_NS;
@@ -115,8 +124,11 @@ class LedgerEnforcer implements Enforcer {
   private readonly policy: KernelPolicy;
   /** The configured allow entries as last read from the ledger (the blocks they cover stay out of the kernel). */
   private configuredAllows = new Map<string, AllowEntry>();
+  private local?: { atMs: number; allows: Map<string, string> };
   private readonly pending = new Set<string>();
   private resyncWanted = false;
+  /** The revision and generation the last reconciliation read. */
+  private lastRead?: Generation;
   private draining = false;
   private running?: Promise<ReconcileResult>;
   private timer?: NodeJS.Timeout;
@@ -148,8 +160,16 @@ class LedgerEnforcer implements Enforcer {
     return entry.scope === 'all' || entry.scope === this.opts.sensorId;
   }
 
+  /**
+   * Reading the host's addresses, routes, resolvers and SSH sessions costs milliseconds, most of a
+   * hint's way to the kernel; a second-old answer is as good for a burst of hints.
+   */
   private localAllows(): Map<string, string> {
-    return new Map(hostAllowRules(this.opts.allow).map((r) => [r.prefix.text, r.reason]));
+    const nowMs = Date.now();
+    if (!this.local || nowMs - this.local.atMs >= LOCAL_ALLOWS_MAX_AGE_MS) {
+      this.local = { atMs: nowMs, allows: new Map(hostAllowRules(this.opts.allow).map((r) => [r.prefix.text, r.reason])) };
+    }
+    return this.local.allows;
   }
 
   /** Every allow entry this sensor keeps: its own host's, and the configured ones it accepted. */
@@ -161,7 +181,8 @@ class LedgerEnforcer implements Enforcer {
 
   private onHint(message: string): void {
     const target = parseHint(message);
-    if (target === undefined) return;
+    // A reconciliation that has yet to read the ledger covers this hint too.
+    if (target === undefined || this.resyncWanted) return;
     if (this.pending.size >= MAX_PENDING_HINTS) {
       this.pending.clear();
       this.resyncWanted = true;
@@ -176,12 +197,15 @@ class LedgerEnforcer implements Enforcer {
 
   /** Follows the hints: reads what the ledger says of each target now, and applies that. */
   private async drain(): Promise<void> {
+    let reconciled = false;
     try {
       while (!this.stopped && (this.pending.size > 0 || this.resyncWanted)) {
         await this.running?.catch(() => undefined);
         if (this.resyncWanted) {
           this.resyncWanted = false;
-          await this.reconcile();
+          // A flood that outlasts its reconciliation needs another only if the ledger changed since that one read it.
+          if (!reconciled || await this.ledgerMoved()) await this.reconcile();
+          reconciled = true;
           continue;
         }
         const batch = [...this.pending].slice(0, HINT_BATCH);
@@ -195,18 +219,31 @@ class LedgerEnforcer implements Enforcer {
     }
   }
 
+  private async ledgerMoved(): Promise<boolean> {
+    const { epoch, rev } = await this.ledger.generation();
+    return rev !== this.lastRead?.rev || epoch !== this.lastRead.epoch;
+  }
+
   /** Block and allow targets are prefixes (`198.18.0.66/32`), limit targets addresses (`198.18.0.1`). */
   private async follow(targets: string[]): Promise<void> {
     const prefixes = targets.filter((t) => t.includes('/'));
     const addresses = targets.filter((t) => !t.includes('/'));
     const states = await this.ledger.targetStates(prefixes);
     const limits = await this.limits.ofTargets(addresses, TRAFFIC_CLASSES);
+    // Read after the states, so a ledger lost before they were read shows here.
+    const generation = await this.ledger.generation();
     if (this.stopped) return;
+    if (generationChanged(this.program.ledgerMark(), { ...generation, epoch: kernelEpoch(generation.epoch) })) {
+      // A lost entry is no removal: the reconciliation keeps what the kernel holds (retained), and covers these targets.
+      await this.reconcile();
+      return;
+    }
     const local = this.localAllows();
     const tally = new Tally();
     const kernel = new Kernel(this.program);
     for (const target of prefixes) this.followAllow(target, states.get(target)!, local, kernel, tally);
-    for (const target of prefixes) this.followBlock(target, states.get(target)!, local, kernel, tally);
+    const allowRules = this.allowRules(local);
+    for (const target of prefixes) this.followBlock(target, states.get(target)!, allowRules, kernel, tally);
     for (const address of addresses) this.followLimits(address, limits.get(address) ?? [], kernel, tally);
     await this.report(tally);
   }
@@ -223,10 +260,11 @@ class LedgerEnforcer implements Enforcer {
     }
   }
 
-  private followBlock(target: string, state: TargetState, local: Map<string, string>, kernel: Kernel, tally: Tally): void {
+  private followBlock(target: string, state: TargetState, allowRules: AllowRule[], kernel: Kernel, tally: Tally): void {
     const inKernel = kernel.blocks.get(target);
+    if (state.unreadable) this.refuse(UNREADABLE, 'block', target, tally);
     const entry = state.block && state.block.target === target && this.applies(state.block)
-      && !this.refuse(blockProblem(state.block, this.allowRules(local), this.policy, Date.now()), 'block', target, tally) ? state.block : undefined;
+      && !this.refuse(blockProblem(state.block, allowRules, this.policy, Date.now()), 'block', target, tally) ? state.block : undefined;
     if (entry) {
       const expiresNs = wallMsToMono(entry.expiresMs);
       if (inKernel && !inKernel.retained && sameExpiry(inKernel.expiresNs, expiresNs)) return;
@@ -310,14 +348,16 @@ class LedgerEnforcer implements Enforcer {
     const local = this.localAllows();
     await this.ledger.publishSensorAllows(this.opts.sensorId, [...local].map(([target, reason]) => ({ target, reason })));
     const snap = await this.ledger.snapshot();
-    const limits = await this.limits.list();
+    const limits = await this.limits.read();
+    this.lastRead = { rev: snap.rev, epoch: snap.epoch ?? '' };
     if (this.stopped) return { rev: snap.rev, added: 0, removed: 0, refused: 0, failed: 0, retained: 0 };
     const nowNs = monotonicNs();
-    this.checkGeneration(snap.epoch ?? '', snap.rev, nowNs);
+    this.checkGeneration(kernelEpoch(snap.epoch ?? ''), snap.rev, nowNs);
     const tally = new Tally();
 
     this.configuredAllows = new Map(snap.allows.filter((a) => !this.refuse(allowProblem(a, this.policy), 'allow', a.target, tally)).map((a) => [a.target, a]));
     const allowRules = this.allowRules(local);
+    for (const target of snap.unreadable) this.refuse(UNREADABLE, 'block', target, tally);
     const wantedBlocks = new Map(snap.blocks
       .filter((b) => this.applies(b) && !this.refuse(blockProblem(b, allowRules, this.policy, Date.now()), 'block', b.target, tally))
       .map((b) => [b.target, wallMsToMono(b.expiresMs)]));
@@ -347,7 +387,8 @@ class LedgerEnforcer implements Enforcer {
       if ((!have || have.retained) && this.write(tally, () => this.program.addAllow(target), `allow ${target}`)) tally.added++;
     }
 
-    this.reconcileLimits(limits, nowNs, kernel, tally);
+    for (const member of limits.unreadable) this.refuse(UNREADABLE, 'limit', member, tally);
+    this.reconcileLimits(limits.entries, nowNs, kernel, tally);
     this.ready = true;
     const retained = [...this.program.listBlocks(), ...this.program.listDestinationLimits()].filter((e) => e.retained).length;
     const drops = Object.fromEntries(this.program.listBlocks().map((b) => [b.prefix, b.drops]));
@@ -381,7 +422,7 @@ class LedgerEnforcer implements Enforcer {
    */
   private checkGeneration(epoch: string, rev: number, nowNs: bigint): void {
     const mark = this.program.ledgerMark();
-    const changed = mark.epoch !== '' && (mark.epoch !== epoch || rev < mark.rev);
+    const changed = generationChanged(mark, { epoch, rev });
     if (changed) {
       let kept = 0;
       for (const b of this.program.listBlocks()) {

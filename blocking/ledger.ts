@@ -117,6 +117,19 @@ export interface TargetState {
   allow?: AllowEntry;
   /** An operator removed the target; kept as long as the longest block may last. */
   removed: boolean;
+  /** Its block entry is not a JSON object: something other than a blocker wrote it. */
+  unreadable: boolean;
+}
+
+/** Which ledger an enforcer reads: its generation ('' until the first write since Redis lost the ledger) and revision. */
+export interface Generation {
+  epoch: string;
+  rev: number;
+}
+
+/** Whether `now` is another ledger than the one `before` (what a kernel followed) was read from, or an older revision of it. */
+export function generationChanged(before: Generation, now: Generation): boolean {
+  return before.epoch !== '' && (before.epoch !== now.epoch || now.rev < before.rev);
 }
 
 export interface Snapshot {
@@ -125,6 +138,8 @@ export interface Snapshot {
   rev: number;
   blocks: LedgerEntry[];
   allows: AllowEntry[];
+  /** Live targets whose block entry is not a JSON object: something other than a blocker wrote them. */
+  unreadable: string[];
 }
 
 /** Every write script starts with this: the first write after Redis lost its data starts a new generation. */
@@ -262,7 +277,10 @@ local targets = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
 local entries = {}
 for _, target in ipairs(targets) do
   local text = redis.call('GET', ARGV[2] .. target)
-  if text then table.insert(entries, text) end
+  if text then
+    table.insert(entries, target)
+    table.insert(entries, text)
+  end
 end
 return {rev, entries, redis.call('HGETALL', KEYS[3]), redis.call('GET', KEYS[4]) or ''}
 `;
@@ -397,6 +415,7 @@ export class BlockLedger {
         ...(entry && entry.expiresMs > nowMs ? { block: entry } : {}),
         ...(typeof allow === 'string' ? { allow: { target, ...allowValue(allow), source: 'manual' } } : {}),
         removed: tomb === 1,
+        unreadable: typeof block === 'string' && entry === undefined,
       });
     });
     return out;
@@ -408,14 +427,21 @@ export class BlockLedger {
    * (the sensors may only read the ledger).
    */
   async snapshot(nowMs = Date.now()): Promise<Snapshot> {
-    const [rev, entries, allows, epoch] = await this.redis.eval_ro(SNAPSHOT_SCRIPT, 4, INDEX, REV, ALLOW, EPOCH, String(nowMs), `${NS}block:`) as
+    const [rev, targetsAndTexts, allows, epoch] = await this.redis.eval_ro(SNAPSHOT_SCRIPT, 4, INDEX, REV, ALLOW, EPOCH, String(nowMs), `${NS}block:`) as
       [string, string[], string[], string];
-    return {
-      ...(epoch ? { epoch } : {}),
-      rev: Number(rev),
-      blocks: entries.map(parseEntry).filter((e): e is LedgerEntry => e !== undefined && e.expiresMs > nowMs),
-      allows: parseAllows(allows),
-    };
+    const blocks: LedgerEntry[] = [];
+    const unreadable: string[] = [];
+    for (let i = 0; i < targetsAndTexts.length; i += 2) {
+      const entry = parseEntry(targetsAndTexts[i + 1]);
+      if (!entry) unreadable.push(targetsAndTexts[i]);
+      else if (entry.expiresMs > nowMs) blocks.push(entry);
+    }
+    return { ...(epoch ? { epoch } : {}), rev: Number(rev), blocks, allows: parseAllows(allows), unreadable };
+  }
+
+  async generation(): Promise<Generation> {
+    const [rev, epoch] = await this.redis.mget(REV, EPOCH);
+    return { epoch: epoch ?? '', rev: Number(rev ?? 0) };
   }
 
   /** Announces blocks whose time is up (the kernel has already stopped dropping them); returns their last entries. */

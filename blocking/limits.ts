@@ -87,11 +87,12 @@ function member(target: string, traffic: TrafficClass): string {
   return `${traffic}|${target}`;
 }
 
-/** Ledger text that does not parse is no entry. */
+/** Ledger text that is not a JSON object is no entry. */
 function parseLimit(text: string | null): LimitEntry | undefined {
   if (!text) return undefined;
   try {
-    return JSON.parse(text) as LimitEntry;
+    const entry = JSON.parse(text) as LimitEntry;
+    return entry && typeof entry === 'object' ? entry : undefined;
   } catch {
     return undefined;
   }
@@ -121,10 +122,24 @@ export class LimitLedger {
 
   /** Live limits, soonest expiry first. */
   async list(nowMs = Date.now()): Promise<LimitEntry[]> {
+    return (await this.read(nowMs)).entries;
+  }
+
+  /** Live limits, and the index members (`<traffic>|<address>`) whose entry is not a JSON object: something other than a blocker wrote them. */
+  async read(nowMs = Date.now()): Promise<{ entries: LimitEntry[]; unreadable: string[] }> {
     const members = await this.redis.zrangebyscore(INDEX, `(${nowMs}`, '+inf');
-    if (members.length === 0) return [];
-    const texts = await this.redis.mget(members.map((m) => PREFIX + m));
-    return texts.map(parseLimit).filter((e): e is LimitEntry => e !== undefined && e.expiresMs > nowMs);
+    const texts = members.length ? await this.redis.mget(members.map((m) => PREFIX + m)) : [];
+    const entries: LimitEntry[] = [];
+    const unreadable: string[] = [];
+    texts.forEach((text, i) => {
+      const entry = parseLimit(text);
+      if (!entry) {
+        if (text !== null) unreadable.push(members[i]);
+      } else if (entry.expiresMs > nowMs) {
+        entries.push(entry);
+      }
+    });
+    return { entries, unreadable };
   }
 
   /** The live limits of each address (every traffic class), for an enforcer following hints. */

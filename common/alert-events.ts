@@ -110,6 +110,41 @@ export interface Incident {
     /** Up to 20 of them. */
     sampleKeys: string[];
   };
+  /** The attack it belongs to, once announced (detector/attacks.ts). */
+  attackId?: string;
+}
+
+/** One of an attack's incidents; `subsumedBy` names the rule of the attack that subsumes it (`inhibits`, same key). */
+export interface AttackIncident extends Incident {
+  subsumedBy?: string;
+}
+
+/** What the kernels dropped of one blocked target of an attack. */
+export interface BlockedTarget {
+  /** The block's target, e.g. `198.18.0.66/32`. */
+  target: string;
+  /** Packets its kernel entries dropped, summed over the sensors (each reports every 10 s). */
+  dropped: number;
+  /** When that count was last seen growing (sampled every 5 s): a drop came within about 15 s before. */
+  lastDropMs?: number;
+  /** Whether it grew within the last 20 s: the source was still sending while blocked. */
+  knocking: boolean;
+}
+
+/**
+ * One attacker episode (detector/attacks.ts): every incident of one key, and of keys that began
+ * firing the same rule at the same destination within seconds of it (a scanner's decoys). It
+ * opens with its first incident and resolves once every incident that no other subsumes has.
+ */
+export interface Attack {
+  id: string;
+  /** What the event that carries it did to it: opened it, updated it (an incident joined, changed or resolved), resolved it. */
+  phase: 'opened' | 'updated' | 'resolved';
+  openedMs: number;
+  resolvedMs?: number;
+  /** Strongest first: the incidents no other subsumes, by severity and then opening; then the subsumed ones. */
+  incidents: AttackIncident[];
+  blocked: BlockedTarget[];
 }
 
 interface EventBase {
@@ -123,6 +158,11 @@ export interface IncidentEvent extends EventBase {
   /** `updated` is sent at most once per update interval while the incident stays open. */
   phase: 'opened' | 'updated' | 'resolved';
   incident: Incident;
+  /**
+   * The incident's attack as it stands after this event: what the alerter tells people about.
+   * Events of detectors from before attacks have none; their incident is an attack of its own.
+   */
+  attack?: Attack;
 }
 
 /**

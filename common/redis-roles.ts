@@ -22,7 +22,8 @@ export const KEY_MAP = {
   ledger: ['xdp-ids:block:*', 'xdp-ids:blocks', 'xdp-ids:blocks:*', 'xdp-ids:allow', 'xdp-ids:dstlimit:*', 'xdp-ids:dstlimits', 'xdp-ids:ledger:*'],
   /** What each sensor writes about itself (its own allow entries, its kernel's repairs and drops) and the live sensors. */
   sensors: ['xdp-ids:sensor:*', 'xdp-ids:sensors'],
-  incidents: ['xdp-ids:inc:*', 'xdp-ids:incidents:*'],
+  /** Incidents and the attacks that gather them. */
+  incidents: ['xdp-ids:inc:*', 'xdp-ids:incidents:*', 'xdp-ids:attack:*', 'xdp-ids:attacks:*'],
   /** Detectors' heartbeats and their leases on the windows partitions. */
   partitions: ['xdp-ids:detectors', 'xdp-ids:partition:*'],
   /** Grouping, silences, dead letters, sent deliveries. */

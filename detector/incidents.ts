@@ -12,7 +12,8 @@
  * keys with an open incident of their own go on updating it. The check and the opening are one
  * script, so detectors racing on the last free place never open one too many.
  *
- * Keys, per incident: `<prefix>:inc:{<rule>|<key>}` (a hash), `...:peak` (highest feature values),
+ * Keys, per incident: `<prefix>:inc:{<rule>|<key>}` (a hash; its `attack` field is written by
+ * detector/attacks.ts when the incident joins an attack), `...:peak` (highest feature values),
  * `...:sensors` (a set), and for an overflow incident `...:keys` (a HyperLogLog of the keys folded
  * in) and `...:samples` (a few of them); `<prefix>:incidents:open` indexes open incidents by
  * resolve deadline, `<prefix>:incidents:open:<rule>` holds a rule's open incidents (not its overflow
@@ -204,7 +205,8 @@ export class IncidentStore {
     return all.filter((i): i is Incident => i !== undefined);
   }
 
-  private keyOf(ruleId: string, key: string): string {
+  /** The Redis key of a rule's incident for a key (attacks.ts writes the incident's attack there). */
+  keyOf(ruleId: string, key: string): string {
     return `${this.prefix}:inc:{${ruleId}|${key}}`;
   }
 
@@ -233,6 +235,7 @@ export class IncidentStore {
       evidence: h.evidence ? JSON.parse(h.evidence) as HeaderSample[] : [],
       ...(h.block ? { block: JSON.parse(h.block) as BlockOutcome } : {}),
       ...(s.key === OVERFLOW_KEY ? { overflow: { keys, sampleKeys: sampleKeys.sort() } } : {}),
+      ...(h.attack ? { attackId: h.attack } : {}),
     };
   }
 }

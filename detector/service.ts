@@ -1,9 +1,9 @@
 /**
  * A detector process: consumes its share of the windows queue's partitions, runs the rules (hot
  * reloaded) over every sensor tick, and turns detections into incidents (in Redis, shared with
- * other detectors), alert events on the `alerts` queue, and block requests. Fast-path trips are
- * evaluated at once against the source's counts so far, so a blatant scan opens its incident
- * before its window ends.
+ * other detectors), gathers incidents into attacks, and sends alert events on the `alerts` queue
+ * and block requests. Fast-path trips are evaluated at once against the source's counts so far,
+ * so a blatant scan opens its incident before its window ends.
  */
 import os from 'node:os';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
@@ -16,6 +16,8 @@ import { connectRedis, type RedisTarget } from '../common/redis';
 import { RedisMemoryWatch } from '../common/redis-memory';
 import type { SensorTick } from '../common/sensor-tick';
 import { PARTITIONS, partitionQueue, TickAssembler, validateJob, type WindowsJob } from '../common/windows-jobs';
+import { BlockLedger } from '../blocking/ledger';
+import { AttackStore } from './attacks';
 import { EvidenceBuffer } from './evidence';
 import { SourceTrust } from './source-trust';
 import { IncidentStore, inputOf, type Transition } from './incidents';
@@ -44,7 +46,10 @@ export interface DetectorOptions {
   blocker?: Blocker;
   /** Run the anomaly model of this directory next to the rules (`xdp-ids model train --out DIR`). */
   model?: Omit<ModelLaneOptions, 'log' | 'onNotice'>;
-  /** Sees every incident event this detector queues. */
+  /**
+   * Sees every incident event this detector makes; those of an attack that has already resolved
+   * are not queued (the alerter has said its last word about it).
+   */
   onIncident?: (event: IncidentEvent) => void;
   /** How often Redis' memory is compared with its maxmemory (`redis-memory-high`); default 30 s. */
   memoryCheckMs?: number;
@@ -65,6 +70,10 @@ export interface DetectorStats {
 
 /** Early detections remembered for deduplication; past this the memory starts over (a few repeats at worst). */
 const EARLY_SEEN_MAX = 10_000;
+/** Bounds the incidents waiting for a handshake; unverified blocks are few (their budget), so it is rarely reached. */
+const AWAITING_EVIDENCE_MAX = 10_000;
+/** How often the kernels' drop counts of attacks' blocked targets are sampled (the enforcers write them every 10 s). */
+const DROP_SAMPLE_MS = 5000;
 
 /** Until a blocker is configured, block requests are log lines. */
 function loggingBlocker(log: Logger): Blocker {
@@ -95,6 +104,7 @@ export class Detector {
   private readonly engine: RuleEngine;
   private readonly watcher: RuleWatcher;
   private readonly incidents: IncidentStore;
+  private readonly attacks: AttackStore;
   private readonly alerts: Queue<AlertEvent>;
   private readonly exceptions: ExceptionReporter;
   private readonly owner: PartitionOwner;
@@ -107,6 +117,10 @@ export class Detector {
   private readonly blocker: Blocker;
   private model?: ModelLane;
   private resolver?: NodeJS.Timeout;
+  private stopped = false;
+  /** Incidents whose source is blocked on unverified evidence, by rule and key: a handshake during them upgrades the block. */
+  private readonly awaitingEvidence = new Map<string, Incident>();
+  private dropSampler?: NodeJS.Timeout;
   private readonly counts: Omit<DetectorStats, 'partitions'> = {
     jobs: 0, ticks: 0, windows: 0, trips: 0, detections: 0, earlyDetections: 0, incidentsOpened: 0, alertsQueued: 0, badJobs: 0,
   };
@@ -121,6 +135,19 @@ export class Detector {
     }
     this.engine = new RuleEngine(loaded.ruleSet, { windowMs: opts.windowMs });
     this.incidents = new IncidentStore(redis, { resolveAfterMs: opts.resolveAfterMs, updateEveryMs: opts.updateEveryMs, maxOpenPerRule: opts.maxIncidentsPerRule });
+    const ledger = new BlockLedger(redis);
+    this.attacks = new AttackStore(redis, this.incidents, {
+      // A rule names what the anomaly model can only call unusual: every rule subsumes the model's incident of its key.
+      inhibits: (ruleId) => {
+        const rule = this.watcher.ruleSet?.rules.find((r) => r.id === ruleId);
+        return rule ? [...rule.inhibits, MODEL_RULE_ID] : [];
+      },
+      dropped: async () => {
+        const total = new Map<string, number>();
+        for (const sensor of await ledger.sensorStates()) for (const [target, n] of Object.entries(sensor.drops)) total.set(target, (total.get(target) ?? 0) + n);
+        return total;
+      },
+    });
     this.alerts = new Queue(ALERTS_QUEUE, { connection: redis });
     this.exceptions = new ExceptionReporter(this.alerts, `detector@${this.id}`, opts.log);
     this.blocker = opts.blocker ?? loggingBlocker(opts.log);
@@ -162,6 +189,7 @@ export class Detector {
     }
     await detector.owner.start();
     detector.scheduleResolver();
+    detector.dropSampler = setInterval(() => detector.attacks.sampleDrops().catch((err: Error) => opts.log.warn({ err }, 'sampling drops failed')), DROP_SAMPLE_MS);
     detector.memory.start();
     opts.log.info({ id: detector.id, partitions: detector.owner.partitions, model: detector.model?.modelId ?? null }, 'detector started');
     return detector;
@@ -172,7 +200,9 @@ export class Detector {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     clearTimeout(this.resolver);
+    clearInterval(this.dropSampler);
     this.memory.stop();
     this.watcher.close();
     this.model?.close();
@@ -245,18 +275,33 @@ export class Detector {
     this.counts.detections += detections.length;
     await Promise.all(detections.map(async (d) => {
       const transition = await this.incidents.record(inputOf(d), this.evidence.of(d.key));
+      const upgraded = await this.upgradeIfVerified(d);
       if (!transition) return;
       if (transition.phase === 'opened') this.counts.incidentsOpened++;
       if (transition.incident.overflow) {
         // It stands for many keys, most of them likely forged: told about, never answered with a block or a limit.
         if (transition.phase === 'opened') this.reportCapReached(transition.incident);
-      } else if (transition.phase === 'opened' || (transition.phase === 'updated' && (d.actions.limit || this.nowVerified(d, transition.incident)))) {
+      } else if (upgraded) {
+        transition.incident = upgraded;
+      } else if (transition.phase === 'opened' || (transition.phase === 'updated' && d.actions.limit)) {
         // A limited destination still sees (and counts) the flood, so its incident stays open: each update renews the limit.
-        // A source blocked on unverified evidence that has since completed a handshake gets the block its rule asks for.
         transition.incident = await this.respond(d, transition.incident);
       }
       if (d.actions.alert) await this.announce(transition);
     }));
+  }
+
+  /**
+   * A source blocked on unverified evidence that completes a handshake while its incident goes on
+   * (a connect scan reaching an open port after its first probes) gets the block its rule asks
+   * for at its next detection, announced or not.
+   */
+  private async upgradeIfVerified(d: Detection): Promise<Incident | undefined> {
+    const id = `${d.ruleId}|${d.key}`;
+    const waiting = this.awaitingEvidence.get(id);
+    if (!waiting || this.evidenceOf(d.key, waiting) !== 'verified') return undefined;
+    this.awaitingEvidence.delete(id);
+    return await this.respond(d, waiting);
   }
 
   /**
@@ -273,7 +318,7 @@ export class Detector {
     let outcome: BlockOutcome;
     try {
       // A prefix key stands for addresses that were not each verified.
-      const evidence = d.groupBy === 'src' ? this.trust.evidenceOf(d.key) : 'unverified';
+      const evidence = d.groupBy === 'src' ? this.evidenceOf(d.key, incident) : 'unverified';
       outcome = d.actions.block
         ? await this.blocker.request({ ...req, ttlMs: d.actions.block.ttlMs, evidence })
         : await this.blocker.limit({ ...req, ttlMs: d.actions.limit!.ttlMs, traffic: d.actions.limit!.traffic, perSecond: d.actions.limit!.perSecond });
@@ -281,11 +326,22 @@ export class Detector {
       this.opts.log.error({ err, target }, 'block request failed');
       outcome = { status: 'refused', target, reason: `block request failed: ${(err as Error).message}` };
     }
-    return (await this.incidents.setBlock(d.ruleId, d.key, outcome)) ?? { ...incident, block: outcome };
+    const answered = (await this.incidents.setBlock(d.ruleId, d.key, outcome)) ?? { ...incident, block: outcome };
+    if (d.actions.block && d.groupBy === 'src' && outcome.status === 'blocked' && outcome.evidence === 'unverified') this.awaitEvidence(answered);
+    return answered;
   }
 
-  private nowVerified(d: Detection, incident: Incident): boolean {
-    return Boolean(d.actions.block) && incident.block?.evidence === 'unverified' && d.groupBy === 'src' && this.trust.evidenceOf(d.key) === 'verified';
+  private awaitEvidence(incident: Incident): void {
+    if (this.awaitingEvidence.size >= AWAITING_EVIDENCE_MAX) this.awaitingEvidence.delete(this.awaitingEvidence.keys().next().value!);
+    this.awaitingEvidence.set(`${incident.ruleId}|${incident.key}`, incident);
+  }
+
+  /**
+   * Evidence from the incident's own time: a handshake from one sensor window before it opened on.
+   * Not from its first window's start: a rule's window reaches seconds back, to before the attack.
+   */
+  private evidenceOf(source: string, incident: Incident): 'verified' | 'unverified' {
+    return this.trust.evidenceOf(source, incident.openedMs - (this.opts.windowMs ?? 1000));
   }
 
   /** Once per overflow incident, so once per rule until its flood of new keys has been quiet for the resolve time. */
@@ -296,12 +352,24 @@ export class Detector {
       { rule: overflow.ruleId, maxOpen: max, incident: overflow.id }, overflow.ruleId);
   }
 
+  /**
+   * Queues the transition with the incident's attack. A resolution belongs to the attack the
+   * incident joined; one that joined none (announced by a detector from before attacks) goes
+   * as an attack of its own.
+   */
   private async announce(t: Transition): Promise<void> {
-    const id = `${t.incident.id}|${t.phase}|${t.phase === 'updated' ? t.incident.detections : 0}`;
-    const event: IncidentEvent = { v: ALERT_EVENT_VERSION, id, atMs: Date.now(), kind: 'incident', phase: t.phase, incident: t.incident };
+    const { incident } = t;
+    const attack = t.phase !== 'resolved' ? await this.attacks.join(incident)
+      : incident.attackId ? await this.attacks.settle({ ...incident, attackId: incident.attackId }) : undefined;
+    const id = `${incident.id}|${t.phase}|${t.phase === 'updated' ? incident.detections : 0}`;
+    const event: IncidentEvent = {
+      v: ALERT_EVENT_VERSION, id, atMs: Date.now(), kind: 'incident', phase: t.phase,
+      incident: attack ? { ...incident, attackId: attack.id } : incident, ...(attack ? { attack } : {}),
+    };
+    this.opts.onIncident?.(event);
+    if (incident.attackId && !attack) return;
     await this.alerts.add(event.kind, event, { ...ALERT_EVENT_JOB_OPTIONS, jobId: id });
     this.counts.alertsQueued++;
-    this.opts.onIncident?.(event);
   }
 
   private scheduleResolver(): void {
@@ -309,12 +377,14 @@ export class Detector {
       try {
         for (const t of await this.incidents.resolveDue()) {
           this.opts.log.info({ incident: t.incident.id, rule: t.incident.ruleId, key: t.incident.key }, 'incident resolved');
+          this.awaitingEvidence.delete(`${t.incident.ruleId}|${t.incident.key}`);
           if (this.wantsAlerts(t.incident.ruleId)) await this.announce(t);
         }
       } catch (err) {
         this.opts.log.warn({ err }, 'resolving incidents failed');
       }
-      this.scheduleResolver();
+      // A stop during this run cleared nothing: the next run must not be scheduled.
+      if (!this.stopped) this.scheduleResolver();
     }, 1000);
   }
 }

@@ -1,9 +1,12 @@
 /**
  * Whether a source address is real, from what the sensors saw of it: a TCP handshake completed
  * with a protected host (it ACKed a SYN-ACK of ours, which only the address's real owner
- * receives) within the memory, and TTLs that stayed on that handshake's path since (packets forged
- * in its name usually arrive over another path). Block requests carry the verdict
+ * receives) during the attack being answered, and TTLs that stayed on that handshake's path since
+ * (packets forged in its name usually arrive over another path). Block requests carry the verdict
  * (BlockRequest.evidence): only verified sources get long blocks and escalation.
+ *
+ * The handshake must belong to the attack: an earlier one only proves that the address once had
+ * a real owner, which is exactly the client an attacker would forge to get it blocked for long.
  */
 import type { SourceWindow } from '../common/sensor-tick';
 
@@ -18,8 +21,6 @@ interface Trust {
 const HALF_LIFE_MS = 60_000;
 
 export interface SourceTrustOptions {
-  /** A handshake counts this long. Default 30 min. */
-  memoryMs?: number;
   /** Share of recent packets off the handshake's TTL above which the source is not trusted. Default 0.1. */
   maxMismatchShare?: number;
   /** Verified sources remembered; the least recently seen are forgotten first. Default 100,000. */
@@ -28,12 +29,10 @@ export interface SourceTrustOptions {
 
 export class SourceTrust {
   private readonly bySource = new Map<string, Trust>();
-  private readonly memoryMs: number;
   private readonly maxMismatchShare: number;
   private readonly maxSources: number;
 
   constructor(opts: SourceTrustOptions = {}) {
-    this.memoryMs = opts.memoryMs ?? 30 * 60_000;
     this.maxMismatchShare = opts.maxMismatchShare ?? 0.1;
     this.maxSources = opts.maxSources ?? 100_000;
   }
@@ -53,9 +52,10 @@ export class SourceTrust {
     if (this.bySource.size > this.maxSources) this.bySource.delete(this.bySource.keys().next().value!);
   }
 
-  evidenceOf(address: string, nowMs = Date.now()): 'verified' | 'unverified' {
+  /** `sinceMs`: when the attack began; only a handshake completed since then verifies it. */
+  evidenceOf(address: string, sinceMs: number): 'verified' | 'unverified' {
     const t = this.bySource.get(address);
-    if (!t || nowMs - t.verifiedMs > this.memoryMs) return 'unverified';
+    if (!t || t.verifiedMs < sinceMs) return 'unverified';
     return t.mismatches <= this.maxMismatchShare * Math.max(t.packets, 1) ? 'verified' : 'unverified';
   }
 }

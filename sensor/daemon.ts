@@ -97,6 +97,7 @@ export class Sensor {
     this.mode = mode;
     this.windowNs = BigInt(opts.windowMs ?? 1000) * 1_000_000n;
     this.lastTickNs = monotonicNs();
+    this.previousGlobals = program.readGlobals();
   }
 
   static start(opts: SensorOptions, sink: SensorSink, log: Logger): Sensor {
@@ -153,7 +154,10 @@ export class Sensor {
   }
 
   private follow(trip: Trip): void {
-    if (!trip.sofar || this.followed.has(trip.src) || this.followed.size >= MAX_FOLLOWED) return;
+    if (!trip.sofar) return;
+    // A source still followed from the window before trips again in the new one: follow the new one.
+    const current = this.followed.get(trip.src);
+    if (current ? current.trip.window === trip.window : this.followed.size >= MAX_FOLLOWED) return;
     this.followed.set(trip.src, { trip, packets: trip.sofar.packets });
     this.follower ??= setInterval(() => this.followUp(), FOLLOW_MS);
     this.follower.unref?.();
@@ -215,18 +219,20 @@ export class Sensor {
     const now = monotonicNs();
     const window = Number((now / this.windowNs - 1n) & 0xffffffffn);
     const idleBefore = now - BigInt(this.opts.idleSeconds ?? 120) * 1_000_000_000n;
+    // Before the sources: every insert it counts is then either in the batch or evicted (SourceDrain.evicted).
+    const globalsNow = this.program.readGlobals();
+    const globals: Record<string, number> = {};
+    for (const [name, value] of Object.entries(globalsNow)) globals[name] = value - (this.previousGlobals?.[name] ?? value);
+    this.previousGlobals = globalsNow;
     const src = this.program.readSources();
-    const drained = this.sources.drain(src.keys, src.values, src.count, window, this.lastTickNs - COARSE_CLOCK_SLACK_NS, idleBefore, Date.now() - Number(monotonicNs()) / 1e6);
+    const drained = this.sources.drain(src.keys, src.values, src.count, window, this.lastTickNs - COARSE_CLOCK_SLACK_NS, idleBefore,
+      Date.now() - Number(monotonicNs()) / 1e6, globals.new_sources);
     this.program.deleteSources(drained.idleKeys);
     const dst = this.program.readDestinations();
     const destinations = this.destinations.drain(dst.keys, dst.values, dst.count, window);
     const untrackedNow = this.program.readUntracked();
     const untracked = counterDeltas(untrackedNow, this.previousUntracked ?? untrackedNow);
     this.previousUntracked = untrackedNow;
-    const globalsNow = this.program.readGlobals();
-    const globals: Record<string, number> = {};
-    for (const [name, value] of Object.entries(globalsNow)) globals[name] = value - (this.previousGlobals?.[name] ?? value);
-    this.previousGlobals = globalsNow;
     const startMs = monoToWallMs(this.lastTickNs);
     this.lastTickNs = now;
     return {

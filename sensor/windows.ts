@@ -67,7 +67,11 @@ export interface SourceDrain {
   windows: SourceWindow[];
   /** Keys (16 bytes each) of sources idle for longer than the idle timeout: delete them. */
   idleKeys: Buffer[];
-  /** Sources of the last drain that are gone (or back as new records) without being idle: the kernel's full table evicted them. */
+  /**
+   * Sources the kernel's full table evicted: those of the last drain gone (or back as new records)
+   * without being idle, and, given the kernel's insert count, those inserted and evicted again
+   * between two drains (a random-source burst inside one window), which no drain ever sees.
+   */
   evicted: number;
 }
 
@@ -137,13 +141,16 @@ export class SourceWindows {
   private lastSlots = new Int32Array(0);
   private current = 0;
   private readonly delta = new Float64Array(COUNTERS);
+  /** Records seen new that the last insert count did not include yet (inserted between its read and the batch read). */
+  private insertsOwed = 0;
 
   /**
    * One window's records from a batch read of ids_src. Sources first seen before `sinceNs` that
    * this reader has never seen (a restarted sensor) only set the baseline. `wallMinusMonoMs`
-   * converts kernel stamps to wall-clock ms.
+   * converts kernel stamps to wall-clock ms. `inserted`: the kernel's count of records inserted
+   * since the last drain (IDS_CNT_NEW_SOURCES), read just before this batch.
    */
-  drain(keys: Buffer, values: Buffer, count: number, window: number, sinceNs: bigint, idleBeforeNs: bigint, wallMinusMonoMs: number): SourceDrain {
+  drain(keys: Buffer, values: Buffer, count: number, window: number, sinceNs: bigint, idleBeforeNs: bigint, wallMinusMonoMs: number, inserted?: number): SourceDrain {
     const windows: SourceWindow[] = [];
     const idleKeys: Buffer[] = [];
     const k = words(keys);
@@ -154,6 +161,7 @@ export class SourceWindows {
     const before = this.slots.size;
     let knownSeen = 0;
     let recreated = 0;
+    let created = 0;
     const slots = new Int32Array(count).fill(-1);
     this.reserve(this.slots.size + count);
     for (let i = 0; i < count; i++) {
@@ -189,6 +197,7 @@ export class SourceWindows {
       // baseline its counters would go negative (and 32-bit ones wrap to ~4.29e9).
       const sameRecord = known && this.firstSeen[slot] === firstSeen && u64(v, vi + W.packets) >= this.previous[base];
       if (known && !sameRecord) recreated++;
+      if (!sameRecord && firstSeen >= since) created++;
       this.firstSeen[slot] = firstSeen;
       if (sameRecord && u64(v, vi + W.packets) === this.previous[base]) continue;
       if (!(known || firstSeen >= since)) {
@@ -208,6 +217,11 @@ export class SourceWindows {
           this.freeSlots.push(slot);
         }
       }
+    }
+    if (inserted !== undefined) {
+      const unseen = inserted - created - this.insertsOwed;
+      this.insertsOwed = Math.max(0, -unseen);
+      evicted += Math.max(0, unseen);
     }
     this.lastKeys = k.slice(0, count * KEY_WORDS);
     this.lastSlots = slots;

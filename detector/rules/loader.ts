@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FileReadError, readBoundedFile } from '../../common/files';
-import { hasErrors, sortProblems, type Problem } from './problems';
+import { hasErrors, sortProblems, type Problem, type SourcePosition } from './problems';
 import { compileRule, type CompiledRule } from './rule';
 import { describeIssues, RULE_FIELDS, RuleShape } from './schema';
 import { YamlSource, type DocPath } from './yaml-source';
@@ -90,11 +90,39 @@ export function readRuleSources(paths: readonly string[], limits: RuleLimits = L
   return { sources, problems };
 }
 
+/**
+ * `inhibits` across the set: a rule it names that is not in the set is a warning (a typo
+ * subsumes nothing); rules that inhibit each other, directly or around a circle, are an error,
+ * since neither could be named first.
+ */
+function inhibitionProblems(rules: readonly CompiledRule[], positions: ReadonlyMap<string, SourcePosition[]>): Problem[] {
+  const byId = new Map(rules.map((r) => [r.id, r]));
+  const out: Problem[] = [];
+  const reaches = (from: string, to: string, seen = new Set<string>()): boolean => {
+    if (from === to) return true;
+    if (seen.has(from)) return false;
+    seen.add(from);
+    return (byId.get(from)?.inhibits ?? []).some((next) => reaches(next, to, seen));
+  };
+  for (const rule of rules) {
+    rule.inhibits.forEach((id, i) => {
+      const at = positions.get(rule.id)![i];
+      if (!byId.has(id)) {
+        out.push({ ...at, severity: 'warning', message: `rule ${rule.id} inhibits \`${id}\`, which is not in this rule set: it subsumes nothing` });
+      } else if (reaches(id, rule.id)) {
+        out.push({ ...at, severity: 'error', message: `rules ${rule.id} and ${id} inhibit each other (directly or through others): neither could be named first` });
+      }
+    });
+  }
+  return out;
+}
+
 /** Checks and compiles rule files given as text (no file system). */
 export function compileRuleSources(sources: readonly RuleSource[], limits: RuleLimits = LIMITS): LoadResult {
   const problems: Problem[] = [];
   const rules: CompiledRule[] = [];
   const firstById = new Map<string, string>();
+  const inhibitsAt = new Map<string, SourcePosition[]>();
   let count = 0;
   for (const { file, text } of sources) {
     const big = tooBig(file, Buffer.byteLength(text), limits);
@@ -147,8 +175,10 @@ export function compileRuleSources(sources: readonly RuleSource[], limits: RuleL
       }
       firstById.set(rule.id, `${rule.position.file}:${rule.position.line}:${rule.position.column}`);
       rules.push(rule);
+      inhibitsAt.set(rule.id, rule.inhibits.map((_, i) => yaml.position(at(['inhibits', i]))));
     }
   }
+  problems.push(...inhibitionProblems(rules, inhibitsAt));
   sortProblems(problems);
   if (hasErrors(problems)) return { problems };
   const version = createHash('sha256').update(rules.map((r) => `${r.id}@${r.version}:${r.enabled}`).join('\n')).digest('hex').slice(0, 16);

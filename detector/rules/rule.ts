@@ -61,6 +61,8 @@ export interface CompiledRule {
   severity: Severity;
   mitre: readonly string[];
   tags: readonly string[];
+  /** Rule ids this rule subsumes (rules/README.md, `inhibits`). */
+  inhibits: readonly string[];
   enabled: boolean;
   scope: Scope;
   grouping: Grouping;
@@ -245,7 +247,7 @@ function compileTests(problems: RuleProblem[], items: readonly unknown[], scope:
 
 function versionOf(doc: RuleDoc, grouping: Grouping, windowMs: number, forMs: number, actions: RuleActions): string {
   const normalized = {
-    id: doc.id, title: doc.title, description: doc.description, severity: doc.severity, mitre: doc.mitre, tags: doc.tags,
+    id: doc.id, title: doc.title, description: doc.description, severity: doc.severity, mitre: doc.mitre, tags: doc.tags, inhibits: doc.inhibits,
     group_by: grouping.text, when: doc.when.trim(), window_ms: windowMs, for_ms: forMs, except: doc.except,
     actions: {
       alert: actions.alert, block: actions.block && { ttl_ms: actions.block.ttlMs, scope: actions.block.scope.text },
@@ -253,6 +255,14 @@ function versionOf(doc: RuleDoc, grouping: Grouping, windowMs: number, forMs: nu
     },
   };
   return createHash('sha256').update(JSON.stringify(normalized)).digest('hex').slice(0, 16);
+}
+
+/** What one rule can say about its own `inhibits`; rules it names that are not in the set are the loader's to find. */
+function checkInhibits(problems: RuleProblem[], doc: RuleDoc): void {
+  doc.inhibits.forEach((id, i) => {
+    if (id === doc.id) problems.push({ path: ['inhibits', i], message: `a rule cannot inhibit itself (\`${id}\`)` });
+    else if (doc.inhibits.indexOf(id) < i) problems.push({ path: ['inhibits', i], message: `\`${id}\` is listed twice` });
+  });
 }
 
 /** Warnings for a rule that compiled: no tests, or a condition that holds for everyone. */
@@ -282,9 +292,10 @@ export function compileRule(doc: RuleDoc, locate: Locate): { rule?: CompiledRule
   const actions = compileActions(problems, doc.actions, grouping);
   const except = compileExcept(problems, doc.except);
   const tests = compileTests(problems, doc.tests, grouping.scope, locate);
+  checkInhibits(problems, doc);
   if (problems.length > 0 || !compiled.ok) return { problems };
   const rule: CompiledRule = {
-    id: doc.id, title: doc.title, description: doc.description, severity: doc.severity, mitre: doc.mitre, tags: doc.tags,
+    id: doc.id, title: doc.title, description: doc.description, severity: doc.severity, mitre: doc.mitre, tags: doc.tags, inhibits: doc.inhibits,
     enabled: doc.enabled, scope: grouping.scope, grouping, windowMs, forMs, when: compiled.expression, actions, except, tests,
     version: versionOf(doc, grouping, windowMs, forMs, actions), position: locate([]),
   };

@@ -34,6 +34,8 @@ export const RuleShape = z.strictObject({
   severity: z.enum(SEVERITIES),
   mitre: z.array(z.string().regex(MITRE, { error: 'MITRE ATT&CK technique ids look like T1046 or T1498.001' })).max(20).default([]),
   tags: z.array(z.string().regex(TAG, { error: 'a tag is 1 to 64 letters, digits or ._:/-' })).max(20).default([]),
+  /** Rules this one subsumes: when both fire for one key, the alert names this one and lists the other under it. */
+  inhibits: z.array(z.string().regex(ID, { error: 'a rule id is 1 to 64 lower-case letters, digits, ".", "_" or "-"' })).max(50).default([]),
   group_by: z.string().max(32),
   when: z.string(),
   window: z.string().max(32).default('1s'),

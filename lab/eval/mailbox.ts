@@ -37,9 +37,9 @@ export class MailboxReader {
   }
 }
 
-/** The incident ids a message is about (the text template ends each incident with `Incident <id>`). */
+/** The incident ids a message is about (the text template lists an attack's incidents as `Incident <id> (<rule>, <key>)`). */
 export function incidentIdsOf(message: MailboxMessage): string[] {
-  return [...message.text.matchAll(/^Incident (\S+)$/gm)].map((m) => m[1]);
+  return [...message.text.matchAll(/^Incident (\S+)/gm)].map((m) => m[1]);
 }
 
 /** Every IPv4 and IPv6 address or prefix the message names. */

@@ -280,10 +280,13 @@ export interface LedgerMark {
   rev: number;
 }
 
+/** The longest epoch a mark holds (its field ends with a NUL). */
+export const MAX_EPOCH_BYTES = META.ledger_epoch.size - 1;
+
 export function encodeMeta(mark: LedgerMark): Buffer {
   const buf = Buffer.alloc(STRUCTS.ids_meta.size);
   const epoch = Buffer.from(mark.epoch, 'utf8');
-  if (epoch.length >= META.ledger_epoch.size) throw new RangeError(`ledger epoch too long: ${mark.epoch.length} bytes`);
+  if (epoch.length > MAX_EPOCH_BYTES) throw new RangeError(`ledger epoch too long: ${mark.epoch.length} bytes`);
   epoch.copy(buf, META.ledger_epoch.offset);
   buf.writeBigUInt64LE(BigInt(mark.rev), META.ledger_rev.offset);
   return buf;

@@ -42,7 +42,15 @@ async function cli(...args: string[]): Promise<string> {
   let out = '';
   const program = new Command('xdp-ids').exitOverride().configureOutput({ writeOut: (s) => { out += s; }, writeErr: () => undefined });
   registerAlertsCommands(program);
-  await program.parseAsync(['alerts', '--redis', redisServer.url, ...args], { from: 'user' });
+  // The test server's URL carries its password, which --redis refuses (it would show in ps).
+  const saved = process.env.XDP_IDS_REDIS_URL;
+  process.env.XDP_IDS_REDIS_URL = redisServer.url;
+  try {
+    await program.parseAsync(['alerts', ...args], { from: 'user' });
+  } finally {
+    if (saved === undefined) delete process.env.XDP_IDS_REDIS_URL;
+    else process.env.XDP_IDS_REDIS_URL = saved;
+  }
   return out;
 }
 
@@ -85,7 +93,7 @@ receivers:
   - name: mail
     email: { host: 127.0.0.1, port: ${smtp.port}, ca_file: ${smtp.caFile}, username: u, password_env: EVENTS_TEST_SMTP_PASSWORD, from: ids@example.test, to: [ops@example.test] }
   - name: hook
-    webhook: { url: '${hook.url}', secret_env: EVENTS_TEST_WEBHOOK_SECRET }
+    webhook: { url: '${hook.url}', allow_http: true, secret_env: EVENTS_TEST_WEBHOOK_SECRET }
 routes:
   - name: ops
     matchers: [kind=exception]

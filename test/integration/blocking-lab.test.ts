@@ -14,6 +14,7 @@ import { hostAllowRules } from '../../blocking/allowlist';
 import { LedgerBlocker } from '../../blocking/blocker';
 import { BlockControl } from '../../blocking/control';
 import { startEnforcer, type Enforcer } from '../../blocking/enforcer';
+import { LedgerMaintenance } from '../../blocking/maintenance';
 import { BlockLedger } from '../../blocking/ledger';
 import { AlertQueueNotices } from '../../blocking/notices';
 import { NetnsLab, type LabHost } from '../../lab/netns';
@@ -21,6 +22,7 @@ import { hping3 } from '../../lab/traffic';
 import { wallMsToMono } from '../../sensor/clock';
 import { Sensor } from '../../sensor/daemon';
 import type { XdpIdsProgram } from '../../sensor/kernel/program';
+import { blockRequest } from '../support/block-requests';
 import { CollectingSink } from '../support/collecting-sink';
 import { quietLogger } from '../support/quiet-logger';
 
@@ -39,10 +41,7 @@ class TripBlockingSink extends CollectingSink {
 }
 
 function ruleRequest(target: string, ttlMs: number, overrides: Partial<BlockRequest> = {}): BlockRequest {
-  return {
-    target, ttlMs, origin: 'rule', ruleId: 'syn-flood', incidentId: `inc-${target}-${Date.now()}`, title: 'SYN flood', severity: 'high',
-    sensor: 'xiblka', key: target, requestedMs: Date.now(), evidence: 'verified', ...overrides,
-  };
+  return blockRequest(target, { ttlMs, ruleId: 'syn-flood', title: 'SYN flood', sensor: 'xiblka', ...overrides });
 }
 
 async function until(what: string, predicate: () => boolean, timeoutMs = 2000): Promise<number> {
@@ -65,6 +64,7 @@ describe('automatic blocking with two sensors on one Redis', () => {
   let notices: AlertQueueNotices;
   let alerts: Queue;
   let blocker: LedgerBlocker;
+  let maintenance: LedgerMaintenance;
   let control: BlockControl;
   const labs: NetnsLab[] = [];
   const sensors: Sensor[] = [];
@@ -104,6 +104,7 @@ describe('automatic blocking with two sensors on one Redis', () => {
     alerts = new Queue(ALERTS_QUEUE, { connection: redis });
     alerts.on('error', () => undefined); // the last test stops Redis on purpose
     blocker = new LedgerBlocker(ledger, { component: 'test', hostAllow: hostAllowRules() }, notices, quietLogger);
+    maintenance = new LedgerMaintenance(ledger, notices, quietLogger, 200).start();
     control = new BlockControl(ledger, blocker);
     for (const [i, [name, subnet]] of ([['xiblka', 2], ['xiblkb', 3]] as const).entries()) {
       const lab = new NetnsLab(name, subnet).create();
@@ -119,6 +120,7 @@ describe('automatic blocking with two sensors on one Redis', () => {
   });
 
   afterAll(async () => {
+    await maintenance?.stop();
     for (const e of enforcers) await e?.stop();
     for (const s of sensors) s.stop();
     for (const lab of labs) lab.destroy();
@@ -239,7 +241,11 @@ describe('automatic blocking with two sensors on one Redis', () => {
     const blocked = outcomes.filter((o) => o.status === 'blocked').length;
     expect(blocked).toBeLessThanOrEqual(budget);
     expect(blocked).toBeGreaterThan(0);
-    expect(outcomes.filter((o) => o.status === 'refused' && /budget exhausted/.test(o.reason!)).length).toBeGreaterThan(sources.length - budget - 5);
+    // hping3's random sources include addresses no block may name (multicast, loopback, ...): refused for that instead.
+    const refusedFor = (why: RegExp): number => outcomes.filter((o) => o.status === 'refused' && why.test(o.reason!)).length;
+    const overBudget = refusedFor(/budget exhausted/);
+    expect(overBudget).toBeGreaterThan(sources.length / 2);
+    expect(blocked + overBudget + refusedFor(/^(invalid request|allowlisted)/)).toBe(sources.length);
     await new Promise((r) => setTimeout(r, 600));
     for (const program of programs()) expect(program.listBlocks().length).toBeLessThanOrEqual(budget);
     const exceptions = (await queuedEvents()).filter((e) => e.kind === 'exception');
@@ -248,6 +254,8 @@ describe('automatic blocking with two sensors on one Redis', () => {
     expect((await guarded.request(ruleRequest(ATTACKER, 60_000))).status).toBe('blocked');
     for (const b of (await ledger.snapshot()).blocks) await ledger.unblock(b.target, 60_000);
     await redis.del('xdp-ids:blocks:breaker:unverified');
+    // The next test stops an enforcer: it must have applied these unblocks first.
+    await until('the unblocks at both sensors', () => programs().every((p) => p.listBlocks().length === 0), 2000);
   });
 
   test('a killed and restarted enforcer resyncs before it reports ready: adds the missing, removes the orphaned', async () => {

@@ -92,7 +92,7 @@ describe('rendering', () => {
       items: [{ phase: 'opened' as const, event: { v: 1, id: 'b', atMs: 0, kind: 'block', origin: 'rule', ...event } as never, changes: [] }],
     }, '{{title}}').subject;
     expect(notice({ phase: 'expired', target: '198.18.0.66/32' })).toBe('Block expired: 198.18.0.66/32');
-    expect(notice({ phase: 'expired', action: 'limit', traffic: 'syn', target: '198.18.0.1', perSecond: 1000 })).toBe('Limit expired: SYNs to 198.18.0.1 (1000/s)');
+    expect(notice({ phase: 'expired', action: 'limit', traffic: 'syn', target: '198.18.0.1', perSecond: 1000 })).toBe('Limit expired: SYNs to 198.18.0.1 (1,000/s)');
     expect(notice({ phase: 'unlimited', action: 'limit', traffic: 'udp-amp', target: '198.18.0.1' })).toBe('Limit removed: UDP from amplifier ports to 198.18.0.1');
     expect(notice({ phase: 'limited', action: 'limit', traffic: 'fragments', target: '198.18.0.1', perSecond: 50 })).toBe('Limit set: IP fragments to 198.18.0.1 (50/s)');
   });

@@ -66,7 +66,9 @@ describe('mailbox parsing', () => {
     expect(addressesOf(message).sort()).toEqual(['198.18.40.100', '198.18.40.100/32', '198.18.40.2', 'fd00:18:28::1', 'fd00:18:28::64'].sort());
   });
 
-  test('finds the incidents a message is about', () => {
+  test('finds the incidents a message is about, one or every incident of an attack', () => {
     expect(incidentIdsOf(message)).toEqual(['0f1c2d3e-aaaa-bbbb-cccc-123456789abc']);
+    const attack = { subject: message.subject, text: 'Attack att-1\nIncident inc-1 (scan-tcp-vertical, 198.18.40.100)\nIncident inc-2 (scan-tcp-slow, 198.18.40.100)\nEvent x at y\n' };
+    expect(incidentIdsOf(attack)).toEqual(['inc-1', 'inc-2']);
   });
 });

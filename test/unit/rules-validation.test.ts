@@ -199,6 +199,27 @@ describe('rule validation reports file:line:column: message', () => {
     }
   });
 
+  test('inhibits: ids, not itself, not twice; rules missing from the set are a warning, rules inhibiting each other an error', () => {
+    expect(check({ 'a.yaml': ruleYaml({ inhibits: '[other, Bad]' }) })).toEqual([
+      'a.yaml:7:19: `inhibits`: a rule id is 1 to 64 lower-case letters, digits, ".", "_" or "-"',
+    ]);
+    expect(check({ 'a.yaml': ruleYaml({ inhibits: '[test-rule, other, other]' }) })).toEqual([
+      'a.yaml:7:12: a rule cannot inhibit itself (`test-rule`)',
+      'a.yaml:7:30: `other` is listed twice',
+    ]);
+    const missing = compileRuleSources([{ file: 'a.yaml', text: ruleYaml({ inhibits: '[scan-tcp-slwo]', tests: '[{features: {syn: 10}, expect: fire}]' }) }]);
+    expect(missing.ruleSet!.rules[0].inhibits).toEqual(['scan-tcp-slwo']);
+    expect(missing.problems.map(formatProblem)).toEqual(['a.yaml:7:12: warning: rule test-rule inhibits `scan-tcp-slwo`, which is not in this rule set: it subsumes nothing']);
+    const circle = {
+      'a.yaml': ruleYaml({ id: 'a', inhibits: '[b]' }), 'b.yaml': ruleYaml({ id: 'b', inhibits: '[c]' }), 'c.yaml': ruleYaml({ id: 'c', inhibits: '[a]' }),
+    };
+    expect(check(circle)).toEqual([
+      'a.yaml:7:12: rules a and b inhibit each other (directly or through others): neither could be named first',
+      'b.yaml:7:12: rules b and c inhibit each other (directly or through others): neither could be named first',
+      'c.yaml:7:12: rules c and a inhibit each other (directly or through others): neither could be named first',
+    ]);
+  });
+
   test('the version hash changes with behaviour, not with tests or enabled', () => {
     const version = (fields: Record<string, string>) => compileRuleSources([{ file: 'a.yaml', text: ruleYaml(fields) }]).ruleSet!.rules[0].version;
     const base = version({});
@@ -207,5 +228,6 @@ describe('rule validation reports file:line:column: message', () => {
     expect(version({ when: 'syn >= 11' })).not.toBe(base);
     expect(version({ window: '2s' })).not.toBe(base);
     expect(version({ window: '1000ms' })).toBe(base);
+    expect(version({ inhibits: '[other]' })).not.toBe(base);
   });
 });

@@ -85,6 +85,21 @@ describe('SourceWindows', () => {
     expect(drain(w, [{ src: '198.18.0.3', packets: 4, firstSeen: 7000n }]).evicted).toBe(0);
   });
 
+  test('with the kernel\'s insert count, sources inserted and evicted between two drains are counted too', () => {
+    const w = new SourceWindows();
+    const withInserts = (entries: Entry[], inserted: number) => {
+      const b = batch(entries);
+      return w.drain(b.keys, b.values, b.count, 7, 100n, 0n, 0, inserted).evicted;
+    };
+    const fresh = (n: number, from: number): Entry[] => Array.from({ length: n }, (_, i) => ({ src: `198.18.1.${from + i}`, packets: 1, firstSeen: 500n }));
+    expect(withInserts(fresh(3, 1), 3)).toBe(0);
+    // A burst of 50 new sources into a table that keeps 4 of them: 46 never reach a drain.
+    expect(withInserts([...fresh(3, 1), ...fresh(4, 100)], 50)).toBe(46);
+    // Two sources inserted after the count was read show up before their inserts are counted: no eviction then or later.
+    expect(withInserts([...fresh(3, 1), ...fresh(4, 100), ...fresh(2, 200)], 0)).toBe(0);
+    expect(withInserts([...fresh(3, 1), ...fresh(4, 100), ...fresh(2, 200)], 2)).toBe(0);
+  });
+
   test('a record evicted and created again between two drains reports its own counts: never negative, never wrapped', () => {
     const w = new SourceWindows();
     const old = { src: '198.18.0.1', packets: 100, syn: 50, counters: { handshakes: 3, replies: 40 }, firstSeen: 1000n };
