@@ -12,8 +12,10 @@
  * factor, what the model catches that the rules miss and the reverse, scoring speed against
  * TF.js predict, and as the last line JSON.
  *
- *   node dist/bench/eval-model.js [--long] [--save DIR | --replay DIR]
+ *   node dist/bench/eval-model.js [--long] [--save DIR | --replay DIR] [--lab NAME --subnet N]
  * --long: 5 runs per attack type and longer runs (about 5 minutes instead of 2).
+ * --lab, --subnet: another lab name (namespace prefix) and 198.18.N.0/24, so that it can run next
+ * to other labs on one machine.
  * --save DIR: also write the lab's windows and attack runs to DIR; --replay DIR: no lab, train and
  * evaluate on a saved run (to compare changes to the model on the same traffic).
  */
@@ -383,7 +385,7 @@ interface LabRecording {
  * the held-apart run with attacks. The lab is removed before this resolves.
  */
 async function recordLab(log: ReturnType<typeof createLogger>, onBaseline: (ticks: SensorTick[]) => void): Promise<LabRecording> {
-  const lab = new NetnsLab('ximodel', 7).create();
+  const lab = new NetnsLab(optionValue('--lab') ?? 'ximodel', Number(optionValue('--subnet') ?? 7)).create();
   const stops: (() => unknown)[] = [() => lab.destroy()];
   try {
     const hosts = benignHosts(lab);
@@ -460,7 +462,7 @@ function optionValue(name: string): string | undefined {
   const at = process.argv.indexOf(name);
   if (at < 0) return undefined;
   const value = process.argv[at + 1];
-  if (!value || value.startsWith('--')) throw new Error(`${name} needs a directory`);
+  if (!value || value.startsWith('--')) throw new Error(`${name} needs a value`);
   return value;
 }
 
