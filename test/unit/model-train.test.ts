@@ -17,6 +17,8 @@ import { volumeOf } from '../../detector/model/volume-bands';
 import { benignTicks, tickOf, windowOf } from './model-support';
 
 const OPTIONS = { seed: 7, epochs: 40 };
+/** A training is five fits (four folds and the model): tens of seconds, minutes on a busy machine. */
+const TRAINING_TIMEOUT_MS = 300_000;
 
 /** Rows of a probe set: 20 more benign ticks after the training data, then a scan and a NULL scan; with each row's traffic volume. */
 function probeRows(): { rows: Float32Array; volumes: number[]; count: number; benign: number } {
@@ -54,7 +56,7 @@ describe('anomaly model training', () => {
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xdp-ids-model-'));
     trained = await trainModel(benignTicks(1, 50), OPTIONS);
-  });
+  }, TRAINING_TIMEOUT_MS);
 
   afterAll(() => {
     trained?.tfModel.dispose();
@@ -70,7 +72,7 @@ describe('anomaly model training', () => {
     expect(Array.from(other.model.network.layers[0].kernel)).not.toEqual(Array.from(trained.model.network.layers[0].kernel));
     again.tfModel.dispose();
     other.tfModel.dispose();
-  });
+  }, 2 * TRAINING_TIMEOUT_MS);
 
   test('benign windows score under their band\'s threshold, scans far over it; every window is fitted and all but the cold starts scored out of fold', () => {
     const model = trained.model;
