@@ -29,7 +29,7 @@ export function modelDetection(m: ModelDetection, windowMs: number, block?: Bloc
   const top = m.explanation.slice(0, 3).map((c) => `${c.feature} ${(c.share * 100).toFixed(0)}%`).join(', ');
   return {
     ruleId: MODEL_RULE_ID, ruleVersion: m.modelId, title: 'Traffic unlike this host\'s baseline',
-    description: `The anomaly model cannot reconstruct this source's windows (${m.over} of the last ${m.n} over its threshold); most of the error is in ${top}.`,
+    description: `The anomaly model cannot reconstruct this source's windows (${m.over} of the last ${m.n} over its threshold${m.certain ? `, far enough over to need no more: this one ${(m.score / m.threshold).toFixed(1)}×` : ''}); most of the error is in ${top}.`,
     severity: 'medium', mitre: [], tags: ['anomaly'], actions: { alert: true, ...(block ? { block } : {}) },
     sensor: m.sensor, scope: 'source', groupBy: 'src', key: m.key,
     when: `anomaly_score > ${m.threshold.toPrecision(4)} in ${m.k} of ${m.n} windows`, windowMs: windowMs * m.n, forMs: 0,

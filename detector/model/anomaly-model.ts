@@ -1,13 +1,13 @@
 /**
  * A trained anomaly model as the scorer uses it: the feature schema it was trained on, the
- * normalisation, the network's weights (network.ts) and the threshold. The score of a window is
- * the mean squared reconstruction error of its normalised features; each feature's share of it
- * is the explanation.
+ * normalisation, the network's weights (network.ts) and a threshold per traffic-volume band
+ * (volume-bands.ts). The score of a window is the mean squared reconstruction error of its
+ * normalised features; each feature's share of it is the explanation.
  */
 import type { DenseNetwork } from './network';
 import type { SchemaDescription } from './schema';
 import { FEATURE_COUNT } from './source-features';
-import type { Threshold } from './threshold';
+import { bandOf, type VolumeThresholds } from './volume-bands';
 
 /** Features are centred and divided by max(std, MIN_SCALE): a feature constant in training (e.g. probe flags) must not make any non-zero value infinitely anomalous. */
 export const MIN_SCALE = 0.5;
@@ -22,10 +22,11 @@ export interface TrainingInfo {
   trainedAtMs: number;
   durationMs: number;
   backend: string;
-  /** Windows read, fitted on, and held apart for the threshold. */
+  /** Windows read, fitted on, and scored out of fold for the thresholds (all but the cold starts), in how many folds. */
   windows: number;
   fitWindows: number;
   calibrationWindows: number;
+  folds: number;
   sensors: string[];
   /** Span of the training data (wall-clock ms of its first and last windows). */
   fromMs: number;
@@ -43,17 +44,20 @@ export interface ModelMeta {
   format: typeof MODEL_FORMAT;
   schema: SchemaDescription;
   normalisation: Normalisation;
-  threshold: Threshold;
+  thresholds: VolumeThresholds;
   training: TrainingInfo;
   /** SHA-256 (hex) of the weights file, so a damaged file is refused rather than scored with. */
   weightsSha256: string;
 }
 
-export const MODEL_FORMAT = 'xdp-ids-anomaly-model/1';
+/** /2: thresholds per traffic-volume band (/1 had one). */
+export const MODEL_FORMAT = 'xdp-ids-anomaly-model/2';
 
 export class AnomalyModel {
   private readonly mean: Float64Array;
   private readonly inverseScale: Float64Array;
+  /** Threshold per volume band, by bandOf(). */
+  private readonly bandThresholds: Float64Array;
   /** Normalised rows of the last call (grown as ticks grow, never shrunk). */
   private z = new Float64Array(FEATURE_COUNT * 64);
 
@@ -62,10 +66,12 @@ export class AnomalyModel {
     if (network.inputs !== FEATURE_COUNT || network.outputs !== FEATURE_COUNT) throw new Error(`model ${id}: the network maps ${network.inputs} to ${network.outputs} features, the schema has ${FEATURE_COUNT}`);
     this.mean = Float64Array.from(meta.normalisation.mean);
     this.inverseScale = Float64Array.from(meta.normalisation.scale, (s) => 1 / s);
+    this.bandThresholds = Float64Array.from(meta.thresholds.bands, (b) => b.threshold.value);
   }
 
-  get threshold(): number {
-    return this.meta.threshold.value;
+  /** The threshold for a window of this traffic volume (volume-bands.ts). */
+  thresholdFor(volume: number): number {
+    return this.bandThresholds[bandOf(volume)];
   }
 
   /** Reconstruction error of row `i` of a row-major matrix of transformed features. */

@@ -42,15 +42,23 @@ function duration(text: string): number {
 
 export function describeModel(id: string, meta: ModelMeta): string {
   const t = meta.training;
-  const th = meta.threshold;
+  const pooled = meta.thresholds.pooled;
+  const bands = meta.thresholds.bands.map((b) => {
+    const th = b.threshold;
+    const fit = b.fittedTo === 'band'
+      ? `tail shape ${th.shape.toFixed(2)} above the ${th.tailQuantile.toPrecision(3)} quantile, fit ${th.estimate.toPrecision(3)}, ${th.calibrationOver} over it`
+      : 'too few for a fit of its own: the pooled threshold or its highest error';
+    return `  ${b.band.padEnd(4)} ${`>= ${b.minPps} packets/s`.padEnd(16)} ${th.value.toPrecision(4).padStart(9)}  (${b.windows} windows; ${fit})`;
+  });
   return [
     `model      ${id}`,
     `schema     ${meta.schema.id} (${meta.schema.features.length} features, history half-lives ${meta.schema.halfLivesS.join(', ')} s)`,
     `network    ${meta.schema.features.length} → ${t.hiddenUnits.join(' → ')} → ${meta.schema.features.length} (TF.js ${t.backend})`,
     `trained    ${new Date(t.trainedAtMs).toISOString()} in ${(t.durationMs / 1000).toFixed(1)} s, seed ${t.seed}, ${t.epochs} epochs, final loss ${t.finalLoss.toFixed(5)}`,
-    `data       ${t.windows} source-windows from ${t.sensors.join(', ')} (${new Date(t.fromMs).toISOString()} to ${new Date(t.toMs).toISOString()}); ${t.fitWindows} fitted, ${t.calibrationWindows} held apart for the threshold`,
-    `threshold  ${th.value.toPrecision(4)} (generalised Pareto tail, shape ${th.shape?.toFixed(2)}, above the ${th.tailQuantile} quantile for ${th.targetExceedance} of benign windows; ${th.calibrationOver} of ${th.calibrationWindows} held-apart windows over it)`,
-    `errors     p50 ${th.quantiles.p50.toPrecision(3)}, p99 ${th.quantiles.p99.toPrecision(3)}, p99.9 ${th.quantiles.p999.toPrecision(3)}, max ${th.quantiles.max.toPrecision(3)}`,
+    `data       ${t.windows} source-windows from ${t.sensors.join(', ')} (${new Date(t.fromMs).toISOString()} to ${new Date(t.toMs).toISOString()}); all fitted, ${t.calibrationWindows} (all but the cold starts) scored out of ${t.folds} folds for the thresholds`,
+    `thresholds per traffic volume: generalised Pareto tails of out-of-fold errors for ${pooled.targetExceedance} of benign windows, upper ${pooled.confidence} bounds over ${pooled.resamples} block-bootstrap resamples`,
+    ...bands,
+    `  all  ${''.padEnd(16)} ${pooled.value.toPrecision(4).padStart(9)}  (${pooled.calibrationWindows} windows in ${pooled.calibrationBlocks} blocks; errors p50 ${pooled.quantiles.p50.toPrecision(3)}, p99 ${pooled.quantiles.p99.toPrecision(3)}, p99.9 ${pooled.quantiles.p999.toPrecision(3)}, max ${pooled.quantiles.max.toPrecision(3)})`,
     ...(t.files.length > 0 ? [`files      ${t.files.join(', ')}`] : []),
   ].join('\n');
 }
@@ -58,7 +66,7 @@ export function describeModel(id: string, meta: ModelMeta): string {
 export function describeEvaluation(e: Evaluation): string {
   const median = (xs: number[]) => (xs.length === 0 ? NaN : [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]);
   return [
-    `model ${e.model}, threshold ${e.threshold.toPrecision(4)}, anomaly = ${e.k} of ${e.n} windows over it`,
+    `model ${e.model}, thresholds ${e.thresholds.map((t) => `${t.band} ${t.value.toPrecision(4)}`).join(', ')}, anomaly = ${e.k} of ${e.n} windows over their band's`,
     `benign  ${e.benign.windows} windows from ${e.benign.sources} sources: ${e.benign.windowsOver} over the threshold, ${e.benign.detections} detections = ${e.benign.falsePositivesPerWindow.toExponential(2)} false positives per window; ${e.benign.sourcesDetected} sources flagged`,
     `attack  ${e.attack.windows} windows from ${e.attack.sources} sources: ${e.attack.windowsOver} over the threshold; ${e.attack.sourcesDetected} sources detected (${(100 * e.attack.detectedShare).toFixed(1)} %), median delay ${(median(e.attack.delaysMs) / 1000).toFixed(1)} s`,
     `speed   ${Math.round(e.windowsScoredPerSecond)} windows/s scored (features, network, persistence)`,

@@ -22,7 +22,8 @@ export interface SetResult {
 
 export interface Evaluation {
   model: string;
-  threshold: number;
+  /** Per volume band (volume-bands.ts): its name and threshold. */
+  thresholds: { band: string; value: number }[];
   k: number;
   n: number;
   benign: SetResult & { falsePositivesPerWindow: number };
@@ -42,11 +43,11 @@ export async function scoreSet(model: AnomalyModel, ticks: AsyncIterable<SensorT
     const t0 = performance.now();
     const detections = scorer.score(tick);
     busyMs += performance.now() - t0;
-    const { sources, scores } = scorer.lastScores();
+    const { sources, scores, thresholds } = scorer.lastScores();
     sources.forEach((s, i) => {
       const key = `${tick.sensor}/${s.src}`;
       if (!firstSeen.has(key)) firstSeen.set(key, tick.startMs);
-      if (scores[i] > model.threshold) windowsOver++;
+      if (scores[i] > thresholds[i]) windowsOver++;
     });
     for (const d of detections) {
       const key = `${d.sensor}/${d.key}`;
@@ -66,7 +67,7 @@ export async function evaluateModel(model: AnomalyModel, benignFiles: readonly s
   const { busyMs: benignMs, ...benignResult } = benign;
   const { busyMs: attackMs, ...attackResult } = attack;
   return {
-    model: model.id, threshold: model.threshold, k, n,
+    model: model.id, thresholds: model.meta.thresholds.bands.map((b) => ({ band: b.band, value: b.threshold.value })), k, n,
     benign: { ...benignResult, falsePositivesPerWindow: benign.windows > 0 ? benign.detections / benign.windows : 0 },
     attack: { ...attackResult, detectedShare: attack.sources > 0 ? attack.sourcesDetected / attack.sources : 0 },
     windowsScoredPerSecond: (benign.windows + attack.windows) / ((benignMs + attackMs) / 1000),

@@ -12,8 +12,9 @@ import path from 'node:path';
 import { z } from 'zod';
 import { AnomalyModel, MODEL_FORMAT, type ModelMeta } from './anomaly-model';
 import { networkOf } from './autoencoder';
-import { schemaMismatch } from './schema';
+import { SCHEMA_ID, schemaMismatch } from './schema';
 import { FEATURE_COUNT } from './source-features';
+import { VOLUME_BANDS } from './volume-bands';
 import { tensorflow } from './tf-backend';
 import type { LayersModel } from './tfjs';
 import type { TrainedModel } from './train';
@@ -30,6 +31,7 @@ export class ModelFileError extends Error {
 
 const finite = z.number().refine(Number.isFinite, 'must be a finite number');
 const features = z.array(finite).length(FEATURE_COUNT);
+const threshold = z.object({ value: finite.refine((v) => v > 0, 'must be > 0') }).loose();
 
 const metaSchema = z.object({
   format: z.literal(MODEL_FORMAT),
@@ -39,7 +41,12 @@ const metaSchema = z.object({
     halfLivesS: z.array(finite),
   }),
   normalisation: z.object({ mean: features, scale: z.array(finite.refine((v) => v > 0, 'must be > 0')).length(FEATURE_COUNT) }),
-  threshold: z.object({ value: finite.refine((v) => v > 0, 'must be > 0') }).loose(),
+  thresholds: z.object({
+    bands: z.array(z.object({ band: z.string(), minPps: finite, threshold }).loose()).length(VOLUME_BANDS.length)
+      .refine((bands) => bands.every((b, i) => b.band === VOLUME_BANDS[i].name && b.minPps === VOLUME_BANDS[i].minPps),
+        `must be this build's volume bands (${VOLUME_BANDS.map((b) => `${b.name} from ${b.minPps} packets/s`).join(', ')})`),
+    pooled: threshold,
+  }).loose(),
   training: z.object({ trainedAtMs: finite, seed: finite }).loose(),
   weightsSha256: z.string().regex(/^[0-9a-f]{64}$/),
 }).loose();
@@ -112,6 +119,14 @@ export function readModelMeta(dir: string): ModelMeta {
     json = JSON.parse(text);
   } catch (err) {
     throw new ModelFileError(dir, `${MODEL_FILE} is not JSON: ${(err as Error).message}`);
+  }
+  // Older models first hear that they are older (rather than which field a newer one has).
+  const saved = (json as { userDefinedMetadata?: { xdpIds?: Partial<ModelMeta> } } | null)?.userDefinedMetadata?.xdpIds;
+  if (saved?.schema?.id !== undefined && saved.schema.id !== SCHEMA_ID) {
+    throw new ModelFileError(dir, `feature schema ${JSON.stringify(saved.schema.id)} is not this build's ${SCHEMA_ID}; retrain it with this build (xdp-ids model train)`);
+  }
+  if (saved?.format !== undefined && saved.format !== MODEL_FORMAT) {
+    throw new ModelFileError(dir, `model format ${JSON.stringify(saved.format)} is not this build's ${MODEL_FORMAT}; retrain it with this build (xdp-ids model train)`);
   }
   const parsed = modelJsonSchema.safeParse(json);
   if (!parsed.success) throw new ModelFileError(dir, `${MODEL_FILE} is not an xdp-ids model: ${problemText(parsed.error)}`);

@@ -11,17 +11,22 @@
  */
 import { LAYOUTS, findFeature, featuresOf, type DerivedFeature, type Feature } from '../features';
 
-export const SCHEMA_ID = 'source-window/v3';
+export const SCHEMA_ID = 'source-window/v4';
 
-const COUNTS_AND_RATIOS = [
-  'packets', 'bytes', 'syn', 'ack_only', 'rst', 'fin', 'udp', 'icmp', 'odd_flags',
-  'distinct_ports', 'distinct_hosts', 'ack_per_syn', 'rst_per_syn', 'syn_per_ack', 'avg_packet_bytes',
+/**
+ * What a history holds, per second the source was active (decayed sums of counts divided by the
+ * decayed sum of its windows' seconds), and ratios. Not the decayed sums themselves: they grow
+ * with a source's age until several half-lives have passed, so a model learnt in a minute (the
+ * demo learns in 40 s) would find every client that has stayed for ten minutes unlike anything
+ * it learnt (v3 did; its 60 s sums of a steady client were 2.7 times those of its training).
+ */
+const RATES_AND_RATIOS = [
+  'pps', 'bps', 'syn_per_s', 'ack_per_s', 'rst_per_s', 'fin_per_s', 'udp_per_s', 'icmp_per_s', 'odd_flags_per_s',
+  'ports_per_s', 'hosts_per_s', 'ack_per_syn', 'rst_per_syn', 'syn_per_ack', 'avg_packet_bytes',
 ] as const;
 
 /**
- * Decayed sums grow with a history's length, and a 300 s history is never full in a baseline of a
- * few minutes: over it only ratios and rates per active second, which do not grow with time, and
- * only those that tell probing from use. Each feature repeated at another time scale also
+ * Over 300 s only what tells probing from use: each feature repeated at another time scale also
  * repeats the error of any odd benign window, so the list is short.
  */
 const PROBING_RATIOS = ['syn_per_ack', 'ports_per_s', 'hosts_per_s'] as const;
@@ -32,8 +37,8 @@ const PROBING_RATIOS = ['syn_per_ack', 'ports_per_s', 'hosts_per_s'] as const;
  * minutes, are never acknowledged.
  */
 export const HISTORIES: readonly { halfLifeS: number; features: readonly string[] }[] = [
-  { halfLifeS: 5, features: COUNTS_AND_RATIOS },
-  { halfLifeS: 60, features: [...COUNTS_AND_RATIOS, 'udp_per_s', 'ports_per_s'] },
+  { halfLifeS: 5, features: RATES_AND_RATIOS },
+  { halfLifeS: 60, features: RATES_AND_RATIOS },
   { halfLifeS: 300, features: PROBING_RATIOS },
 ];
 
@@ -50,6 +55,10 @@ function derived(name: string, unit: string, meaning: string, formula: string, i
 const MODEL_ONLY: readonly DerivedFeature[] = [
   derived('syn_per_ack', 'ratio', 'SYNs per ACK-only packet: a client acknowledges every connection it opens several times; a scan or flood never does', 'syn / max(ack_only, 1)', ['syn', 'ack_only'],
     (v) => v[COUNTER.syn] / Math.max(v[COUNTER.ack_only], 1)),
+  derived('ack_per_s', 'packets/s', 'ACK-only packets per second', 'ack_only / seconds', ['ack_only'], (v) => v[COUNTER.ack_only] / v[SECONDS]),
+  derived('fin_per_s', 'packets/s', 'FIN packets per second', 'fin / seconds', ['fin'], (v) => v[COUNTER.fin] / v[SECONDS]),
+  derived('odd_flags_per_s', 'packets/s', 'Stealth-scan probes (NULL, FIN-only, XMAS, SYN+FIN) per second', '(null_scan + fin_only + xmas + syn_fin) / seconds', ['null_scan', 'fin_only', 'xmas', 'syn_fin'],
+    (v) => (v[COUNTER.null_scan] + v[COUNTER.fin_only] + v[COUNTER.xmas] + v[COUNTER.syn_fin]) / v[SECONDS]),
   derived('ports_per_s', 'ports/s', 'Distinct destination ports per window, per second of the windows the source was active in', 'distinct_ports / seconds', ['distinct_ports'],
     (v) => v[COUNTER.distinct_ports] / v[SECONDS]),
   derived('hosts_per_s', 'hosts/s', 'Distinct destination hosts per window, per second of the windows the source was active in', 'distinct_hosts / seconds', ['distinct_hosts'],

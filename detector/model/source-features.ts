@@ -19,6 +19,8 @@ const DEFINITIONS = MODEL_FEATURES.map((f) => f.definition);
 const DECAY_PER_MS = HALF_LIVES_S.map((h) => Math.LN2 / (h * 1000));
 /** A history decayed over ten half-lives holds under 0.1 % of what it had: forget it. */
 const FORGET_AFTER_MS = 10 * Math.max(...HALF_LIVES_S) * 1000;
+/** Ticks whose lengths make a sensor's usual tick length (their median). */
+const USUAL_OF_TICKS = 15;
 
 /** A window the extractor could not use, and why. */
 export class InvalidWindowError extends Error {
@@ -75,9 +77,33 @@ export interface ExtractorOptions {
 
 interface SensorHistory {
   slots: KeyedSlots;
+  /** Lengths (ms) of the sensor's last USUAL_OF_TICKS ticks, a ring, and how many it holds. */
+  tickLengthsMs: Float64Array;
+  ticksSeen: number;
   /** Per slot and half-life: the decayed counter vector (counters, then seconds). */
   decayed: Float64Array;
   lastMs: Float64Array;
+}
+
+/**
+ * The seconds a tick's rates are computed over: its length, but at least the sensor's usual tick
+ * length (the median of its last ticks). A sensor whose event loop was held up ticks late, and
+ * the tick after is then cut short: a client's SYN and ACK in 30 ms would read as 66 packets per
+ * second, ten times what it sends (the demo's and eval:model's false positives in v3 came from
+ * such ticks). Over the usual length, a cut-short tick reads as the quiet window it nearly is;
+ * the late tick's counts are over its own, longer length.
+ */
+function windowSeconds(history: SensorHistory, lengthMs: number): number {
+  const seen = Math.min(history.ticksSeen, USUAL_OF_TICKS);
+  const usualMs = seen === 0 ? lengthMs : median(history.tickLengthsMs.subarray(0, seen));
+  history.tickLengthsMs[history.ticksSeen++ % USUAL_OF_TICKS] = lengthMs;
+  return Math.max(lengthMs, usualMs) / 1000;
+}
+
+function median(values: Float64Array): number {
+  const sorted = Float64Array.from(values).sort();
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 export class FeatureExtractor {
@@ -99,7 +125,7 @@ export class FeatureExtractor {
       this.rows = new Float32Array(n * FEATURE_COUNT * 2);
       this.raw = new Float64Array(n * FEATURE_COUNT * 2);
     }
-    const seconds = (tick.endMs - tick.startMs) / 1000;
+    const seconds = windowSeconds(history, tick.endMs - tick.startMs);
     const sources: SourceWindow[] = [];
     const invalid: InvalidWindowError[] = [];
     const v = this.vector;
@@ -148,7 +174,9 @@ export class FeatureExtractor {
   private historyOf(sensor: string): SensorHistory {
     let h = this.sensors.get(sensor);
     if (!h) {
-      const created: SensorHistory = { decayed: new Float64Array(0), lastMs: new Float64Array(0), slots: undefined as unknown as KeyedSlots };
+      const created: SensorHistory = {
+        decayed: new Float64Array(0), lastMs: new Float64Array(0), slots: undefined as unknown as KeyedSlots, tickLengthsMs: new Float64Array(USUAL_OF_TICKS), ticksSeen: 0,
+      };
       created.slots = new KeyedSlots(this.opts.maxSources ?? 1_000_000, FORGET_AFTER_MS, (capacity) => {
         const decayed = new Float64Array(capacity * H * V);
         decayed.set(created.decayed);

@@ -57,6 +57,7 @@ export interface DenseConfig {
   activation: string;
   inputShape?: number[];
   kernelInitializer?: unknown;
+  kernelRegularizer?: unknown;
   biasInitializer?: string;
 }
 
@@ -68,6 +69,7 @@ export interface Tfjs {
   sequential(): Sequential;
   layers: { dense(config: DenseConfig): Layer };
   initializers: { glorotUniform(config: { seed: number }): unknown };
+  regularizers: { l2(config: { l2: number }): unknown };
   train: { adam(learningRate: number): unknown };
   tensor1d(values: ArrayLike<number>, dtype?: 'float32' | 'int32'): Tensor;
   tensor2d(values: ArrayLike<number>, shape: [number, number]): Tensor;

@@ -114,7 +114,7 @@ export class ModelWatcher {
         this.current = model;
         this.currentVersion = c.version;
         this.missingReported = false;
-        this.opts.log.info({ model: model.id, previous, threshold: model.threshold }, 'anomaly model loaded');
+        this.opts.log.info({ model: model.id, previous, thresholds: model.meta.thresholds.bands.map((b) => b.threshold.value) }, 'anomaly model loaded');
         this.opts.onModel?.(model);
         return;
       } catch (err) {

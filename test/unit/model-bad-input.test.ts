@@ -40,9 +40,18 @@ describe('bad model files and bad windows', () => {
     return copy;
   }
 
-  test('a model trained on another feature schema (such as v1, before the 300 s history) is refused', async () => {
-    const otherId = variant('other-schema', (j) => (j.userDefinedMetadata.xdpIds.schema.id = 'source-window/v1'));
-    await expect(loadModel(otherId)).rejects.toThrow(/feature schema "source-window\/v1" is not this build's source-window\/v3.*retrain/);
+  test('a model trained on another feature schema (such as v3, with decayed sums in its histories) or with one threshold for all is refused', async () => {
+    const otherId = variant('other-schema', (j) => (j.userDefinedMetadata.xdpIds.schema.id = 'source-window/v3'));
+    await expect(loadModel(otherId)).rejects.toThrow(/feature schema "source-window\/v3" is not this build's source-window\/v4.*retrain/);
+    const oneThreshold = variant('one-threshold', (j) => {
+      const meta = j.userDefinedMetadata.xdpIds;
+      meta.format = 'xdp-ids-anomaly-model/1';
+      meta.threshold = meta.thresholds.pooled;
+      delete meta.thresholds;
+    });
+    await expect(loadModel(oneThreshold)).rejects.toThrow(/model format "xdp-ids-anomaly-model\/1" is not this build's xdp-ids-anomaly-model\/2; retrain/);
+    const otherBands = variant('other-bands', (j) => (j.userDefinedMetadata.xdpIds.thresholds.bands[2].minPps = 100));
+    await expect(loadModel(otherBands)).rejects.toThrow(/thresholds.bands: must be this build's volume bands/);
     const otherFeatures = variant('other-features', (j) => j.userDefinedMetadata.xdpIds.schema.features.reverse());
     await expect(loadModel(otherFeatures)).rejects.toThrow(/lists different features/);
   });
@@ -72,8 +81,8 @@ describe('bad model files and bad windows', () => {
     await expect(loadModel(nanWeights)).rejects.toThrow(/non-finite weight/);
     const nullMean = variant('null-mean', (j) => (j.userDefinedMetadata.xdpIds.normalisation.mean[3] = null));
     await expect(loadModel(nullMean)).rejects.toThrow(/normalisation.mean.3/);
-    const zeroThreshold = variant('zero-threshold', (j) => (j.userDefinedMetadata.xdpIds.threshold.value = 0));
-    await expect(loadModel(zeroThreshold)).rejects.toThrow(/threshold.value: must be > 0/);
+    const zeroThreshold = variant('zero-threshold', (j) => (j.userDefinedMetadata.xdpIds.thresholds.bands[1].threshold.value = 0));
+    await expect(loadModel(zeroThreshold)).rejects.toThrow(/thresholds.bands.1.threshold.value: must be > 0/);
     fs.writeFileSync(path.join(variant('not-json', () => undefined), 'model.json'), '{"format": ');
     await expect(loadModel(path.join(dir, 'not-json'))).rejects.toThrow(/model.json is not JSON/);
   });

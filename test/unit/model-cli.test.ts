@@ -38,7 +38,8 @@ describe('model CLI', () => {
     expect(trained).toContain('1600 source-windows from unit');
 
     const info = await run(['model', 'info', '--model', models]);
-    expect(info).toMatch(/schema {5}source-window\/v3 \(70 features/);
+    expect(info).toMatch(/schema {5}source-window\/v4 \(68 features/);
+    expect(info).toMatch(/\n {2}mid  >= 4 packets\/s +\d/);
     expect(info).toContain(`files      ${train}`);
 
     const evaluation = JSON.parse(await run(['model', 'evaluate', '--model', models, '--benign', benign, '--attack', attack, '--json']));

@@ -20,12 +20,26 @@ function run(kofn: KOfN, overs: (0 | 1 | undefined)[], key = 'a'): string {
 describe('k of n persistence', () => {
   test('a certain window fires alone and starts an episode that its evidence, then k of n, carries on', () => {
     const k = new KOfN(3, 5, undefined, 6);
-    expect(k.update('a', 0, true, 0, 1000, 6)).toEqual({ anomalous: true, onset: true, over: 1, firstWindowMs: 0 });
-    expect(k.update('a', 1, true, 1000, 1000, 1.1)).toEqual({ anomalous: true, onset: false, over: 2, firstWindowMs: 0 });
+    expect(k.update('a', 0, true, 0, 1000, 6)).toEqual({ anomalous: true, certain: true, onset: true, over: 1, firstWindowMs: 0 });
+    expect(k.update('a', 1, true, 1000, 1000, 1.1)).toEqual({ anomalous: true, certain: true, onset: false, over: 2, firstWindowMs: 0 });
     expect(k.update('a', 2, false, 2000, 1000, 0.5).anomalous).toBe(false);
     expect(k.update('a', 5, true, 5000, 1000, 1.1).anomalous).toBe(false);
     expect(k.update('a', 6, true, 6000, 1000, 1.1).anomalous).toBe(false);
-    expect(k.update('a', 7, true, 7000, 1000, 1.1)).toEqual({ anomalous: true, onset: true, over: 3, firstWindowMs: 5000 });
+    expect(k.update('a', 7, true, 7000, 1000, 1.1)).toEqual({ anomalous: true, certain: false, onset: true, over: 3, firstWindowMs: 5000 });
+  });
+
+  test('the certain path needs evidence: windows of a handful of packets are never certain, however far over; k of n still counts them', () => {
+    const k = new KOfN(3, 5, undefined, 2, 16);
+    // A web client's SYN and ACK cut off by the window's edge, 11 times over the threshold.
+    expect(k.update('client', 0, true, 0, 1000, 11, 2)).toMatchObject({ anomalous: false, certain: false });
+    expect(k.update('client', 1, true, 1000, 1000, 3, 4)).toMatchObject({ anomalous: false, certain: false });
+    expect(k.update('client', 2, true, 2000, 1000, 1.2, 3)).toMatchObject({ anomalous: true, certain: false, over: 3 });
+    // The same scores with the packets of a scan's windows.
+    expect(k.update('scan', 0, true, 0, 1000, 1.5, 10).anomalous).toBe(false);
+    expect(k.update('scan', 1, true, 1000, 1000, 1.5, 10)).toMatchObject({ anomalous: true, certain: true, over: 2 });
+    // Packets of windows under the threshold are no evidence for the ones over it.
+    expect(k.update('busy', 0, false, 0, 1000, 0.5, 500).anomalous).toBe(false);
+    expect(k.update('busy', 1, true, 1000, 1000, 5, 8).anomalous).toBe(false);
   });
 
 
@@ -51,11 +65,11 @@ describe('k of n persistence', () => {
     const k = new KOfN(2, 2);
     expect(k.update('a', 0, true, 0, 1000).anomalous).toBe(false);
     const first = k.update('a', 1, true, 1000, 1000);
-    expect(first).toEqual({ anomalous: true, onset: true, over: 2, firstWindowMs: 0 });
-    expect(k.update('a', 2, true, 2000, 1000)).toEqual({ anomalous: true, onset: false, over: 2, firstWindowMs: 0 });
+    expect(first).toEqual({ anomalous: true, certain: false, onset: true, over: 2, firstWindowMs: 0 });
+    expect(k.update('a', 2, true, 2000, 1000)).toEqual({ anomalous: true, certain: false, onset: false, over: 2, firstWindowMs: 0 });
     expect(k.update('a', 3, false, 3000, 1000).anomalous).toBe(false);
     expect(k.update('a', 4, true, 4000, 1000).anomalous).toBe(false);
-    expect(k.update('a', 5, true, 5000, 1000)).toEqual({ anomalous: true, onset: true, over: 2, firstWindowMs: 4000 });
+    expect(k.update('a', 5, true, 5000, 1000)).toEqual({ anomalous: true, certain: false, onset: true, over: 2, firstWindowMs: 4000 });
   });
 
   test('keys are independent, and state is bounded by maxKeys', () => {
