@@ -165,7 +165,11 @@ describe('behind Redis Sentinel (1 primary, 1 replica, 3 Sentinels), each part a
     pipeline.scan('198.18.180.67', 200);
     await until('the block decided after the failover in the kernel', () => pipeline.inKernel('198.18.180.67/32'), 30_000);
     console.log(`Block decided after the failover: in the kernel ${Date.now() - decidedMs} ms after its windows were published`);
-    const events = (await pipeline.alerts.getJobs(['waiting', 'active', 'completed'])).map((j) => j.data);
+    // The detector announces an incident after its block is decided, so the kernel may have the block first.
+    const events = await until('the scan decided after the failover announced', async () => {
+      const queued = (await pipeline.alerts.getJobs(['waiting', 'active', 'completed'])).map((j) => j.data);
+      return queued.some((e) => e.kind === 'incident' && e.phase === 'opened' && e.incident.ruleId === 'scan-tcp-vertical' && e.incident.key === '198.18.180.67') && queued;
+    }, 30_000);
     expect(events.filter((e) => e.kind === 'exception').map((e) => e.code)).not.toContain('ledger-generation-changed');
     // One incident per scanner, announced once, on either side of the failover.
     const openings = events.filter((e) => e.kind === 'incident' && e.phase === 'opened' && e.incident.ruleId === 'scan-tcp-vertical').map((e) => e.kind === 'incident' && e.incident.key);
@@ -206,8 +210,8 @@ describe('on a 3-primary Redis Cluster, each part as its ACL role', () => {
     await until('the block in the kernel', () => pipeline.inKernel('198.18.181.66/32'), 30_000);
     const incidents = new IncidentStore(pipeline.redis);
     expect(await pipeline.redis.hget(incidents.keyOf('scan-tcp-vertical', '198.18.181.66'), 'status')).toBe('open');
-    const events = (await pipeline.alerts.getJobs(['waiting'])).map((j) => j.data);
-    expect(events.some((e) => e.kind === 'incident' && e.phase === 'opened' && e.incident.key === '198.18.181.66')).toBe(true);
+    // Announced after the block is decided: the kernel may have the block first.
+    await until('the scan announced', async () => (await pipeline.alerts.getJobs(['waiting'])).some((j) => j.data.kind === 'incident' && j.data.phase === 'opened' && j.data.incident.ruleId === 'scan-tcp-vertical' && j.data.incident.key === '198.18.181.66'), 30_000);
     expect(pipeline.publisher!.stats()).toMatchObject({ dropped: 0, buffered: 0 });
     // The roles' rules are enough on a cluster (CLUSTER SLOTS included): no node refused anything.
     expect(await cluster.aclLog()).toBe('');
