@@ -6,9 +6,11 @@
  * through the ledger, and the enforcer of a real XDP program (a veth in a namespace) puts
  * the block in its kernel. Behind Sentinel, the primary is then killed with SIGKILL: the windows
  * the sensor buffered meanwhile reach the detector in order, the kernel keeps what it enforced
- * (same ledger generation), and a block decided after the failover reaches the kernel.
+ * (same ledger generation), and a block decided after the failover reaches the kernel. A client
+ * that hears of a failover while it asks a Sentinel for the primary still reaches the new one.
  */
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import clusterKeySlot from 'cluster-key-slot';
 import { ALERTS_QUEUE, type AlertEvent } from '../../common/alert-events';
 import { connectRedis, type RedisClient } from '../../common/redis';
@@ -177,6 +179,52 @@ describe('behind Redis Sentinel (1 primary, 1 replica, 3 Sentinels), each part a
     expect(pipeline.publisher!.stats().dropped).toBe(0);
     // Every part ran as its role, before and after the failover, and nothing was refused.
     expect(await set.aclLog()).toBe('');
+  }, 120_000);
+});
+
+describe('a client behind Sentinel that hears of the failover while it asks a Sentinel for the primary', () => {
+  let set: SentinelSet;
+
+  beforeAll(async () => {
+    set = await startSentinelSet();
+  }, 60_000);
+
+  afterAll(async () => {
+    await set?.stop();
+  });
+
+  test('reconnects to the promoted replica instead of giving up', async () => {
+    // The Sentinels announce +switch-master while the clients of the dead primary retry; on a busy
+    // machine a client may then be waiting for a Sentinel's answer. ioredis 6.0 ended such a client
+    // for good (a sensor then buffers until it drops windows). Holding each answer until the
+    // announcement makes that overlap certain here.
+    const announcements = new Redis({ host: '127.0.0.1', port: set.sentinelPorts[0] }).on('error', () => undefined);
+    let announced = false;
+    announcements.on('message', () => {
+      announced = true;
+    });
+    await announcements.subscribe('+switch-master');
+    const client = connectRedis(set.roles.sensor, { enableOfflineQueue: false }).on('error', () => undefined);
+    try {
+      await until('the client connected', () => client.status === 'ready');
+      const connector = (client as unknown as { connector: { resolve(sentinel: unknown): Promise<unknown> } }).connector;
+      const askSentinel = connector.resolve.bind(connector);
+      connector.resolve = async (sentinel) => {
+        const primary = await askSentinel(sentinel);
+        await until('the failover announced', () => announced, 60_000);
+        return primary;
+      };
+      const killedPort = await set.killPrimary();
+      await until('the client on the new primary', () => {
+        if (client.status === 'end') throw new Error('the client gave up reconnecting');
+        return client.status === 'ready';
+      }, 60_000);
+      expect(await set.primaryPort()).not.toBe(killedPort);
+      expect(await client.ping()).toBe('PONG');
+    } finally {
+      client.disconnect();
+      announcements.disconnect();
+    }
   }, 120_000);
 });
 
