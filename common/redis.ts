@@ -219,7 +219,8 @@ function sentinelOptions(topology: SentinelTopology, options: RedisOptions): Red
     sentinelUsername: given(topology.sentinelUsername), sentinelPassword: given(topology.sentinelPassword),
     // Hear the Sentinels announce a new primary (+switch-master) instead of finding out from a broken connection.
     failoverDetector: true,
-    ...(options.tls ? { enableTLSForSentinelMode: true, sentinelTLS: options.tls } : {}),
+    // connectRedis always gives TLS as options (ioredis also takes the names of presets, which Sentinels cannot use).
+    ...(typeof options.tls === 'object' ? { enableTLSForSentinelMode: true, sentinelTLS: options.tls } : {}),
     ...options,
   };
 }

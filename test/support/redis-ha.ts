@@ -39,6 +39,8 @@ export interface SentinelSet {
   roles: Record<Role, string>;
   /** The primary's name in the Sentinels' configuration. */
   name: string;
+  /** The Sentinels' ports (they have no users: anyone may subscribe to their announcements). */
+  sentinelPorts: number[];
   servers: EmbeddedRedis[];
   /** The port of the server the Sentinels now call the primary. */
   primaryPort(): Promise<number>;
@@ -105,7 +107,7 @@ export async function startSentinelSet(name = 'xiflt'): Promise<SentinelSet> {
   return {
     url: urlWithCredentials(base, ADMIN, password),
     roles: rolesAt(base),
-    name, servers, primaryPort, stop,
+    name, servers, sentinelPorts, primaryPort, stop,
     aclLog: () => aclLogs(servers, password),
     async killPrimary() {
       const port = await primaryPort();
