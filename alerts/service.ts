@@ -16,6 +16,7 @@ import { processEventJob } from './event-jobs';
 import { takeNotification } from './grouping';
 import type { AlertsConfig, FlushJob } from './types';
 import { DELIVERY_QUEUE, FLUSH_QUEUE } from './keys';
+import type { AlerterMetrics } from './metrics';
 
 export interface AlerterOptions {
   /** The alerter role's Redis (common/redis-roles.ts). */
@@ -24,6 +25,7 @@ export interface AlerterOptions {
   log: Logger;
   /** How long a job stays with an alerter that stopped answering before another takes it over (BullMQ lock). */
   lockDurationMs?: number;
+  metrics?: AlerterMetrics;
 }
 
 export interface Alerter {
@@ -101,6 +103,7 @@ export async function startAlerterWith(config: AlertsConfig, opts: Omit<AlerterO
     settings: { backoffStrategy: backoffStrategy(config.delivery.backoffMs, config.delivery.maxBackoffMs) },
   });
 
+  opts.metrics?.watch({ redis, alerts: alertsQueue, flush: flushQueue, deliveries: deliveryQueue }, { ingest: ingestWorker, deliveries: deliveryWorker });
 
   const workers = [ingestWorker, flushWorker, deliveryWorker];
   for (const w of workers) w.on('error', (err) => log.error({ queue: w.name, err: err.message }, 'alerter worker error (Redis unreachable?)'));

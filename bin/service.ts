@@ -31,6 +31,11 @@ import { BlockLedger } from '../blocking/ledger';
 import { LedgerMaintenance } from '../blocking/maintenance';
 import { AlertQueueNotices } from '../blocking/notices';
 import type { Blocker } from '../common/block-requests';
+import { EnforcerMetrics } from '../blocking/enforcer-metrics';
+import { AlerterMetrics } from '../alerts/metrics';
+import { createRegistry, metricsListenOption, serveCommandMetrics } from '../common/metrics';
+import { DetectorMetrics } from '../detector/metrics';
+import { SensorMetrics } from '../sensor/metrics';
 import { cidrList, PARTNER_HELP, PROTECT_HELP, positiveInt, sshPorts } from './arguments';
 
 /** The detector options both commands share: rules, window, the anomaly model, dry run, the incident cap. */
@@ -118,17 +123,22 @@ async function redisForParts(opts: RedisCliOptions & { redisMaxmemory?: string }
 export function registerServiceCommands(program: Command): void {
   addRedisOptions(detectorOptions(program.command('detector')
     .description('run a detector process: rules and the anomaly model over the windows queue, incidents in Redis, events on the alerts queue (start as many as you like on one Redis)')
-    .option('--resolve-after <s>', 'seconds of quiet after which an incident resolves (at least the rule window)', positiveInt('--resolve-after', 86_400), 60)))
+    .option('--resolve-after <s>', 'seconds of quiet after which an incident resolves (at least the rule window)', positiveInt('--resolve-after', 86_400), 60)
+    .addOption(metricsListenOption('detector'))))
     .action(async (opts) => {
       const log = createLogger('detector');
       const redis = redisConnectionOf(opts, log);
       if (!redis) throw new Error(`${NO_REDIS} (the detector role's URL; or use \`xdp-ids run\`, which starts its own)`);
+      const registry = createRegistry('detector');
+      const metrics = new DetectorMetrics(registry);
+      const metricsServer = await serveCommandMetrics(registry, 'detector', opts.metricsListen, log);
       const blocking = ledgerBlocker(redis, `detector@${os.hostname()}:${process.pid}`, opts, log);
       const detector = await Detector.start({
         redisUrl: redis, rulePaths: opts.rules, log, windowMs: opts.windowMs, resolveAfterMs: opts.resolveAfter * 1000, blocker: blocking.blocker, model: modelOf(opts),
-        maxIncidentsPerRule: opts.maxIncidentsPerRule,
+        maxIncidentsPerRule: opts.maxIncidentsPerRule, metrics,
       });
       onExit(log, async () => {
+        await metricsServer?.close();
         await detector.stop();
         await blocking.close();
       });
@@ -143,7 +153,8 @@ export function registerServiceCommands(program: Command): void {
     .option('--mailbox <file>', 'mbox file for alerts when no --alerts is given (read it with mutt -f)', 'xdp-ids-alerts.mbox')
     .option('--allow-ssh-peers [ports]', 'never block the peers of established SSH sessions (port 22, or these comma-separated ports)', sshPorts)
     .option('--protect <cidr>', PROTECT_HELP, cidrList('--protect'))
-    .option('--keep-attached', 'leave the XDP program attached (and enforcing blocks) on exit')), RUN_REDIS_HELP)
+    .option('--keep-attached', 'leave the XDP program attached (and enforcing blocks) on exit')
+    .addOption(metricsListenOption('run'))), RUN_REDIS_HELP)
     .action(async function (this: Command, opts) {
       const log = createLogger('xdp-ids');
       const stops: (() => Promise<void> | void)[] = [];
@@ -151,6 +162,9 @@ export function registerServiceCommands(program: Command): void {
         for (const stop of stops.splice(0).reverse()) await stop();
       };
       try {
+        const registry = createRegistry('run');
+        const metricsServer = await serveCommandMetrics(registry, 'run', opts.metricsListen, log);
+        if (metricsServer) stops.push(() => metricsServer.close());
         const redis = await redisForParts(opts, log, stops);
         let demo: DemoLab | undefined;
         if (!opts.iface) {
@@ -173,21 +187,27 @@ export function registerServiceCommands(program: Command): void {
         const blocking = ledgerBlocker(redis.detector, `detector@${os.hostname()}`, opts, log.child({ part: 'blocker' }));
         stops.push(() => blocking.close());
         const alerter = opts.alerts
-          ? await startAlerter({ redisUrl: redis.alerter, configPath: opts.alerts, log: log.child({ part: 'alerter' }) })
-          : await startAlerterWith(mailboxConfig(path.resolve(opts.mailbox)), { redisUrl: redis.alerter, log: log.child({ part: 'alerter' }) });
+          ? await startAlerter({ redisUrl: redis.alerter, configPath: opts.alerts, log: log.child({ part: 'alerter' }), metrics: new AlerterMetrics(registry) })
+          : await startAlerterWith(mailboxConfig(path.resolve(opts.mailbox)), { redisUrl: redis.alerter, log: log.child({ part: 'alerter' }), metrics: new AlerterMetrics(registry) });
         stops.push(() => alerter.stop());
         if (!opts.alerts) log.info({ mailbox: path.resolve(opts.mailbox) }, 'alerts go to a local mailbox (give --alerts for email and webhooks)');
         const detector = await Detector.start({
           redisUrl: redis.detector, rulePaths: opts.rules, log: log.child({ part: 'detector' }), windowMs: opts.windowMs, blocker: blocking.blocker,
           model: modelOf({ ...opts, modelDir }, learner && DEMO_MODEL_DUE_MS), onIncident: (e) => view.incident(e), maxIncidentsPerRule: opts.maxIncidentsPerRule,
+          metrics: new DetectorMetrics(registry),
         });
         stops.push(() => detector.stop());
         const sensorId = `${os.hostname()}/${iface}`;
         const publisher = new QueuePublisher({ redisUrl: redis.sensor, sensorId, log: log.child({ part: 'publisher' }), also: learner ? [view, learner] : [view] });
         stops.push(() => publisher.close());
-        const sensor = Sensor.start({ iface, sensorId, mode: opts.mode, windowMs: opts.windowMs, pin: demo ? false : undefined, protect: opts.protect }, publisher, log.child({ part: 'sensor' }));
+        const sensorMetrics = new SensorMetrics(registry);
+        sensorMetrics.watchPublisher(publisher);
+        const sensor = Sensor.start({ iface, sensorId, mode: opts.mode, windowMs: opts.windowMs, pin: demo ? false : undefined, protect: opts.protect, metrics: sensorMetrics },
+          publisher, log.child({ part: 'sensor' }));
         stops.push(() => sensor.stop({ detach: !opts.keepAttached }));
-        const enforcer = await startEnforcer({ program: sensor.program, redisUrl: redis.sensor, sensorId, log: log.child({ part: 'enforcer' }), allow: { sshPeers: opts.allowSshPeers } });
+        const enforcer = await startEnforcer({
+          program: sensor.program, redisUrl: redis.sensor, sensorId, log: log.child({ part: 'enforcer' }), allow: { sshPeers: opts.allowSshPeers }, metrics: new EnforcerMetrics(registry),
+        });
         stops.push(() => enforcer.stop());
       } catch (err) {
         await stopAll();

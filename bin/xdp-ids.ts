@@ -13,6 +13,9 @@ import { cidrList, PROTECT_HELP, positiveInt, sshPorts } from './arguments';
 import { registerServiceCommands } from './service';
 import { registerBlockingCommands } from '../blocking/cli';
 import { startEnforcer } from '../blocking/enforcer';
+import { EnforcerMetrics } from '../blocking/enforcer-metrics';
+import { createRegistry, metricsListenOption, serveCommandMetrics } from '../common/metrics';
+import { SensorMetrics } from '../sensor/metrics';
 import { registerAlertsCommands } from '../alerts/cli';
 import { registerModelCommands } from '../detector/model/cli';
 import { registerRedisCommands } from './redis';
@@ -37,10 +40,14 @@ addRedisOptions(program.command('sensor')
   .option('--keep-attached', 'leave the program attached (and enforcing blocks) on exit')
   .option('--sensor-id <id>', 'name of this sensor in incidents (default: hostname/interface)')
   .option('--allow-ssh-peers [ports]', 'never block the peers of established SSH sessions (port 22, or these comma-separated ports)', sshPorts)
-  .option('--protect <cidr>', PROTECT_HELP, cidrList('--protect')), SENSOR_REDIS_HELP)
+  .option('--protect <cidr>', PROTECT_HELP, cidrList('--protect'))
+  .addOption(metricsListenOption('sensor')), SENSOR_REDIS_HELP)
   .action(async (opts) => {
     const log = createLogger('sensor');
     const redis = redisConnectionOf(opts, log);
+    const registry = createRegistry('sensor');
+    const metrics = { sensor: new SensorMetrics(registry), enforcer: new EnforcerMetrics(registry) };
+    const metricsServer = await serveCommandMetrics(registry, 'sensor', opts.metricsListen, log);
     let demo: DemoLab | undefined;
     if (!opts.iface) {
       log.info('no --iface: starting the demo lab (network namespaces, real nmap/hping3/curl/iperf3 traffic)');
@@ -50,20 +57,23 @@ addRedisOptions(program.command('sensor')
     const sensorId: string = opts.sensorId ?? `${os.hostname()}/${iface}`;
     const view = new TopView(process.stdout, `xdp-ids sensor on ${iface}${demo ? ' (demo lab)' : ''}`);
     const publisher = redis ? new QueuePublisher({ redisUrl: redis, sensorId, log, also: [view] }) : undefined;
+    if (publisher) metrics.sensor.watchPublisher(publisher);
     let sensor: Sensor;
     try {
       sensor = Sensor.start({
         iface, sensorId, mode: opts.mode, windowMs: opts.windowMs, sizes: { sources: opts.maxSources },
-        trip: { syn: opts.tripSyn, ports: opts.tripPorts }, protect: opts.protect,
+        trip: { syn: opts.tripSyn, ports: opts.tripPorts }, protect: opts.protect, metrics: metrics.sensor,
       }, publisher ?? view, log);
     } catch (err) {
       await publisher?.close();
       await demo?.stop();
+      await metricsServer?.close();
       throw err;
     }
     // With a Redis, the sensor also enforces the fleet's block ledger.
-    const enforcer = redis ? await startEnforcer({ program: sensor.program, redisUrl: redis, sensorId, log, allow: { sshPeers: opts.allowSshPeers } }) : undefined;
+    const enforcer = redis ? await startEnforcer({ program: sensor.program, redisUrl: redis, sensorId, log, allow: { sshPeers: opts.allowSshPeers }, metrics: metrics.enforcer }) : undefined;
     const shutdown = async (): Promise<void> => {
+      await metricsServer?.close();
       await enforcer?.stop();
       sensor.stop({ detach: !opts.keepAttached });
       await publisher?.close();

@@ -10,8 +10,9 @@ import os from 'node:os';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
+import { createRegistry } from '../common/metrics';
 import { connectRedis, type RedisTarget } from '../common/redis';
-import { parseAddress } from '../sensor/addresses';
+import { isLoopback, urlHost } from '../common/listen';
 import { LedgerBlocker, type BlockerConfig } from './blocker';
 import { BlockControl, InputError } from './control';
 import { BlockLedger } from './ledger';
@@ -55,17 +56,8 @@ declare module 'fastify' {
 
 const AUTH_WINDOW_MS = 60_000;
 
-function isLoopback(host: string): boolean {
-  if (host === 'localhost') return true;
-  try {
-    return parseAddress(host).range() === 'loopback';
-  } catch {
-    return false;
-  }
-}
-
 function routes(app: FastifyInstance, control: BlockControl, ledger: BlockLedger): void {
-  const registry = blockingMetrics(ledger);
+  const registry = blockingMetrics(ledger, createRegistry('api'));
 
   app.get('/health', { config: { public: true } }, async (_req, reply) => {
     try {
@@ -169,7 +161,7 @@ export async function startControlApi(opts: ControlApiOptions): Promise<ControlA
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : opts.port;
   return {
-    url: `${opts.tls ? 'https' : 'http'}://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`,
+    url: `${opts.tls ? 'https' : 'http'}://${urlHost(opts.host)}:${port}`,
     async close() {
       await app.close();
       await maintenance.stop();

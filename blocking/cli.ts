@@ -6,12 +6,13 @@
  * CommanderError with exit code 1 and a message saying what to fix.
  */
 import os from 'node:os';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError } from 'commander';
 import type { Logger } from 'pino';
 import { readBoundedFile } from '../common/files';
 import { createLogger } from '../common/log';
 import { connectRedis, describeRedisError, type RedisConnection } from '../common/redis';
 import { addRedisOptions, NO_REDIS, RedisConfigError, redisConnectionOf } from '../common/redis-config';
+import { listenAddress } from '../common/listen';
 import { oneLine } from '../common/text';
 import { startControlApi } from './api';
 import { LedgerBlocker, limitSummary } from './blocker';
@@ -115,11 +116,7 @@ function tlsFiles(cert: string | undefined, key: string | undefined): { cert: st
   return { cert: read('--tls-cert', cert, false), key: read('--tls-key', key, true) };
 }
 
-function listen(value: string): { host: string; port: number } {
-  const match = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(value);
-  if (!match || Number(match[2]) > 65535) throw new InvalidArgumentError(`--listen must be host:port, e.g. ${DEFAULT_API_LISTEN}`);
-  return { host: match[1], port: Number(match[2]) };
-}
+const listen = listenAddress('--listen', DEFAULT_API_LISTEN);
 
 export function registerBlockingCommands(program: Command): void {
   const redisHelp = 'Redis of the block ledger, URL without a password (default: $XDP_IDS_REDIS_URL)';

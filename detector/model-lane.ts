@@ -70,6 +70,11 @@ export class ModelLane {
     }
   }
 
+  /** The scores of the last tick detect() saw, and the threshold they were judged against. */
+  lastScores(): { scores: Float32Array; threshold: number } | undefined {
+    return this.scorer && { scores: this.scorer.lastScores().scores, threshold: this.scorer.threshold };
+  }
+
   close(): void {
     this.watcher.close();
   }

@@ -21,6 +21,7 @@ import { AttackStore } from './attacks';
 import { EvidenceBuffer } from './evidence';
 import { SourceTrust } from './source-trust';
 import { IncidentStore, inputOf, type Transition } from './incidents';
+import type { DetectorMetrics } from './metrics';
 import { ModelLane, type ModelLaneOptions } from './model-lane';
 import { MODEL_RULE_ID } from './model/scorer';
 import { PartitionOwner } from './partitions';
@@ -53,6 +54,7 @@ export interface DetectorOptions {
   onIncident?: (event: IncidentEvent) => void;
   /** How often Redis' memory is compared with its maxmemory (`redis-memory-high`); default 30 s. */
   memoryCheckMs?: number;
+  metrics?: DetectorMetrics;
 }
 
 export interface DetectorStats {
@@ -191,6 +193,7 @@ export class Detector {
     detector.scheduleResolver();
     detector.dropSampler = setInterval(() => detector.attacks.sampleDrops().catch((err: Error) => opts.log.warn({ err }, 'sampling drops failed')), DROP_SAMPLE_MS);
     detector.memory.start();
+    opts.metrics?.watch(() => ({ partitions: detector.owner.partitions.length, modelLoaded: detector.model?.modelId !== undefined }));
     opts.log.info({ id: detector.id, partitions: detector.owner.partitions, model: detector.model?.modelId ?? null }, 'detector started');
     return detector;
   }
@@ -232,10 +235,12 @@ export class Detector {
     } catch (err) {
       // A job this detector cannot read is kept (failed) for inspection, never retried.
       this.counts.badJobs++;
+      this.opts.metrics?.badJobs.inc();
       throw new UnrecoverableError((err as Error).message);
     }
     if (data.type === 'trip') {
       this.counts.trips++;
+      this.opts.metrics?.trips.inc();
       this.evidence.add(data.trip.packet);
       if (data.trip.sofar) {
         this.trust.observe(data.trip.sofar);
@@ -266,17 +271,27 @@ export class Detector {
 
   private async evaluate(tick: SensorTick): Promise<void> {
     this.counts.ticks++;
-    this.counts.windows += tick.sources.length + tick.destinations.length;
+    const windows = tick.sources.length + tick.destinations.length;
+    this.counts.windows += windows;
     for (const w of tick.sources) this.trust.observe(w);
-    await this.handle([...this.engine.process(tick), ...(this.model?.detect(tick) ?? [])]);
+    const startedNs = process.hrtime.bigint();
+    const detections = this.engine.process(tick);
+    const ruleSeconds = Number(process.hrtime.bigint() - startedNs) / 1e9;
+    const modelDetections = this.model?.detect(tick) ?? [];
+    const scored = this.model?.lastScores();
+    if (scored) this.opts.metrics?.modelScores(scored.scores, scored.threshold);
+    await this.handle([...detections, ...modelDetections]);
+    this.opts.metrics?.evaluated(tick.endMs, ruleSeconds, windows);
   }
 
   private async handle(detections: Detection[]): Promise<void> {
     this.counts.detections += detections.length;
+    this.opts.metrics?.detected(detections.map((d) => d.ruleId));
     await Promise.all(detections.map(async (d) => {
       const transition = await this.incidents.record(inputOf(d), this.evidence.of(d.key));
       const upgraded = await this.upgradeIfVerified(d);
       if (!transition) return;
+      this.opts.metrics?.transition(d.ruleId, transition.phase);
       if (transition.phase === 'opened') this.counts.incidentsOpened++;
       if (transition.incident.overflow) {
         // It stands for many keys, most of them likely forged: told about, never answered with a block or a limit.
@@ -370,6 +385,7 @@ export class Detector {
     if (incident.attackId && !attack) return;
     await this.alerts.add(event.kind, event, { ...ALERT_EVENT_JOB_OPTIONS, jobId: id });
     this.counts.alertsQueued++;
+    this.opts.metrics?.alertsQueued.inc();
   }
 
   private scheduleResolver(): void {
@@ -377,6 +393,7 @@ export class Detector {
       try {
         for (const t of await this.incidents.resolveDue()) {
           this.opts.log.info({ incident: t.incident.id, rule: t.incident.ruleId, key: t.incident.key }, 'incident resolved');
+          this.opts.metrics?.transition(t.incident.ruleId, t.phase);
           this.awaitingEvidence.delete(`${t.incident.ruleId}|${t.incident.key}`);
           if (this.wantsAlerts(t.incident.ruleId)) await this.announce(t);
         }

@@ -114,6 +114,10 @@ export class AnomalyScorer {
     return this.model.id;
   }
 
+  get threshold(): number {
+    return this.model.threshold;
+  }
+
   /** Swaps in a newer model; source histories carry over (the feature schema is the same), persistence restarts. */
   setModel(model: AnomalyModel): void {
     this.model = model;

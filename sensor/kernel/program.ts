@@ -209,6 +209,11 @@ export class XdpIdsProgram {
     return this.map('ids_dst').lookupBatch();
   }
 
+  /** How many sources the kernel's source table holds at most. */
+  sourceCapacity(): number {
+    return this.map('ids_src').maxEntries;
+  }
+
   /** Cumulative counters of the packets the insert throttle did not track, summed over CPUs. */
   readUntracked(): SrcCounters {
     const perCpu = this.map('ids_overflow').lookup(Buffer.alloc(4));
