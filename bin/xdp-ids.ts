@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { createLogger } from '../common/log';
 import { startDemoLab, type DemoLab } from '../lab/demo';
 import { BpfObject } from '../native/bpf';
@@ -19,13 +19,19 @@ import { SensorMetrics } from '../sensor/metrics';
 import { registerAlertsCommands } from '../alerts/cli';
 import { registerModelCommands } from '../detector/model/cli';
 import { registerRedisCommands } from './redis';
+import { EXIT, exitCodeOf } from './exit-codes';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+/** Whether commander has already told the user (a usage error), so that the error is not said twice. */
+let toldUser = false;
+// Set before the subcommands exist, which inherit both.
 const program = new Command('xdp-ids')
   .description('Network intrusion and anomaly detection at XDP')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  .exitOverride()
+  .configureOutput({ outputError: (text, write) => { toldUser = true; write(text); } });
 
 const SENSOR_REDIS_HELP = 'publish windows to the detectors and enforce the block ledger of this Redis (the sensor role\'s URL; without a password here; default: $XDP_IDS_REDIS_URL; none: only the live view)';
 
@@ -106,6 +112,9 @@ registerModelCommands(program);
 registerRedisCommands(program);
 
 program.parseAsync().catch((err: Error) => {
-  process.stderr.write(`xdp-ids: ${err.message}\n`);
-  process.exit(1);
+  const code = exitCodeOf(err);
+  // Help shown as an error (a command group without its subcommand) has said all there is.
+  const shown = toldUser || (err instanceof CommanderError && err.code === 'commander.help');
+  if (code !== EXIT.ok && !shown) process.stderr.write(`xdp-ids: ${err.message}\n`);
+  process.exit(code);
 });
