@@ -266,12 +266,19 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   };
 }
 
-/** What `xdp-ids run` uses without an alerts config: every alert, one message per attack, as an email into an mbox file. */
+/**
+ * What `xdp-ids run` uses without an alerts config: every alert, one message per attack, as an
+ * email into an mbox file. The expiries of automatic blocks come in an hourly digest: the attack's
+ * message already said how long each block lasts, and nobody acts on its end.
+ */
 export function mailboxConfig(file: string): AlertsConfig {
   const yaml = `
 defaults: { group_wait: 2s, group_interval: 30s }
 receivers: [{ name: local-mailbox, mailbox: { path: ${JSON.stringify(file)} } }]
-routes: [{ receivers: [local-mailbox] }]
+routes:
+  - { name: block-expiries, matchers: [kind=block, phase=expired, 'origin=~rule|model'], receivers: [local-mailbox],
+      group_by: [kind, phase], group_wait: 1h, group_interval: 1h, send_resolved: false }
+  - { receivers: [local-mailbox] }
 `;
   return parseConfig(yaml, '(built-in mailbox config)');
 }

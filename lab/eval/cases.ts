@@ -5,6 +5,7 @@
  * expect no incident and no block. Each case runs from its own lab host against its own protected
  * address (lab/eval/addresses.ts), bounded in packets and seconds as written here.
  */
+import { DEFAULT_UNVERIFIED_TTL_MS } from '../../blocking/blocker';
 import type { HpingMode, NmapScan } from '../traffic';
 import type { CaptureKind } from './captures';
 
@@ -41,9 +42,10 @@ export const DEFAULT_SETTLE_TICKS = 8;
 
 /**
  * A block on an address that may be forged (a decoy, an hping3 -a source) longer than this counts
- * as a long block: a forger must not be able to shut a real host out for long.
+ * as a long block: a forger must not be able to shut a real host out for longer than the blocker's
+ * one short block on unverified evidence.
  */
-export const SHORT_BLOCK_MAX_MS = 60_000;
+export const SHORT_BLOCK_MAX_MS = DEFAULT_UNVERIFIED_TTL_MS;
 
 export const CASES: EvalCase[] = [
   // nmap first: scan-tcp-slow (5-minute window) keeps their incidents open longest.

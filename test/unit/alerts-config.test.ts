@@ -2,6 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadConfig, mailboxConfig, parseConfig } from '../../alerts/config';
+import { eventLabels } from '../../alerts/labels';
+import { matchesAll } from '../../alerts/matchers';
+import type { BlockEvent } from '../../common/alert-events';
 
 const HOOK_SECRET = 'whsec_' + Buffer.alloc(24, 7).toString('base64');
 const ENV = { SMTP_PW: 'pw', HOOK_SECRET };
@@ -46,7 +49,14 @@ test('a mailbox receiver needs only a path, and the built-in mailbox config send
   expect(c.receivers.get('box')).toEqual({ name: 'box', type: 'mailbox', attempts: 8, path: '/var/mail/ids.mbox', from: 'xdp-ids <xdp-ids@localhost>', to: ['soc@localhost'] });
   const local = mailboxConfig('/tmp/a "quoted" dir/alerts.mbox');
   expect(local.receivers.get('local-mailbox')).toMatchObject({ type: 'mailbox', path: '/tmp/a "quoted" dir/alerts.mbox' });
-  expect(local.routes).toMatchObject([{ matchers: [], receivers: ['local-mailbox'], groupBy: ['attack'] }]);
+  expect(local.routes).toMatchObject([
+    { name: 'block-expiries', receivers: ['local-mailbox'], groupBy: ['kind', 'phase'], groupWaitMs: 3_600_000 },
+    { matchers: [], receivers: ['local-mailbox'], groupBy: ['attack'] },
+  ]);
+  // The end of an automatic block goes to the hourly digest; an operator's block's end is told at once.
+  const expiry = (origin: BlockEvent['origin']): BlockEvent => ({ v: 1, id: `e-${origin}`, kind: 'block', phase: 'expired', target: '198.18.0.66/32', origin, atMs: 0 });
+  const routeOf = (e: BlockEvent) => local.routes.find((r) => matchesAll(r.matchers, eventLabels(e)))!.name;
+  expect([routeOf(expiry('rule')), routeOf(expiry('model')), routeOf(expiry('manual'))]).toEqual(['block-expiries', 'block-expiries', 'route-1']);
 });
 
 test.each([
