@@ -26,7 +26,8 @@ function distinct(values: string[], max: number): string {
   return unique.length <= max ? unique.join(', ') : `${unique.slice(0, max).join(', ')} +${unique.length - max} more`;
 }
 
-function sampleView(s: HeaderSample) {
+/** A sampled packet's header elements as people read them. */
+export function sampleView(s: HeaderSample) {
   return {
     time: readableTime(s.tsMs), src: s.src, srcPort: s.srcPort || '', dst: s.dst, dstPort: s.dstPort || '',
     protocol: PROTOCOLS[s.protocol] ?? String(s.protocol), flags: s.tcpFlags || (s.icmpType ? `type ${s.icmpType}/${s.icmpCode}` : ''),
@@ -38,7 +39,8 @@ function limitText(target: string, traffic: TrafficClass | undefined, perSecond:
   return `${TRAFFIC_NAMES[traffic ?? 'syn']} to ${target} limited to ${readableNumber(perSecond ?? 0)}/s`;
 }
 
-function actionOf(i: Incident): string {
+/** What was done about an incident, in words: `blocked 198.18.0.66/32 until …`. */
+export function actionOf(i: Incident): string {
   const b = i.block;
   if (!b) return 'alert only';
   const unverified = b.evidence === 'unverified' ? ' (unverified source: one short block, no escalation)' : '';

@@ -7,6 +7,7 @@ import { Sensor } from '../sensor/daemon';
 import { PIN_ROOT } from '../sensor/kernel/program';
 import { TopView } from '../sensor/top-view';
 import { QueuePublisher } from '../sensor/publisher';
+import { SensorStatusWriter } from '../sensor/status';
 import { addRedisOptions, redisConnectionOf } from '../common/redis-config';
 import { registerRulesCommands } from '../detector/rules/cli';
 import { cidrList, PROTECT_HELP, positiveInt, sshPorts } from './arguments';
@@ -62,7 +63,8 @@ addRedisOptions(program.command('sensor')
     const iface: string = opts.iface ?? demo!.iface;
     const sensorId: string = opts.sensorId ?? `${os.hostname()}/${iface}`;
     const view = new TopView(process.stdout, `xdp-ids sensor on ${iface}${demo ? ' (demo lab)' : ''}`);
-    const publisher = redis ? new QueuePublisher({ redisUrl: redis, sensorId, log, also: [view] }) : undefined;
+    const status = redis ? new SensorStatusWriter(redis, log) : undefined;
+    const publisher = redis ? new QueuePublisher({ redisUrl: redis, sensorId, log, also: [view, status!] }) : undefined;
     if (publisher) metrics.sensor.watchPublisher(publisher);
     let sensor: Sensor;
     try {
@@ -72,10 +74,12 @@ addRedisOptions(program.command('sensor')
       }, publisher ?? view, log);
     } catch (err) {
       await publisher?.close();
+      await status?.close();
       await demo?.stop();
       await metricsServer?.close();
       throw err;
     }
+    status?.describe(sensor.description());
     // With a Redis, the sensor also enforces the fleet's block ledger.
     const enforcer = redis ? await startEnforcer({ program: sensor.program, redisUrl: redis, sensorId, log, allow: { sshPeers: opts.allowSshPeers }, metrics: metrics.enforcer }) : undefined;
     const shutdown = async (): Promise<void> => {
@@ -83,6 +87,7 @@ addRedisOptions(program.command('sensor')
       await enforcer?.stop();
       sensor.stop({ detach: !opts.keepAttached });
       await publisher?.close();
+      await status?.close();
       if (demo) {
         await demo.stop();
         fs.rmSync(path.join(PIN_ROOT, iface), { recursive: true, force: true });

@@ -1,26 +1,28 @@
 /**
  * The HTTP control API: block, limit and allow changes and listings, health and Prometheus
- * metrics. Every route but /health needs `Authorization: Bearer <secret>` of a token whose scope
- * covers it (GET needs `read`, changes need `write`); the token's name is the actor of the
- * change. Without configured tokens the API does not start; off the loopback it serves HTTPS
- * only, unless told otherwise in so many words. An address that fails to authenticate too often
- * is locked out for a while.
+ * metrics, and the web dashboard (web/) with the routes it reads. Every route but /health and the
+ * dashboard's page needs a token (or a dashboard session) whose scope covers it (web/auth.ts:
+ * GET needs `read`, changes need `write`); the token's name is the actor of the change. Without
+ * configured tokens the API does not start; off the loopback it serves HTTPS only, unless told
+ * otherwise in so many words.
  */
 import os from 'node:os';
-import rateLimit from '@fastify/rate-limit';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { createRegistry } from '../common/metrics';
-import { connectRedis, type RedisTarget } from '../common/redis';
 import { isLoopback, urlHost } from '../common/listen';
+import { connectRedis, type RedisTarget } from '../common/redis';
 import { LedgerBlocker, type BlockerConfig } from './blocker';
 import { BlockControl, InputError } from './control';
 import { BlockLedger } from './ledger';
 import { LedgerMaintenance } from './maintenance';
 import { blockingMetrics } from './metrics';
 import { AlertQueueNotices } from './notices';
-import { findToken, scopeAllows, type ApiToken, type TokenScope } from './tokens';
+import type { ApiToken } from './tokens';
 import type { WidthLimits } from './widths';
+import { registerAuth } from '../web/auth';
+import { registerDashboard } from '../web/dashboard';
+import { Sessions } from '../web/sessions';
 
 export interface ControlApiOptions {
   /** The control role's Redis (common/redis-roles.ts). */
@@ -37,24 +39,17 @@ export interface ControlApiOptions {
   widths?: WidthLimits;
   /** Failed authentications an address may have in a minute; the next locks it out for a minute. Default 10. */
   maxAuthFailures?: number;
+  /**
+   * The dashboard's sessions, when the caller issues one-time login tokens from them (`xdp-ids
+   * run`); then the API may start without configured tokens.
+   */
+  sessions?: Sessions;
 }
 
 export interface ControlApi {
   url: string;
   close(): Promise<void>;
 }
-
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    public?: boolean;
-  }
-  interface FastifyRequest {
-    /** `api:<token name>`, set once the request is authenticated. */
-    actor: string;
-  }
-}
-
-const AUTH_WINDOW_MS = 60_000;
 
 function routes(app: FastifyInstance, control: BlockControl, ledger: BlockLedger): void {
   const registry = blockingMetrics(ledger, createRegistry('api'));
@@ -95,46 +90,14 @@ function routes(app: FastifyInstance, control: BlockControl, ledger: BlockLedger
     : reply.code(404).send({ error: `no configured allow entry for ${req.params['*']}` })));
 }
 
-function tooManyFailures(reply: FastifyReply, seconds: number): FastifyReply {
-  return reply.code(429).header('retry-after', String(seconds))
-    .send({ error: `too many failed authentications from this address: retry in ${seconds} s` });
-}
-
-async function authenticate(app: FastifyInstance, tokens: readonly ApiToken[], maxFailures: number): Promise<void> {
-  await app.register(rateLimit, { global: false, continueExceeding: true });
-  // Failures per client address (IPv6 by /64). While an address is locked out it gets 429 even
-  // with a good token, or guessing would simply go on; a request that authenticates never counts.
-  const failures = app.createRateLimit({ max: maxFailures, timeWindow: AUTH_WINDOW_MS });
-  app.addHook('onRequest', async (req, reply) => {
-    if (req.routeOptions.config.public) return;
-    const lock = await failures(req, { increment: false });
-    if (!lock.isAllowed && lock.isExceeded) return tooManyFailures(reply, lock.ttlInSeconds);
-    const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-    const token = match ? findToken(match[1], tokens) : undefined;
-    if (!token) {
-      const failed = await failures(req);
-      if (!failed.isAllowed && failed.isExceeded) return tooManyFailures(reply, failed.ttlInSeconds);
-      return match
-        ? reply.code(401).header('www-authenticate', 'Bearer error="invalid_token"').send({ error: 'invalid token' })
-        : reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'missing bearer token (Authorization: Bearer <token>)' });
-    }
-    const needed: TokenScope = req.method === 'GET' || req.method === 'HEAD' ? 'read' : 'write';
-    if (!scopeAllows(token.scope, needed)) {
-      return reply.code(403).header('www-authenticate', 'Bearer error="insufficient_scope", scope="write"')
-        .send({ error: `token ${token.name} has scope ${token.scope}; ${req.method} ${req.url.split('?')[0]} needs a token with scope ${needed}` });
-    }
-    req.actor = `api:${token.name}`;
-  });
-}
-
 export async function startControlApi(opts: ControlApiOptions): Promise<ControlApi> {
-  if (opts.tokens.length === 0) throw new RangeError('no API tokens configured: set XDP_IDS_API_TOKENS or pass --token-file');
+  if (opts.tokens.length === 0 && !opts.sessions) throw new RangeError('no API tokens configured: set XDP_IDS_API_TOKENS or pass --token-file');
   if (!opts.tls && !opts.insecureHttp && !isLoopback(opts.host)) {
     throw new RangeError(`refusing to serve the control API (bearer tokens, block changes) over plain HTTP on ${opts.host}: pass --tls-cert and --tls-key, listen on a loopback address, or pass --insecure-http if something in front adds TLS`);
   }
   const app = Fastify({ loggerInstance: opts.log as FastifyBaseLogger, bodyLimit: 16 * 1024, https: opts.tls ?? null });
-  app.decorateRequest('actor', '');
-  await authenticate(app, opts.tokens, opts.maxAuthFailures ?? 10);
+  const sessions = opts.sessions ?? new Sessions();
+  await registerAuth(app, { tokens: opts.tokens, sessions, maxFailures: opts.maxAuthFailures ?? 10, tls: Boolean(opts.tls) });
   const redis = connectRedis(opts.redisUrl, { maxRetriesPerRequest: 1 });
   redis.on('error', () => { /* reconnects on its own; requests fail with 500 meanwhile */ });
   const ledger = new BlockLedger(redis);
@@ -149,10 +112,12 @@ export async function startControlApi(opts: ControlApiOptions): Promise<ControlA
     return reply.code(500).send({ error: 'internal error (see the API log)' });
   });
   routes(app, control, ledger);
+  const dashboard = await registerDashboard(app, { redis, ledger, sessions, log: opts.log });
 
   try {
     await app.listen({ host: opts.host, port: opts.port });
   } catch (err) {
+    dashboard.close();
     await maintenance.stop();
     await notices.close();
     redis.disconnect();
@@ -163,6 +128,7 @@ export async function startControlApi(opts: ControlApiOptions): Promise<ControlA
   return {
     url: `${opts.tls ? 'https' : 'http'}://${urlHost(opts.host)}:${port}`,
     async close() {
+      dashboard.close();
       await app.close();
       await maintenance.stop();
       await notices.close();

@@ -5,7 +5,7 @@
  * reads the ledger and never writes it, so a compromised sensor cannot block anyone.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { DELIVERY_QUEUE, FLUSH_QUEUE, KEY_PREFIX as ALERTER_PREFIX } from '../alerts/keys';
+import { DELIVERY_QUEUE, FLUSH_QUEUE, KEY_PREFIX as ALERTER_PREFIX, keys } from '../alerts/keys';
 import { CHANGES_CHANNEL } from '../blocking/ledger';
 import { ALERTS_QUEUE } from './alert-events';
 import { urlWithCredentials } from './redis';
@@ -26,8 +26,12 @@ export const KEY_MAP = {
   incidents: ['xdp-ids:inc:*', 'xdp-ids:incidents:*', 'xdp-ids:attack:*', 'xdp-ids:attacks:*'],
   /** Detectors' heartbeats and their leases on the windows partitions. */
   partitions: ['xdp-ids:detectors', 'xdp-ids:partition:*'],
+  /** The rule set each detector runs, its embedded tests' results and its last rejected reload (detector/rules-status.ts). */
+  ruleStatus: ['xdp-ids:rules:*'],
   /** Grouping, silences, dead letters, sent deliveries. */
   alerterState: [`${ALERTER_PREFIX}:*`],
+  /** The dead-letter list alone (part of the alerter's state), which operators read and replay. */
+  deadLetters: [keys.deadLetters, `${keys.deadLetterOrder}`],
   /** windows-0 … windows-15: sensors produce, detectors consume. */
   windowsQueues: Array.from({ length: PARTITIONS }, (_, p) => queueKeys(partitionQueue(p))),
   /** Events for the alerter: every component produces, the alerter consumes. */
@@ -53,12 +57,18 @@ export interface RoleGrant {
 export const ROLES: Record<Role, RoleGrant> = {
   sensor: { keys: { ledger: 'read', sensors: 'write', windowsQueues: 'write', alertsQueue: 'write' }, ledgerChannel: 'subscribe' },
   detector: {
-    keys: { ledger: 'write', sensors: 'read', incidents: 'write', partitions: 'write', windowsQueues: 'write', alertsQueue: 'write' },
+    keys: { ledger: 'write', sensors: 'read', incidents: 'write', partitions: 'write', ruleStatus: 'write', windowsQueues: 'write', alertsQueue: 'write' },
     ledgerChannel: 'publish',
   },
   alerter: { keys: { alerterState: 'write', alertsQueue: 'write', alerterQueues: 'write' } },
-  /** The control API and the block/allow/limit CLI. */
-  control: { keys: { ledger: 'write', sensors: 'read', incidents: 'read', alertsQueue: 'write' }, ledgerChannel: 'publish' },
+  /**
+   * The control API (with the dashboard) and the block/allow/limit CLI: the ledger; what sensors,
+   * incidents and detectors' rule sets say; recent deliveries, and the dead letters to replay.
+   */
+  control: {
+    keys: { ledger: 'write', sensors: 'read', incidents: 'read', ruleStatus: 'read', deadLetters: 'write', alertsQueue: 'write', alerterQueues: 'write' },
+    ledgerChannel: 'publish',
+  },
 };
 
 export const ROLE_NAMES = Object.keys(ROLES) as Role[];

@@ -17,7 +17,8 @@
  * `...:sensors` (a set), and for an overflow incident `...:keys` (a HyperLogLog of the keys folded
  * in) and `...:samples` (a few of them); `<prefix>:incidents:open` indexes open incidents by
  * resolve deadline, `<prefix>:incidents:open:<rule>` holds a rule's open incidents (not its overflow
- * incident).
+ * incident), `<prefix>:incidents:recent` the newest RECENT_KEEP incidents by opening time (open or
+ * resolved, for operators' lists).
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -41,6 +42,8 @@ export interface IncidentStoreOptions {
 export const OVERFLOW_KEY = '*';
 /** Keys an overflow incident keeps as examples. */
 const OVERFLOW_SAMPLES = 20;
+/** Incidents the recent index keeps, newest by opening time. */
+export const RECENT_KEEP = 1000;
 
 export type Phase = 'opened' | 'updated' | 'resolved';
 
@@ -50,7 +53,7 @@ export interface Transition {
 }
 
 // KEYS: 1-5 the key's incident (hash, peak, sensors, folded keys, sample keys), 6 the open index,
-// 7 the rule's open incidents, 8-12 the rule's overflow incident (as 1-5).
+// 7 the rule's open incidents, 8-12 the rule's overflow incident (as 1-5), 13 the recent index.
 // ARGV: 1 a new id, 2 now, 3 quiet ms, 4 update every ms, 5 static, 6 last, 7 evidence, 8 sensor,
 // 9 the rule's maximum, 10 a new id and 11 static for its overflow incident, 12 the key, 13... peaks.
 const RECORD = `
@@ -61,6 +64,8 @@ local function record(base, id, static)
   if redis.call('HGET', inc, 'status') ~= 'open' then
     redis.call('DEL', inc, KEYS[base + 1], KEYS[base + 2], KEYS[base + 3], KEYS[base + 4])
     redis.call('HSET', inc, 'id', id, 'status', 'open', 'openedMs', ARGV[2], 'detections', 0, 'notifiedMs', ARGV[2], 'static', static)
+    redis.call('ZADD', KEYS[13], ARGV[2], inc)
+    redis.call('ZREMRANGEBYRANK', KEYS[13], 0, -${RECENT_KEEP + 1})
     phase = 'opened'
   elseif now - tonumber(redis.call('HGET', inc, 'notifiedMs')) >= tonumber(ARGV[4]) then
     redis.call('HSET', inc, 'notifiedMs', ARGV[2])
@@ -134,6 +139,7 @@ export function inputOf(d: Detection): IncidentInput {
 export class IncidentStore {
   private readonly prefix: string;
   private readonly openIndex: string;
+  private readonly recentIndex: string;
   private readonly resolveAfterMs: number;
   private readonly updateEveryMs: number;
   private readonly keepResolvedMs: number;
@@ -142,12 +148,13 @@ export class IncidentStore {
   constructor(private readonly redis: Redis, opts: IncidentStoreOptions = {}) {
     this.prefix = opts.prefix ?? 'xdp-ids';
     this.openIndex = `${this.prefix}:incidents:open`;
+    this.recentIndex = `${this.prefix}:incidents:recent`;
     this.resolveAfterMs = opts.resolveAfterMs ?? 60_000;
     this.updateEveryMs = opts.updateEveryMs ?? 60_000;
     this.keepResolvedMs = opts.keepResolvedMs ?? 7 * 86_400_000;
     this.maxOpenPerRule = opts.maxOpenPerRule ?? 500;
     if (!('incidentRecord' in redis)) {
-      redis.defineCommand('incidentRecord', { numberOfKeys: 12, lua: RECORD });
+      redis.defineCommand('incidentRecord', { numberOfKeys: 13, lua: RECORD });
       redis.defineCommand('incidentResolve', { numberOfKeys: 7, lua: RESOLVE });
     }
   }
@@ -167,7 +174,7 @@ export class IncidentStore {
     const quietMs = Math.max(this.resolveAfterMs, windowMs);
     const peaks = Object.entries(features).filter(([, v]) => Number.isFinite(v)).flatMap(([k, v]) => [k, v]);
     const [phase, folded] = await (this.redis as unknown as Scripts).incidentRecord(
-      ...incidentKeys(key), this.openIndex, this.openOfRule(ruleId), ...incidentKeys(overflowKey),
+      ...incidentKeys(key), this.openIndex, this.openOfRule(ruleId), ...incidentKeys(overflowKey), this.recentIndex,
       `inc-${randomUUID()}`, nowMs, quietMs, this.updateEveryMs, JSON.stringify(staticPart), JSON.stringify(last), JSON.stringify(evidence), input.sensor,
       this.maxOpenPerRule, `inc-${randomUUID()}`, JSON.stringify(overflowPart), input.key, ...peaks,
     );
@@ -199,8 +206,22 @@ export class IncidentStore {
     return this.read(this.keyOf(ruleId, key));
   }
 
-  async listOpen(): Promise<Incident[]> {
-    const keys = await this.redis.zrange(this.openIndex, '0', '-1');
+  /** Every open incident; or the `limit` most recently active ones (latest resolve deadline first). */
+  async listOpen(limit?: number): Promise<Incident[]> {
+    return this.readAll(limit === undefined ? await this.redis.zrange(this.openIndex, '0', '-1') : await this.redis.zrevrange(this.openIndex, 0, limit - 1));
+  }
+
+  /** The newest incidents by opening time, open or resolved (at most RECENT_KEEP; resolved ones while they are kept). */
+  async listRecent(limit = RECENT_KEEP): Promise<Incident[]> {
+    return this.readAll(await this.redis.zrevrange(this.recentIndex, 0, limit - 1));
+  }
+
+  /** Incidents that opened after `sinceMs` (for a live feed), oldest first. */
+  async openedSince(sinceMs: number): Promise<Incident[]> {
+    return this.readAll(await this.redis.zrangebyscore(this.recentIndex, `(${sinceMs}`, '+inf'));
+  }
+
+  private async readAll(keys: string[]): Promise<Incident[]> {
     const all = await Promise.all(keys.map((k) => this.read(k)));
     return all.filter((i): i is Incident => i !== undefined);
   }

@@ -29,6 +29,7 @@ import { groupKey, parseIPv4 } from './rules/addresses';
 import { RuleEngine, type Detection } from './rules/engine';
 import { formatProblem } from './rules/problems';
 import { RuleWatcher } from './rules/watcher';
+import { RuleStatusPublisher } from './rules-status';
 
 export interface DetectorOptions {
   /** The detector role's Redis (common/redis-roles.ts). */
@@ -111,6 +112,7 @@ export class Detector {
   private readonly exceptions: ExceptionReporter;
   private readonly owner: PartitionOwner;
   private readonly memory: RedisMemoryWatch;
+  private readonly ruleStatus: RuleStatusPublisher;
   private readonly workers = new Map<number, { worker: Worker<WindowsJob>; connection: Redis }>();
   private readonly assembler = new TickAssembler();
   private readonly evidence = new EvidenceBuffer();
@@ -154,11 +156,15 @@ export class Detector {
     this.exceptions = new ExceptionReporter(this.alerts, `detector@${this.id}`, opts.log);
     this.blocker = opts.blocker ?? loggingBlocker(opts.log);
     this.memory = new RedisMemoryWatch(redis, this.exceptions, { log: opts.log, everyMs: opts.memoryCheckMs });
+    this.ruleStatus = new RuleStatusPublisher(redis, this.id);
+    void this.ruleStatus.loaded(loaded.ruleSet);
     this.watcher.on('reloaded', ({ ruleSet, warnings }) => {
       this.engine.setRules(ruleSet);
+      void this.ruleStatus.loaded(ruleSet);
       opts.log.info({ rules: ruleSet.rules.length, version: ruleSet.version, warnings: warnings.map(formatProblem) }, 'rules reloaded');
     });
     this.watcher.on('rejected', ({ problems, kept }) => {
+      void this.ruleStatus.rejected(problems, kept);
       void this.exceptions.report('rule-reload-failed', 'high', `rule files rejected; the last good set (${kept?.version ?? 'none'}) stays active:\n${problems.map(formatProblem).join('\n')}`,
         { problems: problems.map(formatProblem), keptVersion: kept?.version });
     });
@@ -194,6 +200,7 @@ export class Detector {
     detector.dropSampler = setInterval(() => detector.attacks.sampleDrops().catch((err: Error) => opts.log.warn({ err }, 'sampling drops failed')), DROP_SAMPLE_MS);
     detector.memory.start();
     opts.metrics?.watch(() => ({ partitions: detector.owner.partitions.length, modelLoaded: detector.model?.modelId !== undefined }));
+    detector.ruleStatus.start();
     opts.log.info({ id: detector.id, partitions: detector.owner.partitions, model: detector.model?.modelId ?? null }, 'detector started');
     return detector;
   }
@@ -207,6 +214,7 @@ export class Detector {
     clearTimeout(this.resolver);
     clearInterval(this.dropSampler);
     this.memory.stop();
+    await this.ruleStatus.stop();
     this.watcher.close();
     this.model?.close();
     await this.owner.stop();

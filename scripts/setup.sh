@@ -15,6 +15,7 @@ APT_PACKAGES=(
   nmap hping3 iperf3 wrk curl tshark                       # real attack and benign traffic
   python3-scapy tcpreplay masscan                          # the detection eval's captures (lab/eval/captures.py) and scans
   redis-server openssl docker-compose                      # openssl: the Redis TLS tests make their certificates
+  chromium                                                 # the dashboard's tests drive it (playwright-core)
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -41,3 +42,4 @@ if [[ ! -f native/build/Release/xdp_ids_native.node ]] || [[ -n "$(find native/s
   npm run --silent build:native >/dev/null
 fi
 npm run --silent build:ts
+npm run --silent build:web

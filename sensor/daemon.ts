@@ -17,6 +17,7 @@ import { HOST_BITS, PORT_BITS, decodeEvent } from './kernel/records';
 import { estimateDistinct, expectedBits } from './sketch';
 import type { SensorMetrics } from './metrics';
 import { DestinationWindows, SourceWindows, counterDeltas } from './windows';
+import type { SensorDescription } from './status';
 
 export interface SensorOptions {
   iface: string;
@@ -79,6 +80,8 @@ function ifindexOf(iface: string): number {
 export class Sensor {
   readonly sensorId: string;
   readonly mode: XdpMode;
+  readonly attachedMs = Date.now();
+  readonly windowMs: number;
   private readonly windowNs: bigint;
   private readonly sources = new SourceWindows();
   private readonly destinations = new DestinationWindows();
@@ -97,7 +100,8 @@ export class Sensor {
     private readonly sink: SensorSink, private readonly log: Logger) {
     this.sensorId = opts.sensorId ?? os.hostname();
     this.mode = mode;
-    this.windowNs = BigInt(opts.windowMs ?? 1000) * 1_000_000n;
+    this.windowMs = opts.windowMs ?? 1000;
+    this.windowNs = BigInt(this.windowMs) * 1_000_000n;
     this.lastTickNs = monotonicNs();
     this.previousGlobals = program.readGlobals();
     opts.metrics?.watch(program);
@@ -217,6 +221,11 @@ export class Sensor {
       this.scheduleTick();
     }, Number(next - now) / 1e6 + GRACE_MS);
     this.timer.unref?.();
+  }
+
+  /** What operators see of this sensor besides its ticks (sensor/status.ts). */
+  description(): SensorDescription {
+    return { sensor: this.sensorId, iface: this.opts.iface, mode: this.mode, attachedMs: this.attachedMs, windowMs: this.windowMs, sourceCapacity: this.program.sourceCapacity };
   }
 
   /** Reads the kernel maps once and returns the window that just ended. */

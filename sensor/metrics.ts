@@ -113,6 +113,6 @@ export class SensorMetrics {
   drained(seconds: number, tick: SensorTick): void {
     this.drainSeconds.observe(seconds);
     this.ticks.inc();
-    this.tracked = { sources: tick.trackedSources, capacity: this.program?.sourceCapacity() ?? Infinity };
+    this.tracked = { sources: tick.trackedSources, capacity: this.program?.sourceCapacity ?? Infinity };
   }
 }

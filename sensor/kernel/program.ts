@@ -143,6 +143,11 @@ export class XdpIdsProgram {
     this.map('ids_ports').updateBatch(keys, Buffer.from(table));
   }
 
+  /** How many sources the kernel's source table holds. */
+  get sourceCapacity(): number {
+    return this.map('ids_src').maxEntries;
+  }
+
   private map(name: string): BpfMap {
     return this.object.map(name);
   }
@@ -207,11 +212,6 @@ export class XdpIdsProgram {
 
   readDestinations(): SourceBatch {
     return this.map('ids_dst').lookupBatch();
-  }
-
-  /** How many sources the kernel's source table holds at most. */
-  sourceCapacity(): number {
-    return this.map('ids_src').maxEntries;
   }
 
   /** Cumulative counters of the packets the insert throttle did not track, summed over CPUs. */
