@@ -20,6 +20,8 @@ import { SensorMetrics } from '../sensor/metrics';
 import { registerAlertsCommands } from '../alerts/cli';
 import { registerModelCommands } from '../detector/model/cli';
 import { registerRedisCommands } from './redis';
+import { registerStatusCommand } from './status';
+import { registerIncidentsCommands } from '../detector/incidents-cli';
 import { EXIT, exitCodeOf } from './exit-codes';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -115,11 +117,13 @@ registerBlockingCommands(program);
 registerAlertsCommands(program);
 registerModelCommands(program);
 registerRedisCommands(program);
+registerIncidentsCommands(program);
+registerStatusCommand(program);
 
 program.parseAsync().catch((err: Error) => {
   const code = exitCodeOf(err);
   // Help shown as an error (a command group without its subcommand) has said all there is.
   const shown = toldUser || (err instanceof CommanderError && err.code === 'commander.help');
-  if (code !== EXIT.ok && !shown) process.stderr.write(`xdp-ids: ${err.message}\n`);
+  if (code !== EXIT.ok && !shown && err.message) process.stderr.write(`xdp-ids: ${err.message}\n`);
   process.exit(code);
 });

@@ -13,7 +13,7 @@ import { createLogger } from '../common/log';
 import { connectRedis, describeRedisError, type RedisConnection } from '../common/redis';
 import { addRedisOptions, NO_REDIS, RedisConfigError, redisConnectionOf } from '../common/redis-config';
 import { listenAddress } from '../common/listen';
-import { oneLine } from '../common/text';
+import { textTable as table } from '../common/text';
 import { startControlApi } from './api';
 import { LedgerBlocker, limitSummary } from './blocker';
 import { TRAFFIC_CLASSES } from '../common/traffic';
@@ -86,13 +86,6 @@ async function withControl<T>(cmd: Command, work: (control: BlockControl, actor:
 
 function write(cmd: Command, text: string): void {
   cmd.configureOutput().writeOut?.(text);
-}
-
-/** Cells are one line each: a reason or actor with line breaks or terminal escapes would forge rows. */
-function table(rows: string[][]): string {
-  const cells = rows.map((row) => row.map((cell) => oneLine(cell) || '-'));
-  const widths = cells[0].map((_, i) => Math.max(...cells.map((row) => row[i].length)));
-  return cells.map((row) => `${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')}\n`).join('');
 }
 
 function blockRows(entries: LedgerEntry[]): string {

@@ -50,6 +50,11 @@ export function ownerOf(partition: number, members: readonly string[]): string |
   return best;
 }
 
+/** Where a partition's lease lives; its value is the owning detector's id. */
+export function partitionLeaseKey(partition: number, prefix = 'xdp-ids'): string {
+  return `${prefix}:partition:${partition}`;
+}
+
 export class PartitionOwner {
   private readonly owned = new Set<number>();
   private readonly prefix: string;
@@ -99,7 +104,7 @@ export class PartitionOwner {
   }
 
   private leaseKey(p: number): string {
-    return `${this.prefix}:partition:${p}`;
+    return partitionLeaseKey(p, this.prefix);
   }
 
   private async beat(): Promise<void> {

@@ -30,6 +30,7 @@ import { RuleEngine, type Detection } from './rules/engine';
 import { formatProblem } from './rules/problems';
 import { RuleWatcher } from './rules/watcher';
 import { RuleStatusPublisher } from './rules-status';
+import { HeartbeatWriter } from '../common/heartbeat';
 
 export interface DetectorOptions {
   /** The detector role's Redis (common/redis-roles.ts). */
@@ -102,6 +103,17 @@ export function blockTarget(d: Detection): string | undefined {
   return key.includes('/') ? key : `${key}/${key.includes(':') ? 128 : 32}`;
 }
 
+/** A detector's heartbeat (common/heartbeat.ts). */
+export interface DetectorState {
+  partitions: number[];
+  /** The anomaly model's id, or null when the rules run alone. */
+  model: string | null;
+  rulesVersion: string | null;
+  /** The newest tick evaluated: its window's end, and how long after it it was evaluated. */
+  newestTickMs?: number;
+  lagSeconds?: number;
+}
+
 export class Detector {
   readonly id: string;
   private readonly engine: RuleEngine;
@@ -113,6 +125,9 @@ export class Detector {
   private readonly owner: PartitionOwner;
   private readonly memory: RedisMemoryWatch;
   private readonly ruleStatus: RuleStatusPublisher;
+  private readonly heartbeat: HeartbeatWriter<DetectorState>;
+  /** The newest tick evaluated: its window's end, and how long after it the evaluation finished. */
+  private newest?: { tickEndMs: number; lagSeconds: number };
   private readonly workers = new Map<number, { worker: Worker<WindowsJob>; connection: Redis }>();
   private readonly assembler = new TickAssembler();
   private readonly evidence = new EvidenceBuffer();
@@ -168,6 +183,7 @@ export class Detector {
       void this.exceptions.report('rule-reload-failed', 'high', `rule files rejected; the last good set (${kept?.version ?? 'none'}) stays active:\n${problems.map(formatProblem).join('\n')}`,
         { problems: problems.map(formatProblem), keptVersion: kept?.version });
     });
+    this.heartbeat = new HeartbeatWriter(redis, 'detector', this.id, () => this.state());
     this.owner = new PartitionOwner(redis, this.id, {
       partitions: opts.partitions ?? PARTITIONS, log: opts.log,
       acquire: async (p) => this.consume(p),
@@ -201,8 +217,17 @@ export class Detector {
     detector.memory.start();
     opts.metrics?.watch(() => ({ partitions: detector.owner.partitions.length, modelLoaded: detector.model?.modelId !== undefined }));
     detector.ruleStatus.start();
+    detector.heartbeat.start();
     opts.log.info({ id: detector.id, partitions: detector.owner.partitions, model: detector.model?.modelId ?? null }, 'detector started');
     return detector;
+  }
+
+  /** What `xdp-ids status` shows of this detector. */
+  private state(): DetectorState {
+    return {
+      partitions: this.owner.partitions, model: this.model?.modelId ?? null, rulesVersion: this.watcher.ruleSet?.version ?? null,
+      ...(this.newest ? { newestTickMs: this.newest.tickEndMs, lagSeconds: this.newest.lagSeconds } : {}),
+    };
   }
 
   stats(): DetectorStats {
@@ -215,6 +240,7 @@ export class Detector {
     clearInterval(this.dropSampler);
     this.memory.stop();
     await this.ruleStatus.stop();
+    await this.heartbeat.stop();
     this.watcher.close();
     this.model?.close();
     await this.owner.stop();
@@ -289,6 +315,7 @@ export class Detector {
     const scored = this.model?.lastScores();
     if (scored) this.opts.metrics?.modelScores(scored.scores, scored.threshold);
     await this.handle([...detections, ...modelDetections]);
+    if (!this.newest || tick.endMs >= this.newest.tickEndMs) this.newest = { tickEndMs: tick.endMs, lagSeconds: Math.max(0, (Date.now() - tick.endMs) / 1000) };
     this.opts.metrics?.evaluated(tick.endMs, ruleSeconds, windows);
   }
 
@@ -399,8 +426,8 @@ export class Detector {
   private scheduleResolver(): void {
     this.resolver = setTimeout(async () => {
       try {
-        for (const t of await this.incidents.resolveDue()) {
-          this.opts.log.info({ incident: t.incident.id, rule: t.incident.ruleId, key: t.incident.key }, 'incident resolved');
+        for (const t of [...await this.incidents.resolveRequested(), ...await this.incidents.resolveDue()]) {
+          this.opts.log.info({ incident: t.incident.id, rule: t.incident.ruleId, key: t.incident.key, by: t.incident.resolvedBy }, 'incident resolved');
           this.opts.metrics?.transition(t.incident.ruleId, t.phase);
           this.awaitingEvidence.delete(`${t.incident.ruleId}|${t.incident.key}`);
           if (this.wantsAlerts(t.incident.ruleId)) await this.announce(t);
