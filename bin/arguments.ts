@@ -10,6 +10,15 @@ export function positiveInt(name: string, max: number) {
   };
 }
 
+/** A commander parser for a TCP port to listen on; 0 takes any free one. */
+export function listenPort(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError(`${name} must be a port from 0 (any free one) to 65535`);
+    return n;
+  };
+}
+
 /** `--allow-ssh-peers [ports]`: true for port 22, or the comma-separated ports given. */
 export function sshPorts(text: string): number[] {
   const ports = text.split(',').map((p) => Number(p.trim()));

@@ -1,8 +1,8 @@
 /**
  * The commands that run the pipeline: `detector` (one detector process on a Redis) and `run`
  * (the whole service in one process: Redis of its own unless given one, the sensor with its block
- * enforcer, a detector that blocks through the ledger, and a live view; on a demo lab of network
- * namespaces when no interface is given). On its own Redis each part connects as its role's ACL
+ * enforcer, a detector that blocks through the ledger, a live view, and the web dashboard on the
+ * loopback; on a demo lab of network namespaces when no interface is given). On its own Redis each part connects as its role's ACL
  * user, as it would on a shared one.
  */
 import fs from 'node:fs';
@@ -36,7 +36,11 @@ import { AlerterMetrics } from '../alerts/metrics';
 import { createRegistry, metricsListenOption, serveCommandMetrics } from '../common/metrics';
 import { DetectorMetrics } from '../detector/metrics';
 import { SensorMetrics } from '../sensor/metrics';
-import { cidrList, PARTNER_HELP, PROTECT_HELP, positiveInt, sshPorts } from './arguments';
+import { DEFAULT_API_PORT } from '../blocking/cli';
+import { loadTokens } from '../blocking/tokens';
+import { SensorStatusWriter } from '../sensor/status';
+import { startLocalDashboard } from '../web/local';
+import { cidrList, listenPort, PARTNER_HELP, PROTECT_HELP, positiveInt, sshPorts } from './arguments';
 
 /** The detector options both commands share: rules, window, the anomaly model, dry run, the incident cap. */
 function detectorOptions(cmd: Command): Command {
@@ -154,6 +158,8 @@ export function registerServiceCommands(program: Command): void {
     .option('--allow-ssh-peers [ports]', 'never block the peers of established SSH sessions (port 22, or these comma-separated ports)', sshPorts)
     .option('--protect <cidr>', PROTECT_HELP, cidrList('--protect'))
     .option('--keep-attached', 'leave the XDP program attached (and enforcing blocks) on exit')
+    .option('--dashboard-port <port>', 'port of the web dashboard on 127.0.0.1 (0: any free port); a one-time login link is printed', listenPort('--dashboard-port'), DEFAULT_API_PORT)
+    .option('--no-dashboard', 'no web dashboard (nor control API)')
     .addOption(metricsListenOption('run'))), RUN_REDIS_HELP)
     .action(async function (this: Command, opts) {
       const log = createLogger('xdp-ids');
@@ -198,17 +204,25 @@ export function registerServiceCommands(program: Command): void {
         });
         stops.push(() => detector.stop());
         const sensorId = `${os.hostname()}/${iface}`;
-        const publisher = new QueuePublisher({ redisUrl: redis.sensor, sensorId, log: log.child({ part: 'publisher' }), also: learner ? [view, learner] : [view] });
+        const status = new SensorStatusWriter(redis.sensor, log.child({ part: 'sensor-status' }));
+        stops.push(() => status.close());
+        const publisher = new QueuePublisher({ redisUrl: redis.sensor, sensorId, log: log.child({ part: 'publisher' }), also: learner ? [view, status, learner] : [view, status] });
         stops.push(() => publisher.close());
         const sensorMetrics = new SensorMetrics(registry);
         sensorMetrics.watchPublisher(publisher);
         const sensor = Sensor.start({ iface, sensorId, mode: opts.mode, windowMs: opts.windowMs, pin: demo ? false : undefined, protect: opts.protect, metrics: sensorMetrics },
           publisher, log.child({ part: 'sensor' }));
         stops.push(() => sensor.stop({ detach: !opts.keepAttached }));
+        status.describe(sensor.description());
         const enforcer = await startEnforcer({
           program: sensor.program, redisUrl: redis.sensor, sensorId, log: log.child({ part: 'enforcer' }), allow: { sshPeers: opts.allowSshPeers }, metrics: new EnforcerMetrics(registry),
         });
         stops.push(() => enforcer.stop());
+        if (opts.dashboard) {
+          const dashboard = await startLocalDashboard({ redisUrl: redis.control, port: opts.dashboardPort, tokens: loadTokens(), log: log.child({ part: 'api' }) });
+          stops.push(() => dashboard.close());
+          view.note(() => `dashboard: ${dashboard.loginLink()}  (signs in once; tokens of XDP_IDS_API_TOKENS work too)`);
+        }
       } catch (err) {
         await stopAll();
         throw err;

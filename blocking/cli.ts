@@ -23,7 +23,8 @@ import { AlertQueueNotices } from './notices';
 import { loadTokens, type ApiToken } from './tokens';
 import { widthLimitsFromEnv, type WidthLimits } from './widths';
 
-export const DEFAULT_API_LISTEN = '127.0.0.1:9477';
+export const DEFAULT_API_PORT = 9477;
+export const DEFAULT_API_LISTEN = `127.0.0.1:${DEFAULT_API_PORT}`;
 
 function fail(code: string, message: string): never {
   throw new CommanderError(1, `xdp-ids.${code}`, message);

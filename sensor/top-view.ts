@@ -43,7 +43,15 @@ export class TopView implements SensorSink {
   private readonly trips: Trip[] = [];
   private readonly incidents: IncidentEvent[] = [];
 
+  private readonly notes: (() => string)[] = [];
+
   constructor(private readonly out: NodeJS.WriteStream, private readonly header: string) {}
+
+  /** A line under the header, read at every redraw (e.g. the dashboard's current login link); printed once when not a terminal. */
+  note(line: () => string): void {
+    if (this.out.isTTY) this.notes.push(line);
+    else this.out.write(`${line()}\n`);
+  }
 
   tick(t: SensorTick): void {
     if (!this.out.isTTY) {
@@ -56,6 +64,7 @@ export class TopView implements SensorSink {
     const errors = Object.entries(g).filter(([k]) => k.startsWith('err_')).reduce((sum, [, v]) => sum + v, 0);
     const lines = [
       `\x1b[1m${this.header}\x1b[0m  window ${t.window}  ${new Date(t.endMs).toISOString()}`,
+      ...this.notes.map((line) => line()),
       `packets ${human(g.packets)}/s  bytes ${human(g.bytes)}/s  dropped ${human(g.drop_blocked)}  parse errors ${human(errors)}  ` +
         `active ${t.sources.length}  tracked ${t.trackedSources}  untracked pkts ${human(t.untracked.packets)}  events ${human(g.events)}`,
       '',

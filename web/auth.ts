@@ -9,7 +9,8 @@
  * alone would let another local site's page make changes.
  *
  * An address (IPv6: its /64) that fails to authenticate too often is locked out for a while, good
- * credentials or not, or guessing would simply go on; requests that authenticate never count.
+ * credentials or not, or guessing would simply go on. Only a wrong token or login token counts:
+ * requests that authenticate, that present nothing, or whose session has ended do not.
  */
 import fastifyCookie from '@fastify/cookie';
 import rateLimit from '@fastify/rate-limit';
@@ -94,7 +95,8 @@ export async function registerAuth(app: FastifyInstance, opts: AuthOptions): Pro
       principal = token;
     } else if (sessionId) {
       const session = opts.sessions.get(sessionId);
-      if (!session) return refuse(req, reply, 401, 'the session has ended: sign in again');
+      // Not counted: nobody guesses a 256-bit id, and every browser still holding a cookie from before an API restart would count.
+      if (!session) return reply.code(401).send({ error: 'the session has ended: sign in again' });
       if (!isRead(req.method)) {
         // A forged request's victim is the session's own address: it must not count towards a lockout.
         const problem = crossSiteProblem(req) ?? (Sessions.csrfMatches(session.csrf, req.headers[CSRF_HEADER] as string | undefined) ? undefined : `missing or wrong ${CSRF_HEADER} header`);
@@ -103,7 +105,8 @@ export async function registerAuth(app: FastifyInstance, opts: AuthOptions): Pro
       principal = session;
       req.sessionKey = session.key;
     } else {
-      return refuse(req, reply, 401, 'missing bearer token (Authorization: Bearer <token>) or session', 'Bearer');
+      // Not counted: presenting nothing guesses nothing (a signed-out dashboard asks this on every load).
+      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'missing bearer token (Authorization: Bearer <token>) or session' });
     }
     const needed: TokenScope = req.routeOptions.config.scope ?? (isRead(req.method) ? 'read' : 'write');
     if (!scopeAllows(principal.scope, needed)) {

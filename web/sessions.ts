@@ -60,6 +60,12 @@ export class Sessions {
     return token;
   }
 
+  /** Whether a login token can still sign in (not spent, not expired). */
+  loginTokenUnspent(token: string): boolean {
+    const held = this.loginTokens.get(digest(token));
+    return held !== undefined && held.expiresMs > this.now();
+  }
+
   /** Whom a one-time login token signs in as; the token is spent either way. */
   redeemLoginToken(presented: string): Principal | undefined {
     const key = digest(presented);

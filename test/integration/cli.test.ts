@@ -24,6 +24,7 @@ describe('xdp-ids CLI', () => {
     [['detector'], /no Redis: set XDP_IDS_REDIS_URL_FILE or XDP_IDS_REDIS_URL/, 1],
     [['alerter', '--redis-url-file', '/nonexistent/alerter.url'], /cannot read the Redis URL file \/nonexistent\/alerter\.url/, 1],
     [['run', '--redis-maxmemory', 'lots'], /--redis-maxmemory must be a size such as 256mb/, 2],
+    [['run', '--dashboard-port', '70000'], /--dashboard-port must be a port from 0 \(any free one\) to 65535/, 2],
     [['redis', 'acl', '--url', 'http://10.0.0.5'], /--url must be redis:\/\/, rediss:\/\/ or unix:\/\//, 1],
     [['incidents', 'list', '--severity', 'dire'], /--severity must be one of info, low, medium, high, critical/, 2],
     [['status', '--bogus'], /unknown option '--bogus'/, 2],

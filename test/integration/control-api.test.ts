@@ -100,11 +100,12 @@ describe('tokens', () => {
 });
 
 describe('failed authentication', () => {
-  test('ten failures in a minute lock the address out for a minute, good token or not; successes never count', async () => {
+  test('ten failures in a minute lock the address out for a minute, good token or not; successes and requests without credentials never count', async () => {
     const api = await start();
     try {
       const get = (token?: string) => httpsRequest(`${api.url}/v1/blocks`, certs.ca, { token });
       for (let i = 0; i < 20; i++) expect((await get(OPS.secret)).status).toBe(200);
+      for (let i = 0; i < 20; i++) expect((await get()).status).toBe(401);
       const failures = [];
       for (let i = 0; i < 10; i++) failures.push((await get(`wrong-token-${i}-0123456789`)).status);
       expect(failures).toEqual(Array(10).fill(401));

@@ -5,7 +5,7 @@
  */
 import type { IncidentRow, TickSummary } from './types.js';
 
-const KEEP_SECONDS = 300;
+export const KEEP_SECONDS = 300;
 const KEEP_OPENED = 20;
 
 export type LiveListener = (event: 'tick' | 'incident' | 'ledger' | 'history', data: unknown) => void;

@@ -53,6 +53,7 @@ function signOut(): void {
   useSession(undefined, signOut);
   nav.hidden = true;
   fill(who);
+  fill(openedBanner);
   loginForm();
 }
 

@@ -5,7 +5,7 @@
 import uPlot from '../vendor/uPlot.esm.js';
 import { fill, h, route, table } from '../dom.js';
 import { num, time } from '../format.js';
-import { latestTicks, onLive, opened, perSecond } from '../live.js';
+import { KEEP_SECONDS, latestTicks, onLive, opened, perSecond } from '../live.js';
 import type { Page } from './page.js';
 
 function chart(title: string, label: string, color: string, width: number): uPlot {
@@ -20,10 +20,12 @@ function chart(title: string, label: string, color: string, width: number): uPlo
 
 export const livePage: Page = async (view) => {
   const boxes = [h('div', { class: 'chart', 'data-testid': 'chart-packets' }), h('div', { class: 'chart', 'data-testid': 'chart-drops' })];
+  const rates = h('p', { 'data-testid': 'rates' });
   const top = h('div');
   const incidents = h('div');
   fill(view,
     h('h1', {}, 'Live'),
+    rates,
     h('div', { class: 'charts' }, ...boxes),
     h('h2', {}, 'Top sources (newest tick of each sensor)'), top,
     h('h2', {}, 'Incidents opening'), incidents);
@@ -39,6 +41,10 @@ export const livePage: Page = async (view) => {
     const xs = seconds.map((s) => s / 1000);
     packets.setData([xs, seconds.map((s) => perSecond.get(s)!.packets)]);
     drops.setData([xs, seconds.map((s) => perSecond.get(s)!.drops)]);
+    const slots = seconds.map((s) => perSecond.get(s)!);
+    const now = slots[slots.length - 1] ?? { packets: 0, drops: 0 };
+    fill(rates, `Now ${num(now.packets)} packets/s, ${num(now.drops)} drops/s. Peak of the last ${Math.round(KEEP_SECONDS / 60)} minutes: `,
+      `${num(Math.max(0, ...slots.map((x) => x.packets)))} packets/s, `, h('span', { 'data-testid': 'drops-peak' }, num(Math.max(0, ...slots.map((x) => x.drops)))), ' drops/s.');
     const rows = [...latestTicks.values()].flatMap((t) => t.top.map((s) => ({ sensor: t.sensor, seconds: t.seconds, ...s })))
       .sort((a, b) => b.packets / b.seconds - a.packets / a.seconds).slice(0, 15);
     fill(top, table('top-sources', ['source', 'sensor', 'packets/s', 'bytes/s', 'SYN/s', 'ports'],
