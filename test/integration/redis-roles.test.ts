@@ -262,7 +262,7 @@ describe('Redis ACL roles on a real redis-server', () => {
     }
     expect(await denials()).toEqual([]);
     const control = as('control');
-    for (const attempt of [() => control.set('xdp-ids:inc:{a|b}', '1'), () => control.lpush('bull:windows-0:wait', 'x'), () => control.get('xdp-ids:alerts:dlq')]) {
+    for (const attempt of [() => control.set('xdp-ids:inc:{a|b}', '1'), () => control.lpush('bull:windows-0:wait', 'x'), () => control.get('xdp-ids:alerts:silences')]) {
       await expect(attempt()).rejects.toThrow(/NOPERM/);
     }
   });
