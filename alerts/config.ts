@@ -14,7 +14,7 @@ import { formatProblem } from '../detector/rules/problems';
 import { YamlSource } from '../detector/rules/yaml-source';
 import { parseMatcher, type Matcher } from './matchers';
 import { compileSubject } from './render';
-import type { AlertsConfig, Receiver, Route } from './types';
+import { WEBHOOK_FORMATS, type AlertsConfig, type Receiver, type Route } from './types';
 
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
@@ -81,8 +81,8 @@ const WebhookShape = z.strictObject({
   /** The Standard Webhooks signing secret: an environment variable, or a file (mode 600) whose first line it is. */
   secret_env: envName.optional(),
   secret_file: z.string().min(1).optional(),
-  /** `json`: the versioned payload of alerts/README.md; `slack`: a Slack/Teams-compatible `{text}` body. */
-  format: z.enum(['json', 'slack']).default('json'),
+  /** `json`: the versioned payload of alerts/README.md; `slack`: a Slack/Teams-compatible `{text}` body; `ecs`, `ocsf`: SIEM events, one a line. */
+  format: z.enum(WEBHOOK_FORMATS).default('json'),
   timeout: duration.default(10_000),
 });
 

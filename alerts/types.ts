@@ -29,9 +29,13 @@ export interface WebhookReceiver {
   attempts: number;
   url: string;
   secret: string;
-  format: 'json' | 'slack';
+  format: WebhookFormat;
   timeoutMs: number;
 }
+
+/** `json`: the versioned payload; `slack`: `{text}`; `ecs`, `ocsf`: one SIEM event a line. */
+export const WEBHOOK_FORMATS = ['json', 'slack', 'ecs', 'ocsf'] as const;
+export type WebhookFormat = (typeof WEBHOOK_FORMATS)[number];
 
 export interface MailboxReceiver {
   name: string;
