@@ -150,6 +150,8 @@ routes: [{ receivers: [local-mailbox] }]
       expect(others.length).toBeGreaterThan(0);
       expect((await cli('incidents', 'resolve', ...others)).stdout.split('\n').filter((l) => l.startsWith('resolved '))).toHaveLength(others.length);
       await until('the alerter delivered the RESOLVED alert', async () => /RESOLVED/.test(fs.readFileSync(path.join(dir, 'mbox'), 'utf8')) || undefined);
+      // Quoted-printable may break the line anywhere: the text part, joined.
+      expect(fs.readFileSync(path.join(dir, 'mbox'), 'utf8').replace(/=\n/g, '')).toMatch(/resolved \S+ by cli:\S+@\S+/);
 
       await alerter.stop();
       alerter = undefined;
