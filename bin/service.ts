@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Logger } from 'pino';
-import { createLogger } from '../common/log';
+import { createLogger, LOG_LEVELS } from '../common/log';
 import { connectRedis, DEFAULT_EMBEDDED_MAXMEMORY, isMemorySize, redactUrl, startEmbeddedRedis, type RedisTarget } from '../common/redis';
 import { addRedisOptions, NO_REDIS, redisConnectionOf, type RedisCliOptions } from '../common/redis-config';
 import { aclFileText, newRolePasswords, roleUrls, type Role } from '../common/redis-roles';
@@ -21,7 +21,7 @@ import { parseGrouping, type Grouping } from '../detector/rules/addresses';
 import { mailboxConfig } from '../alerts/config';
 import { startAlerter, startAlerterWith } from '../alerts/service';
 import { startDemoLab, type DemoLab } from '../lab/demo';
-import { DemoModelLearner } from '../lab/demo-model';
+import { DemoModelLearner, learnerLine } from '../lab/demo-model';
 import { Sensor } from '../sensor/daemon';
 import { QueuePublisher } from '../sensor/publisher';
 import { TopView } from '../sensor/top-view';
@@ -84,6 +84,18 @@ function onExit(log: Logger, stop: () => Promise<void>): void {
   };
   process.once('SIGINT', handler);
   process.once('SIGTERM', handler);
+  // A closed terminal or SSH session: without this, the default action ends the process at once and
+  // leaves its private redis-server running and the XDP program attached.
+  process.once('SIGHUP', handler);
+}
+
+/** `run`'s logger: into a file, with warnings and errors also handed to the live view. */
+function logTo(file: string, level: string | undefined, warnings: (line: string) => void): Logger {
+  try {
+    return createLogger('xdp-ids', { file, level, warnings: { write: warnings } });
+  } catch (err) {
+    throw new InvalidArgumentError(`cannot write the log file ${file}: ${(err as Error).message} (pass --log-file)`);
+  }
 }
 
 /**
@@ -160,9 +172,14 @@ export function registerServiceCommands(program: Command): void {
     .option('--keep-attached', 'leave the XDP program attached (and enforcing blocks) on exit')
     .option('--dashboard-port <port>', 'port of the web dashboard on 127.0.0.1 (0: any free port); a one-time login link is printed', listenPort('--dashboard-port'), DEFAULT_API_PORT)
     .option('--no-dashboard', 'no web dashboard (nor control API)')
+    .option('--log-file <file>', 'where the logs go (JSON lines, appended); warnings also show on the live view', 'xdp-ids.log')
+    .addOption(new Option('--log-level <level>', 'log level (default: $XDP_IDS_LOG_LEVEL, else info)').choices(LOG_LEVELS))
     .addOption(metricsListenOption('run'))), RUN_REDIS_HELP)
     .action(async function (this: Command, opts) {
-      const log = createLogger('xdp-ids');
+      // The view exists once the interface is known; warnings logged before are in the log file.
+      let view: TopView | undefined;
+      const log = logTo(opts.logFile, opts.logLevel, (line) => view?.warning(line));
+      process.stdout.write(`xdp-ids: starting; logs in ${path.resolve(opts.logFile)}\n`);
       const stops: (() => Promise<void> | void)[] = [];
       const stopAll = async (): Promise<void> => {
         for (const stop of stops.splice(0).reverse()) await stop();
@@ -189,7 +206,12 @@ export function registerServiceCommands(program: Command): void {
           const demoLearner = learner = new DemoModelLearner({ dir, exclude: new Set(demo.attackers), learnMs: DEMO_LEARN_MS, log: log.child({ part: 'demo-model' }) });
           stops.push(() => demoLearner.stop());
         }
-        const view = new TopView(process.stdout, `xdp-ids on ${iface}${demo ? ' (demo lab)' : ''}`);
+        let sensor: Sensor | undefined;
+        view = new TopView(process.stdout, `xdp-ids on ${iface}${demo ? ' (demo lab)' : ''}`, { blocks: () => sensor?.program.listBlocks() ?? [], incidents: true });
+        if (learner) {
+          const progress = learner;
+          view.note(() => learnerLine(progress.state()));
+        }
         const blocking = ledgerBlocker(redis.detector, `detector@${os.hostname()}`, opts, log.child({ part: 'blocker' }));
         stops.push(() => blocking.close());
         const alerter = opts.alerts
@@ -199,7 +221,7 @@ export function registerServiceCommands(program: Command): void {
         if (!opts.alerts) log.info({ mailbox: path.resolve(opts.mailbox) }, 'alerts go to a local mailbox (give --alerts for email and webhooks)');
         const detector = await Detector.start({
           redisUrl: redis.detector, rulePaths: opts.rules, log: log.child({ part: 'detector' }), windowMs: opts.windowMs, blocker: blocking.blocker,
-          model: modelOf({ ...opts, modelDir }, learner && DEMO_MODEL_DUE_MS), onIncident: (e) => view.incident(e), maxIncidentsPerRule: opts.maxIncidentsPerRule,
+          model: modelOf({ ...opts, modelDir }, learner && DEMO_MODEL_DUE_MS), onIncident: (e) => view?.incident(e), maxIncidentsPerRule: opts.maxIncidentsPerRule,
           metrics: new DetectorMetrics(registry),
         });
         stops.push(() => detector.stop());
@@ -210,12 +232,12 @@ export function registerServiceCommands(program: Command): void {
         stops.push(() => publisher.close());
         const sensorMetrics = new SensorMetrics(registry);
         sensorMetrics.watchPublisher(publisher);
-        const sensor = Sensor.start({ iface, sensorId, mode: opts.mode, windowMs: opts.windowMs, pin: demo ? false : undefined, protect: opts.protect, metrics: sensorMetrics },
+        const started = sensor = Sensor.start({ iface, sensorId, mode: opts.mode, windowMs: opts.windowMs, pin: demo ? false : undefined, protect: opts.protect, metrics: sensorMetrics },
           publisher, log.child({ part: 'sensor' }));
-        stops.push(() => sensor.stop({ detach: !opts.keepAttached }));
-        status.describe(sensor.description());
+        stops.push(() => started.stop({ detach: !opts.keepAttached }));
+        status.describe(started.description());
         const enforcer = await startEnforcer({
-          program: sensor.program, redisUrl: redis.sensor, sensorId, log: log.child({ part: 'enforcer' }), allow: { sshPeers: opts.allowSshPeers }, metrics: new EnforcerMetrics(registry),
+          program: started.program, redisUrl: redis.sensor, sensorId, log: log.child({ part: 'enforcer' }), allow: { sshPeers: opts.allowSshPeers }, metrics: new EnforcerMetrics(registry),
         });
         stops.push(() => enforcer.stop());
         if (opts.dashboard) {

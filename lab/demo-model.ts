@@ -20,14 +20,41 @@ export interface DemoModelOptions {
   log: Logger;
 }
 
+/** Where learning stands, for a live screen. */
+export type LearnerState =
+  | { phase: 'learning'; fraction: number }
+  | { phase: 'training' }
+  | { phase: 'ready'; model: string }
+  | { phase: 'failed'; error: string };
+
+/** One line for a live screen; progress in steps of 10%, so that plain output gets a handful of lines. */
+export function learnerLine(state: LearnerState): string {
+  switch (state.phase) {
+    case 'learning': return `anomaly model: learning the lab's normal traffic, ${Math.floor(state.fraction * 10) * 10}%`;
+    case 'training': return 'anomaly model: training';
+    case 'ready': return `anomaly model: ${state.model} in use`;
+    case 'failed': return `anomaly model: could not learn (${state.error}); rules only`;
+  }
+}
+
 export class DemoModelLearner implements SensorSink {
   private readonly stream = new TickStream();
   private stopped = false;
+  private readonly startedMs = Date.now();
+  private current: LearnerState = { phase: 'learning', fraction: 0 };
   /** Settles once the model is saved, or learning failed or was stopped (logged either way). */
   readonly done: Promise<void>;
 
   constructor(private readonly opts: DemoModelOptions) {
-    this.done = this.learn().catch((err: Error) => opts.log.error({ err: err.message }, 'could not learn the demo model: rules only'));
+    this.done = this.learn().catch((err: Error) => {
+      this.current = { phase: 'failed', error: err.message };
+      opts.log.error({ err: err.message }, 'could not learn the demo model: rules only');
+    });
+  }
+
+  state(): LearnerState {
+    if (this.current.phase !== 'learning') return this.current;
+    return { phase: 'learning', fraction: Math.min(1, (Date.now() - this.startedMs) / this.opts.learnMs) };
   }
 
   tick(tick: SensorTick): void {
@@ -50,10 +77,12 @@ export class DemoModelLearner implements SensorSink {
     const ticks: SensorTick[] = [];
     await forEachTickWithin(this.stream, learnMs, (tick) => ticks.push(tick));
     if (this.stopped) return;
+    this.current = { phase: 'training' };
     const trained = await trainModel(ticks, { seed: 1, log });
     try {
       if (this.stopped) return;
       const saved = await saveModel(trained, dir);
+      this.current = { phase: 'ready', model: saved.id };
       log.info({ model: saved.id, windows: saved.meta.training.windows }, 'demo anomaly model trained');
     } finally {
       trained.tfModel.dispose();

@@ -25,6 +25,8 @@ describe('xdp-ids CLI', () => {
     [['alerter', '--redis-url-file', '/nonexistent/alerter.url'], /cannot read the Redis URL file \/nonexistent\/alerter\.url/, 1],
     [['run', '--redis-maxmemory', 'lots'], /--redis-maxmemory must be a size such as 256mb/, 2],
     [['run', '--dashboard-port', '70000'], /--dashboard-port must be a port from 0 \(any free one\) to 65535/, 2],
+    [['run', '--log-file', '/proc/xdp-ids-test.log'], /cannot write the log file \/proc\/xdp-ids-test\.log: .*\(pass --log-file\)/, 2],
+    [['run', '--log-level', 'loud'], /argument 'loud' is invalid/, 2],
     [['redis', 'acl', '--url', 'http://10.0.0.5'], /--url must be redis:\/\/, rediss:\/\/ or unix:\/\//, 1],
     [['incidents', 'list', '--severity', 'dire'], /--severity must be one of info, low, medium, high, critical/, 2],
     [['status', '--bogus'], /unknown option '--bogus'/, 2],

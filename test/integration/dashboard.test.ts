@@ -10,7 +10,10 @@
 // Playwright's types and the functions it runs in the page use the browser's (DOM) types.
 /// <reference lib="dom" />
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -33,6 +36,7 @@ import { Sessions } from '../../web/sessions';
 import { quietLogger } from '../support/quiet-logger';
 import { testRedis, type TestRedis } from '../support/redis';
 import { pixelStats, screenshot } from '../support/screenshots';
+import { makeTestCertificates } from '../support/tls';
 import { until } from '../support/until';
 import { startTestWebhookReceiver, type TestWebhookReceiver } from '../support/webhook-receiver';
 
@@ -51,6 +55,7 @@ describe('the dashboard in Chromium, on the real pipeline', () => {
   let lab: NetnsLab;
   let attacker: LabHost;
   let detectorRedis: Redis;
+  let rulesDir: string;
   let detector: Detector;
   let status: SensorStatusWriter;
   let publisher: QueuePublisher;
@@ -103,7 +108,10 @@ describe('the dashboard in Chromium, on the real pipeline', () => {
     attacker = lab.addHost('atk', 66);
     detectorRedis = connectRedis(urls.detector);
     const blocker = new LedgerBlocker(new BlockLedger(detectorRedis), { component: 'test' }, undefined, quietLogger);
-    detector = await Detector.start({ redisUrl: urls.detector, rulePaths: ['rules'], log: quietLogger, id: 'web', blocker });
+    // A copy of the default rule pack, which the rules page's test breaks.
+    rulesDir = fs.mkdtempSync(path.join(os.tmpdir(), 'xdp-ids-dashboard-rules-'));
+    for (const file of fs.readdirSync('rules').filter((f) => f.endsWith('.yaml'))) fs.copyFileSync(path.join('rules', file), path.join(rulesDir, file));
+    detector = await Detector.start({ redisUrl: urls.detector, rulePaths: [rulesDir], log: quietLogger, id: 'web', blocker });
     status = new SensorStatusWriter(urls.sensor, quietLogger);
     publisher = new QueuePublisher({ redisUrl: urls.sensor, sensorId: SENSOR, log: quietLogger, also: [status] });
     sensor = Sensor.start({ iface: lab.iface, sensorId: SENSOR, windowMs: 1000, pin: false }, publisher, quietLogger);
@@ -148,6 +156,7 @@ routes:
     await detector?.stop();
     detectorRedis?.disconnect();
     lab?.destroy();
+    if (rulesDir) fs.rmSync(rulesDir, { recursive: true, force: true });
     admin?.disconnect();
     await redis?.stop();
   });
@@ -189,8 +198,36 @@ routes:
       expect(refused.withCsrf).toMatchObject({ status: 403, error: expect.stringMatching(/scope read; POST \/v1\/blocks needs a token with scope write/) });
       expect(refused.withoutCsrf).toMatchObject({ status: 403, error: 'missing or wrong x-csrf-token header' });
       expect(await admin.exists('xdp-ids:block:198.18.175.99/32')).toBe(0);
+      // Bad filters and unknown incidents get a clear answer.
+      const bad = await p.evaluate(async () => Promise.all(['/v1/incidents?severity=urgent', '/v1/incidents?colour=red', '/v1/incidents/scan-tcp-vertical/198.18.175.250']
+        .map(async (url) => { const r = await fetch(url); return { status: r.status, error: (await r.json() as { error: string }).error }; })));
+      expect(bad).toEqual([
+        { status: 400, error: expect.stringMatching(/severity/) },
+        { status: 400, error: expect.stringMatching(/colour/) },
+        { status: 404, error: 'no incident of rule scan-tcp-vertical for 198.18.175.250' },
+      ]);
     } finally {
       await context.close();
+    }
+  });
+
+  test('over HTTPS the session cookie is Secure and host-only (__Host-)', async () => {
+    const certDir = fs.mkdtempSync(path.join(os.tmpdir(), 'xdp-ids-dashboard-tls-'));
+    const certs = makeTestCertificates(certDir);
+    const tlsApi = await startControlApi({ redisUrl: urls.control, host: '127.0.0.1', port: 0, tokens: [OPS], log: quietLogger, tls: { cert: certs.cert, key: certs.key } });
+    // The test's own CA is not in Chromium's store.
+    const context = await browser.newContext({ ignoreHTTPSErrors: true });
+    try {
+      const p = await context.newPage();
+      await p.goto(tlsApi.url);
+      await p.getByPlaceholder('API token secret').fill(OPS.secret);
+      await p.getByRole('button', { name: 'Sign in' }).click();
+      await p.getByText('ops (write)').waitFor();
+      expect(await context.cookies()).toEqual([expect.objectContaining({ name: '__Host-xdp-ids-session', secure: true, httpOnly: true, sameSite: 'Strict', path: '/' })]);
+    } finally {
+      await context.close();
+      await tlsApi.close();
+      fs.rmSync(certDir, { recursive: true, force: true });
     }
   });
 
@@ -272,19 +309,49 @@ routes:
     await open('#/incidents', '[data-testid="incidents"]');
     await page.getByTestId('incidents').getByText(attacker.v4).first().waitFor();
     await expectNotBlank('incidents');
+    const filters = page.getByTestId('incident-filters');
+    await filters.getByPlaceholder('rule id').fill('scan-tcp-vertical');
+    await filters.getByPlaceholder('address or part').fill('198.18.175.');
+    await filters.getByRole('button', { name: 'Filter' }).click();
+    await until('only the vertical scan listed', async () => (await page.getByTestId('incidents').locator('tbody tr').allTextContents()).join('|').match(/^[^|]*scan-tcp-vertical[^|]*$/) || undefined, 10_000);
+    await filters.getByPlaceholder('sensor id').fill('another-sensor');
+    await filters.getByRole('button', { name: 'Filter' }).click();
+    await page.getByTestId('incidents').getByText('No incident matches.').waitFor();
 
     await open('#/blocks', '[data-testid="add-block"]');
     await page.getByTestId('add-block').getByPlaceholder('203.0.113.7').fill('198.18.175.200');
     await page.getByTestId('add-block').getByRole('button', { name: 'Block' }).click();
     await page.getByTestId('blocks').getByText('198.18.175.200/32').waitFor();
     await until('the manual block in the kernel', () => kernelBlock('198.18.175.200/32') !== undefined || undefined, 10_000);
+    const manual = page.getByTestId('blocks').locator('tr', { hasText: '198.18.175.200/32' });
+    await manual.getByRole('textbox', { name: 'time to live' }).fill('3h');
+    await manual.getByRole('button', { name: 'Extend' }).click();
+    // The row is drawn again with the new expiry (its status note goes with the old row).
+    await until('the block extended in the ledger', async () => ((await new BlockLedger(admin).get('198.18.175.200/32'))!.expiresMs > Date.now() + 2 * 3_600_000) || undefined, 10_000);
+
+    const limitForm = page.getByTestId('add-limit');
+    await limitForm.getByPlaceholder('198.51.100.10').fill(lab.hostV4);
+    await limitForm.getByPlaceholder('1000').fill('500');
+    await limitForm.getByRole('button', { name: 'Limit' }).click();
+    const kernelLimit = () => sensor.program.listDestinationLimits().find((l) => l.address === lab.hostV4 && l.traffic === 'syn');
+    await until('the limit in the kernel', () => kernelLimit()?.perSecond === 500 || undefined, 10_000);
+    await page.getByTestId('limits').getByText(lab.hostV4).waitFor();
     await expectNotBlank('blocks');
+    await page.getByTestId('remove-limit').click();
+    await page.getByRole('button', { name: 'Confirm: remove limit' }).click();
+    await until('the limit gone from the kernel', () => kernelLimit() === undefined || undefined, 10_000);
+    await page.getByTestId('limits').getByText('No active limits.').waitFor();
 
     await open('#/allow', '[data-testid="add-allow"]');
     await page.getByTestId('add-allow').getByPlaceholder('10.20.0.0/16').fill('198.18.175.50');
     await page.getByTestId('add-allow').getByRole('button', { name: 'Allow' }).click();
     await page.getByTestId('allows').getByText('198.18.175.50/32').waitFor();
+    const kernelAllow = () => sensor.program.listAllows().find((a) => a.prefix === '198.18.175.50/32');
+    await until('the allow entry in the kernel', () => kernelAllow() !== undefined || undefined, 10_000);
     await expectNotBlank('allow');
+    await page.getByTestId('allows').locator('tr', { hasText: '198.18.175.50/32' }).getByTestId('remove-allow').click();
+    await page.getByRole('button', { name: 'Confirm: remove' }).click();
+    await until('the allow entry gone from the kernel', () => kernelAllow() === undefined || undefined, 10_000);
 
     await open('#/sensors', '[data-testid="sensors"]');
     const row = page.getByTestId('sensors').locator('tr', { hasText: SENSOR });
@@ -296,6 +363,16 @@ routes:
     await open('#/rules', '[data-testid="rule-set"]');
     await page.getByTestId('rule-set').getByText(/\d+ passed, 0 failed/).waitFor();
     await page.getByTestId('rules').getByText('scan-tcp-vertical').waitFor();
+    const version = (await page.getByTestId('rule-set').locator('dd').first().textContent())!;
+    // A broken rule file: the detector keeps its set, and the page says why it refused the new one.
+    fs.writeFileSync(path.join(rulesDir, 'broken.yaml'), [
+      '- id: half-written', '  title: Half-written rule', '  description: Saved before it was finished.', '  severity: high', '  group_by: src', '  when: syn >=', '',
+    ].join('\n'));
+    await until('the rejected reload on the page', async () => {
+      await page.reload();
+      return (await page.getByTestId('rule-set').getByText(`rejected; kept ${version}`).count()) > 0 || undefined;
+    }, 20_000);
+    await page.getByTestId('rule-set').getByText(/broken\.yaml:6:\d+: syntax error/).first().waitFor();
     await expectNotBlank('rules');
 
     await open('#/alerts', '[data-testid="dead-letters"]');

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadNewestModel } from '../../detector/model/files';
-import { DemoModelLearner } from '../../lab/demo-model';
+import { DemoModelLearner, learnerLine } from '../../lab/demo-model';
 import { seededRandom } from '../../detector/model/random';
 import { quietLogger } from '../support/quiet-logger';
 import { benignTicks, tickOf, windowOf } from './model-support';
@@ -28,11 +28,14 @@ describe('DemoModelLearner', () => {
 
   test('learns the benign hosts of its learning time, leaving the attacker out', async () => {
     const learner = new DemoModelLearner({ dir, exclude: new Set([ATTACKER]), learnMs: 300, log: quietLogger });
+    expect(learnerLine(learner.state())).toMatch(/^anomaly model: learning the lab's normal traffic, (\d0|0)%$/);
     for (const tick of labTicks(40)) learner.tick(tick);
     await learner.done;
     const { model, tfModel } = await loadNewestModel(dir);
     tfModel.dispose();
     expect(model.meta.training.windows).toBe(40 * 30);
+    expect(learner.state()).toEqual({ phase: 'ready', model: model.id });
+    expect(learnerLine(learner.state())).toBe(`anomaly model: ${model.id} in use`);
   }, 60_000);
 
   test('stopped while learning, it saves nothing', async () => {

@@ -47,3 +47,23 @@ export function table(testId: string, head: string[], rows: Child[][], empty: st
 export function route(...parts: string[]): string {
   return `#/${parts.map(encodeURIComponent).join('/')}`;
 }
+
+/**
+ * A redraw of `container` for live updates that waits while someone works a control inside it:
+ * an update must not take away what they are typing, or a remove button they clicked once and are
+ * about to confirm. It runs once focus leaves the container's controls.
+ */
+export function politeRedraw(container: HTMLElement, redraw: () => void): () => void {
+  let waiting = false;
+  const busy = (el: EventTarget | null): boolean => el instanceof Element && container.contains(el) && el.matches('input, select, button, textarea');
+  container.addEventListener('focusout', (e) => {
+    if (waiting && !busy(e.relatedTarget)) {
+      waiting = false;
+      redraw();
+    }
+  });
+  return () => {
+    waiting = busy(document.activeElement);
+    if (!waiting) redraw();
+  };
+}

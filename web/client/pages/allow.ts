@@ -1,6 +1,6 @@
 /** The allowlist: configured entries (add, remove) and every running sensor's own defaults. */
 import { api } from '../api.js';
-import { fill, h, table } from '../dom.js';
+import { fill, h, politeRedraw, table } from '../dom.js';
 import { onLive } from '../live.js';
 import { apiForm, input } from './forms.js';
 import { removeAllow } from './ledger-actions.js';
@@ -22,7 +22,8 @@ export const allowPage: Page = async (view) => {
     apiForm('add-allow', '/v1/allows', [['Address or CIDR', input('target', '10.20.0.0/16', true)], ['Reason', input('reason', 'configured')]], 'Allow', reload),
     list);
   await load();
+  const update = politeRedraw(view, reload);
   return onLive((event) => {
-    if (event === 'ledger') reload();
+    if (event === 'ledger') update();
   });
 };

@@ -1,6 +1,6 @@
 /** Blocks and destination limits in the ledger: add, extend, remove; kept current by the live feed. */
 import { api } from '../api.js';
-import { fill, h, route, table } from '../dom.js';
+import { fill, h, politeRedraw, route, table } from '../dom.js';
 import { ago, time } from '../format.js';
 import { onLive } from '../live.js';
 import type { BlockEntry, LimitEntry } from '../types.js';
@@ -38,7 +38,8 @@ export const blocksPage: Page = async (view) => {
       ['TTL', input('ttl', '1h')], ['Reason', input('reason', 'manual limit')]], 'Limit', reload),
     limits);
   await load();
+  const update = politeRedraw(view, reload);
   return onLive((event) => {
-    if (event === 'ledger') reload();
+    if (event === 'ledger') update();
   });
 };

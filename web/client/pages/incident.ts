@@ -4,7 +4,7 @@
  * and the block or limit as the ledger holds it now, with undo and extend.
  */
 import { api } from '../api.js';
-import { fill, h, table } from '../dom.js';
+import { fill, h, politeRedraw, table } from '../dom.js';
 import { ago, time } from '../format.js';
 import { onLive } from '../live.js';
 import type { IncidentDetail } from '../types.js';
@@ -58,8 +58,8 @@ export const incidentPage: Page = async (view, [rule = '', key = '']) => {
       h('ol', { class: 'timeline', 'data-testid': 'timeline' }, ...d.timeline.map((t) => h('li', {}, `${time(t.atMs)} — ${t.what}`))));
   };
   await load();
-  const off = onLive((event) => {
-    if (event === 'ledger') void load();
+  const update = politeRedraw(view, () => void load());
+  return onLive((event) => {
+    if (event === 'ledger') update();
   });
-  return off;
 };
