@@ -12,6 +12,7 @@ import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { parseConfig } from '../../alerts/config';
 import { startAlerterWith, type Alerter } from '../../alerts/service';
+import { startControlApi } from '../../blocking/api';
 import { BlockLedger } from '../../blocking/ledger';
 import { heartbeatKey } from '../../common/heartbeat';
 import { connectRedis, urlWithCredentials } from '../../common/redis';
@@ -106,6 +107,18 @@ routes: [{ receivers: [local-mailbox] }]
         const rows = r.code === 0 ? JSON.parse(r.stdout) as { id: string; key: string; ruleId: string }[] : [];
         return rows.find((row) => row.key.startsWith(SCANNER));
       });
+
+      // The CLI's JSON is the control API's (GET /v1/incidents, GET /v1/incidents/<rule>/<key>).
+      const api = await startControlApi({ redisUrl: urls.control, host: '127.0.0.1', port: 0, tokens: [{ name: 'ops', scope: 'read', secret: 'console-test-token-0123456789' }], log: quietLogger });
+      try {
+        const get = async (route: string): Promise<unknown> => (await fetch(`${api.url}${route}`, { headers: { authorization: 'Bearer console-test-token-0123456789' } })).json();
+        const [fromCli, fromApi] = await Promise.all([cli('incidents', 'list', '--json'), get('/v1/incidents')]);
+        expect({ incidents: JSON.parse(fromCli.stdout) }).toEqual(fromApi);
+        const [oneCli, oneApi] = await Promise.all([cli('incidents', 'show', listed.id, '--json'), get(`/v1/incidents/${listed.ruleId}/${listed.key}`)]);
+        expect(JSON.parse(oneCli.stdout)).toEqual(oneApi);
+      } finally {
+        await api.close();
+      }
 
       const table = await cli('incidents', 'list');
       expect(table.code).toBe(0);
