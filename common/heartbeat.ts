@@ -30,18 +30,24 @@ export interface Heartbeat<T> {
 
 export class HeartbeatWriter<T> {
   private timer?: NodeJS.Timeout;
+  private beating?: Promise<void>;
   private readonly startedMs = Date.now();
 
   constructor(private readonly redis: Redis, private readonly part: HeartbeatPart, private readonly id: string, private readonly state: () => T) {}
 
   start(): void {
-    void this.beat();
-    this.timer = setInterval(() => void this.beat(), HEARTBEAT_MS);
+    const beat = (): void => {
+      this.beating ??= this.beat().finally(() => { this.beating = undefined; });
+    };
+    beat();
+    this.timer = setInterval(beat, HEARTBEAT_MS);
     this.timer.unref();
   }
 
+  /** Removes this process's entry, after a beat in flight (which would otherwise write it back). */
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    await this.beating;
     await this.redis.hdel(heartbeatKey(this.part), this.id).catch(() => undefined);
   }
 
