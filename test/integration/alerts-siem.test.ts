@@ -1,5 +1,7 @@
 /**
- * The syslog receiver with the real alerter on a real Redis, to real TCP and TLS listeners: RFC
+ * The SIEM formats with the real alerter on a real Redis. Webhooks `format: ecs` and `format: ocsf`
+ * to a real HTTP receiver that verifies their signatures: one event a line. The syslog receiver
+ * with the real alerter on a real Redis, to real TCP and TLS listeners: RFC
  * 5424 messages, one per event, framed by octet counting or newlines as configured, the MSG the
  * event's ECS document or a CEF line; a collector whose certificate the configured CA did not sign
  * gets nothing and the delivery is dead-lettered; a collector that is down is retried until it is up.
@@ -18,13 +20,14 @@ import { incident, incidentEvent } from '../support/alert-fixtures';
 import { quietLogger } from '../support/quiet-logger';
 import { testRedis, type TestRedis } from '../support/redis';
 import { startSyslogCollector, type SyslogCollector } from '../support/syslog-collector';
+import { startTestWebhookReceiver } from '../support/webhook-receiver';
 import { makeTestCertificates, testPki, type TestCertificates } from '../support/tls';
 import { until } from '../support/until';
 
 /** `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG` */
 const RFC5424 = /^<(\d{1,3})>1 (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (\S{1,255}) (\S{1,48}) (\d+) (\S{1,32}) - (.*)$/s;
 
-describe('syslog receivers (RFC 5424 over TCP and TLS)', () => {
+describe('SIEM receivers: ECS and OCSF webhooks, syslog over TCP and TLS', () => {
   let redis: TestRedis;
   let client: Redis;
   let queue: Queue<AlertEvent>;
@@ -111,4 +114,37 @@ routes: [{ matchers: [kind=incident], receivers: [siem-tls, siem-tcp, siem-cef, 
     await until('the retried delivery reached the collector once it listened', () => later.messages.length >= 1, 30_000);
     expect(JSON.parse(RFC5424.exec(later.messages[0].text)![7])).toMatchObject({ event: { id: opened.id } });
   }, 90_000);
+
+  test('webhooks with format ecs and ocsf: signed, application/x-ndjson, one event a line, the attack as one OCSF finding through its life', async () => {
+    const secret = 'siem-webhook-secret-0123456789abcdef';
+    const hooks = await startTestWebhookReceiver(secret);
+    const env = { SIEM_SECRET: secret };
+    const config = parseConfig(`
+defaults: { group_wait: 100ms, group_interval: 200ms }
+receivers:
+  - { name: elastic, webhook: { url: '${hooks.url}?ecs', allow_http: true, secret_env: SIEM_SECRET, format: ecs } }
+  - { name: lake, webhook: { url: '${hooks.url}?ocsf', allow_http: true, secret_env: SIEM_SECRET, format: ocsf } }
+routes: [{ matchers: [kind=incident], receivers: [elastic, lake] }]
+`, 'test', env);
+    await alerter?.stop();
+    alerter = await startAlerterWith(config, { redisUrl: redis.url, log: quietLogger });
+    try {
+      const inc = incident({ id: 'inc-siem', key: '198.18.0.77' });
+      const opened = incidentEvent('opened', inc);
+      await queue.add(opened.kind, opened, { jobId: opened.id });
+      await hooks.waitFor((reqs) => reqs.length >= 2);
+      const resolved = incidentEvent('resolved', { ...inc, resolvedMs: Date.now() });
+      await queue.add(resolved.kind, resolved, { jobId: resolved.id });
+      await hooks.waitFor((reqs) => reqs.length >= 4);
+      expect(hooks.rejected).toBe(0);
+      expect(hooks.requests.map((r) => r.contentType)).toEqual(Array(4).fill('application/x-ndjson'));
+      const lines = hooks.requests.flatMap((r) => r.body as Record<string, any>[]);
+      const ecs = lines.filter((l) => l.ecs);
+      const ocsf = lines.filter((l) => l.class_uid);
+      expect(ecs.map((d) => [d.event.id, d.event.kind, d.source.ip])).toEqual([[opened.id, 'alert', '198.18.0.77'], [resolved.id, 'alert', '198.18.0.77']]);
+      expect(ocsf.map((e) => [e.class_uid, e.activity_id, e.status_id, e.finding_info.uid, e.metadata.uid])).toEqual([[2004, 1, 1, 'inc-siem', opened.id], [2004, 3, 4, 'inc-siem', resolved.id]]);
+    } finally {
+      await hooks.stop();
+    }
+  });
 });
