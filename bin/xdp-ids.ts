@@ -64,13 +64,14 @@ addRedisOptions(program.command('sensor')
     }
     const iface: string = opts.iface ?? demo!.iface;
     const sensorId: string = opts.sensorId ?? `${os.hostname()}/${iface}`;
-    const view = new TopView(process.stdout, `xdp-ids sensor on ${iface}${demo ? ' (demo lab)' : ''}`);
+    let sensor: Sensor | undefined;
+    const view = new TopView(process.stdout, `xdp-ids sensor on ${iface}${demo ? ' (demo lab)' : ''}`, { blocks: () => sensor?.program.listBlocks() ?? [] });
     const status = redis ? new SensorStatusWriter(redis, log) : undefined;
     const publisher = redis ? new QueuePublisher({ redisUrl: redis, sensorId, log, also: [view, status!] }) : undefined;
     if (publisher) metrics.sensor.watchPublisher(publisher);
-    let sensor: Sensor;
+    let started: Sensor;
     try {
-      sensor = Sensor.start({
+      started = sensor = Sensor.start({
         iface, sensorId, mode: opts.mode, windowMs: opts.windowMs, sizes: { sources: opts.maxSources },
         trip: { syn: opts.tripSyn, ports: opts.tripPorts }, protect: opts.protect, metrics: metrics.sensor,
       }, publisher ?? view, log);
@@ -81,13 +82,13 @@ addRedisOptions(program.command('sensor')
       await metricsServer?.close();
       throw err;
     }
-    status?.describe(sensor.description());
+    status?.describe(started.description());
     // With a Redis, the sensor also enforces the fleet's block ledger.
-    const enforcer = redis ? await startEnforcer({ program: sensor.program, redisUrl: redis, sensorId, log, allow: { sshPeers: opts.allowSshPeers }, metrics: metrics.enforcer }) : undefined;
+    const enforcer = redis ? await startEnforcer({ program: started.program, redisUrl: redis, sensorId, log, allow: { sshPeers: opts.allowSshPeers }, metrics: metrics.enforcer }) : undefined;
     const shutdown = async (): Promise<void> => {
       await metricsServer?.close();
       await enforcer?.stop();
-      sensor.stop({ detach: !opts.keepAttached });
+      started.stop({ detach: !opts.keepAttached });
       await publisher?.close();
       await status?.close();
       if (demo) {

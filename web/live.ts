@@ -43,6 +43,8 @@ export class LiveFeed {
   private timer?: NodeJS.Timeout;
   private cursors = new Map<string, string>();
   private sinceMs = 0;
+  /** Incidents sent that opened at sinceMs: one detection opens several in the same millisecond, and a read may fall between them. */
+  private sentAtSince = new Set<string>();
   private rev?: number;
   private polling = false;
 
@@ -56,6 +58,7 @@ export class LiveFeed {
     this.streams.add(stream);
     if (!this.timer) {
       this.sinceMs = Date.now();
+      this.sentAtSince = new Set();
       this.cursors = new Map();
       this.rev = undefined;
       this.timer = setInterval(() => void this.poll(), POLL_MS);
@@ -81,11 +84,16 @@ export class LiveFeed {
       const sensors = (await this.deps.sensors.list()).map((s) => s.sensor);
       const ticks = await this.deps.sensors.since(this.cursors, sensors, this.sinceMs);
       this.cursors = ticks.cursors;
-      const opened = await this.deps.incidents.openedSince(this.sinceMs);
+      const opened = await this.deps.incidents.openedSince(this.sinceMs - 1);
       const { rev } = await this.deps.ledger.generation();
       const events: LiveEvent[] = ticks.summaries.map((data) => ({ event: 'tick', data }));
       for (const incident of opened) {
-        this.sinceMs = Math.max(this.sinceMs, incident.openedMs);
+        if (incident.openedMs > this.sinceMs) {
+          this.sinceMs = incident.openedMs;
+          this.sentAtSince = new Set();
+        }
+        if (this.sentAtSince.has(incident.id)) continue;
+        if (incident.openedMs === this.sinceMs) this.sentAtSince.add(incident.id);
         events.push({ event: 'incident', data: incidentRow(incident) });
       }
       if (this.rev !== undefined && rev !== this.rev) events.push({ event: 'ledger', data: { rev } });

@@ -272,9 +272,12 @@ routes:
     await again.close();
 
     await page.getByTestId('chart-packets').locator('canvas').waitFor();
-    await nmap(lab, attacker, '-sS', lab.hostV4, { ports: '1-1000', timing: 'T4', maxSeconds: 15 });
+    const scanStarted = Date.now();
     const banner = page.getByTestId('opened-banner').filter({ hasText: attacker.v4 }).first();
-    await banner.waitFor({ timeout: 20_000 });
+    const [, bannerMs] = await Promise.all([
+      nmap(lab, attacker, '-sS', lab.hostV4, { ports: '1-1000', timing: 'T4', maxSeconds: 15 }),
+      banner.waitFor({ timeout: 20_000 }).then(() => Date.now() - scanStarted),
+    ]);
     await page.getByTestId('incidents-opening').getByText(attacker.v4).first().waitFor();
     await page.getByTestId('top-sources').getByText(attacker.v4).first().waitFor({ timeout: 10_000 });
     const target = `${attacker.v4}/32`;
@@ -295,8 +298,10 @@ routes:
 
     const remove = page.getByTestId('remove-block');
     await remove.click();
+    const removeClicked = Date.now();
     await page.getByRole('button', { name: 'Confirm: remove block' }).click();
     await until('the kernel entry gone', () => kernelBlock(target) === undefined || undefined, 10_000);
+    process.stdout.write(`dashboard: nmap start → incident banner on the page ${bannerMs} ms; confirm click → kernel entry gone ${Date.now() - removeClicked} ms\n`);
     await ledgerState.and(page.locator('[data-state="none"]')).waitFor();
     // The change is the session's: announced with its actor.
     await audit.waitFor((requests) => requests.some((r) => {
