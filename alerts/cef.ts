@@ -24,14 +24,19 @@ interface Cef {
   name: string;
   severity: Severity;
   /** Extension keys of the CEF dictionary, in order; undefined ones are left out. */
-  extension: [string, string | number | undefined][];
+  extension: Extension;
 }
+
+type Extension = [string, string | number | undefined][];
+
+/** A custom string field (`cs1`…) with its label, or nothing when there is no value. */
+const custom = (key: string, label: string, text: string | undefined): Extension => (text ? [[`${key}Label`, label], [key, text]] : []);
 
 const ip = (text: string | undefined): string | undefined => (text !== undefined && net.isIP(text) ? text : undefined);
 
 function cefOf(item: NoticeItem): Cef {
   const event: AlertEvent = item.event;
-  const common: [string, string | number | undefined][] = [['rt', event.atMs], ['externalId', event.id], ['cat', `${event.kind}/${item.phase}`]];
+  const common: Extension = [['rt', event.atMs], ['externalId', event.id], ['cat', `${event.kind}/${item.phase}`]];
   switch (event.kind) {
     case 'incident': {
       const a = attackOf(event);
@@ -41,15 +46,14 @@ function cefOf(item: NoticeItem): Cef {
         signature: lead.ruleId, name: titleOf(a), severity: lead.severity,
         extension: [...common, [lead.scope === 'source' ? 'src' : 'dst', address], ['cnt', a.incidents.reduce((n, i) => n + i.detections, 0)],
           ['act', lead.block ? `${lead.block.status} ${lead.block.target}` : 'alert'], ['msg', oneLine(lead.description)],
-          ['cs1Label', 'rule'], ['cs1', lead.ruleId], ['cs2Label', 'attack'], ['cs2', a.id], ['cs3Label', 'key'], ['cs3', lead.key],
-          ['deviceExternalId', lead.sensors.join(',')]],
+          ...custom('cs1', 'rule', lead.ruleId), ...custom('cs2', 'attack', a.id), ...custom('cs3', 'key', lead.key), ['deviceExternalId', lead.sensors.join(',')]],
       };
     }
     case 'block':
       return {
         signature: `block-${event.phase}`, name: blockTitle(event), severity: event.phase === 'refused' ? 'medium' : 'info',
         extension: [...common, ['src', ip(hostOf(event.target))], ['act', event.phase], ['suser', event.actor], ['msg', event.reason ? oneLine(event.reason) : undefined],
-          ['cs1Label', 'rule'], ['cs1', event.ruleId], ['cs3Label', 'target'], ['cs3', event.target], ['end', event.expiresMs]],
+          ...custom('cs1', 'rule', event.ruleId), ...custom('cs3', 'target', event.target), ['end', event.expiresMs]],
       };
     case 'exception':
       return {
