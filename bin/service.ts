@@ -119,21 +119,25 @@ function memorySize(text: string): string {
 /**
  * The Redis of each part of `run`: the one given (every part as that URL's user), or a private
  * redis-server, bounded in memory, with one ACL user per role, so the demo runs with the
- * privileges of a deployment.
+ * privileges of a deployment. For the private one, the control role's URL is also written to a
+ * file (0600, in the server's directory, gone with it) for `xdp-ids status` and `incidents`.
  */
-async function redisForParts(opts: RedisCliOptions & { redisMaxmemory?: string }, log: Logger, stops: (() => Promise<void> | void)[]): Promise<Record<Role, RedisTarget>> {
+async function redisForParts(opts: RedisCliOptions & { redisMaxmemory?: string }, log: Logger, stops: (() => Promise<void> | void)[]): Promise<{ urls: Record<Role, RedisTarget>; controlFile?: string }> {
   const given = redisConnectionOf(opts, log);
   if (given) {
     if (opts.redisMaxmemory !== undefined) throw new InvalidArgumentError('--redis-maxmemory bounds the private redis-server; set maxmemory on the Redis you gave instead');
     log.info({ redis: redactUrl(given) }, 'using Redis (every part as the same user)');
-    return { sensor: given, detector: given, alerter: given, control: given };
+    return { urls: { sensor: given, detector: given, alerter: given, control: given } };
   }
   const maxmemory = opts.redisMaxmemory ?? (process.env.XDP_IDS_REDIS_MAXMEMORY || DEFAULT_EMBEDDED_MAXMEMORY);
   const passwords = newRolePasswords();
   const embedded = await startEmbeddedRedis({ acl: aclFileText(passwords), maxmemory });
   stops.push(() => embedded.stop());
   log.info({ dir: embedded.dir, maxmemory }, 'started a private redis-server (one ACL user per part)');
-  return roleUrls(embedded.url, passwords);
+  const urls = roleUrls(embedded.url, passwords);
+  const controlFile = path.join(embedded.dir, 'redis-control.url');
+  fs.writeFileSync(controlFile, `${urls.control}\n`, { mode: 0o600, flag: 'wx' });
+  return { urls, controlFile };
 }
 
 export function registerServiceCommands(program: Command): void {
@@ -188,7 +192,7 @@ export function registerServiceCommands(program: Command): void {
         const registry = createRegistry('run');
         const metricsServer = await serveCommandMetrics(registry, 'run', opts.metricsListen, log);
         if (metricsServer) stops.push(() => metricsServer.close());
-        const redis = await redisForParts(opts, log, stops);
+        const { urls: redis, controlFile } = await redisForParts(opts, log, stops);
         let demo: DemoLab | undefined;
         if (!opts.iface) {
           log.info('no --iface: starting the demo lab (network namespaces, real nmap/hping3/curl/iperf3 traffic)');
@@ -208,6 +212,7 @@ export function registerServiceCommands(program: Command): void {
         }
         let sensor: Sensor | undefined;
         view = new TopView(process.stdout, `xdp-ids on ${iface}${demo ? ' (demo lab)' : ''}`, { blocks: () => sensor?.program.listBlocks() ?? [], incidents: true });
+        if (controlFile) view.note(() => `console: XDP_IDS_REDIS_URL_FILE=${controlFile} xdp-ids status (or incidents list)`);
         if (learner) {
           const progress = learner;
           view.note(() => learnerLine(progress.state()));
