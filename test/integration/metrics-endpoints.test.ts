@@ -8,7 +8,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Registry } from 'prom-client';
@@ -20,18 +19,11 @@ import { nmap } from '../../lab/traffic';
 import { SensorMetrics } from '../../sensor/metrics';
 import { PIN_ROOT } from '../../sensor/kernel/program';
 import { testRedis, type TestRedis } from '../support/redis';
+import { freePort } from '../support/free-port';
 import { until } from '../support/until';
 
 const CLI = path.resolve(__dirname, '../../dist/bin/xdp-ids.js');
 const LAB = 'xiconm';
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** A scrape, as `metric{labels}` → value, and the metric names its `# TYPE` lines declare. */
 async function scrape(port: number): Promise<{ values: Map<string, number>; declared: Set<string> }> {

@@ -6,23 +6,15 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { NetnsLab } from '../../lab/netns';
 import { PIN_ROOT } from '../../sensor/kernel/program';
+import { freePort } from '../support/free-port';
 import { until } from '../support/until';
 
 const CLI = path.resolve(__dirname, '../../dist/bin/xdp-ids.js');
 const LAB = 'xiconr';
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('xdp-ids run and the operator\'s console', () => {
   let lab: NetnsLab;
