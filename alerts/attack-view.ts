@@ -156,7 +156,7 @@ export function attackView(a: Attack) {
     sensors: [...new Set(a.incidents.flatMap((i) => i.sensors))].sort().join(', '), mitre: [...new Set(a.incidents.flatMap((i) => i.mitre))].join(', '),
     tags: [...new Set(a.incidents.flatMap((i) => i.tags))].join(', '),
     when: lead.when, window: readableDuration(lead.windowMs), since: readableTime(sinceMs), opened: readableTime(a.openedMs), lastSeen: readableTime(lastSeenMs),
-    resolvedAt: readableTime(a.resolvedMs), duration: readableDuration(Math.max(0, (a.resolvedMs ?? lastSeenMs) - sinceMs)),
+    resolvedAt: readableTime(a.resolvedMs), resolvedBy: [...new Set(a.incidents.flatMap((i) => i.resolvedBy ?? []))].join(', '), duration: readableDuration(Math.max(0, (a.resolvedMs ?? lastSeenMs) - sinceMs)),
     detections: a.incidents.reduce((n, i) => n + i.detections, 0),
     rules: rulesOf(a.incidents).map((ruleId) => ruleView(a, ruleId)),
     manySources: keys.size > 1,

@@ -12,6 +12,9 @@ import { parseDuration } from '../detector/rules/durations';
 import { loadConfig } from './config';
 import * as ops from './operations';
 import { startAlerter } from './service';
+import { AlerterMetrics } from './metrics';
+import type { ListenAddress } from '../common/listen';
+import { createRegistry, metricsListenOption, serveCommandMetrics } from '../common/metrics';
 
 const DEFAULT_CONFIG = 'alerts.yaml';
 
@@ -58,11 +61,16 @@ async function withRedis(cmd: Command, fn: (redis: RedisClient) => Promise<strin
 export function registerAlertsCommands(program: Command): Command {
   addRedisOptions(program.command('alerter')
     .description('run the alerter: group, deduplicate and deliver alerts from the Redis `alerts` queue to email and webhooks')
-    .option('-c, --config <file>', 'alerts config (see alerts/alerts.example.yaml)', DEFAULT_CONFIG))
-    .action(async (opts: RedisCliOptions & { config: string }) => {
+    .option('-c, --config <file>', 'alerts config (see alerts/alerts.example.yaml)', DEFAULT_CONFIG)
+    .addOption(metricsListenOption('alerter')))
+    .action(async (opts: RedisCliOptions & { config: string; metricsListen?: ListenAddress | 'off' }) => {
       const log = createLogger('alerter');
-      const alerter = await startAlerter({ redisUrl: redisOf(opts, log), configPath: opts.config, log });
+      const redis = redisOf(opts, log);
+      const registry = createRegistry('alerter');
+      const metricsServer = await serveCommandMetrics(registry, 'alerter', opts.metricsListen, log);
+      const alerter = await startAlerter({ redisUrl: redis, configPath: opts.config, log, metrics: new AlerterMetrics(registry) });
       const shutdown = (): void => {
+        void metricsServer?.close();
         alerter.stop().then(() => process.exit(0), (err: Error) => {
           log.error({ err: err.message }, 'alerter did not stop cleanly');
           process.exit(1);

@@ -14,7 +14,7 @@ import { formatProblem } from '../detector/rules/problems';
 import { YamlSource } from '../detector/rules/yaml-source';
 import { parseMatcher, type Matcher } from './matchers';
 import { compileSubject } from './render';
-import type { AlertsConfig, Receiver, Route } from './types';
+import { WEBHOOK_FORMATS, type AlertsConfig, type Receiver, type Route } from './types';
 
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
@@ -81,8 +81,8 @@ const WebhookShape = z.strictObject({
   /** The Standard Webhooks signing secret: an environment variable, or a file (mode 600) whose first line it is. */
   secret_env: envName.optional(),
   secret_file: z.string().min(1).optional(),
-  /** `json`: the versioned payload of alerts/README.md; `slack`: a Slack/Teams-compatible `{text}` body. */
-  format: z.enum(['json', 'slack']).default('json'),
+  /** `json`: the versioned payload of alerts/README.md; `slack`: a Slack/Teams-compatible `{text}` body; `ecs`, `ocsf`: SIEM events, one a line. */
+  format: z.enum(WEBHOOK_FORMATS).default('json'),
   timeout: duration.default(10_000),
 });
 
@@ -93,14 +93,34 @@ const MailboxShape = z.strictObject({
   to: z.array(z.string().min(3)).min(1).default(['soc@localhost']),
 });
 
+/** RFC 5424's facility names, in code order. */
+export const FACILITIES = ['kern', 'user', 'mail', 'daemon', 'auth', 'syslog', 'lpr', 'news', 'uucp', 'cron', 'authpriv', 'ftp', 'ntp', 'audit', 'alert', 'clock',
+  'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7'] as const;
+
+const SyslogShape = z.strictObject({
+  host: z.string().min(1),
+  port: z.int().min(1).max(65535).default(6514),
+  /** `tls` (RFC 5425, default) or `tcp`: plain TCP only with `allow_plain_tcp` (alerts would cross the network in clear). */
+  transport: z.enum(['tls', 'tcp']).default('tls'),
+  allow_plain_tcp: z.boolean().default(false),
+  /** A PEM file of CAs to trust instead of the system's (a private SIEM CA). */
+  ca_file: z.string().optional(),
+  format: z.enum(['json', 'cef']).default('json'),
+  framing: z.enum(['octet-counting', 'newline']).default('octet-counting'),
+  facility: z.enum(FACILITIES).default('authpriv'),
+  app_name: z.string().regex(/^[!-~]{1,48}$/, { error: 'app_name is 1 to 48 printable ASCII characters without spaces (RFC 5424 APP-NAME)' }).default('xdp-ids'),
+  timeout: duration.default(10_000),
+});
+
 const ReceiverShape = z.strictObject({
   name: z.string().regex(NAME, { error: 'a receiver name is 1 to 64 lower-case letters, digits, ".", "_" or "-"' }),
   email: EmailShape.optional(),
   webhook: WebhookShape.optional(),
   mailbox: MailboxShape.optional(),
+  syslog: SyslogShape.optional(),
   /** Delivery attempts before the message is dead-lettered. */
   attempts: z.int().min(1).max(100).default(8),
-}).refine((r) => [r.email, r.webhook, r.mailbox].filter((x) => x !== undefined).length === 1, { error: 'a receiver has exactly one of `email`, `webhook` or `mailbox`' });
+}).refine((r) => [r.email, r.webhook, r.mailbox, r.syslog].filter((x) => x !== undefined).length === 1, { error: 'a receiver has exactly one of `email`, `webhook`, `mailbox` or `syslog`' });
 
 const TIMING = {
   group_by: z.array(z.string().regex(/^[a-z_][a-z0-9_]*$/)).optional(),
@@ -185,7 +205,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const receivers = new Map<string, Receiver>();
   doc.receivers.forEach((r, i) => {
     if (receivers.has(r.name)) report(['receivers', i, 'name'], `receiver ${JSON.stringify(r.name)} is defined twice`);
-    const kind = r.email ? 'email' : 'webhook';
+    const kind = r.email ? 'email' : r.webhook ? 'webhook' : 'syslog';
     // A secret comes from the environment variable `name` or the first line of `file`: exactly one of them.
     const secretOf = (what: 'password' | 'secret', name: string | undefined, file: string | undefined): string => {
       const at = (field: string): PropertyKey[] => ['receivers', i, kind, field];
@@ -207,18 +227,20 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
         return '';
       }
     };
+    const caOf = (file: string | undefined): string | undefined => {
+      if (!file) return undefined;
+      try {
+        return readBoundedFile(file, { maxBytes: MAX_CA_FILE_BYTES });
+      } catch (err) {
+        report(['receivers', i, kind, 'ca_file'], `cannot read ${file}: ${(err as Error).message}`);
+        return undefined;
+      }
+    };
     if (r.email) {
       const e = r.email;
       const hasPassword = e.password_env !== undefined || e.password_file !== undefined;
       if ((e.username === undefined) === hasPassword) report(['receivers', i, 'email'], 'give both `username` and `password_env` (or `password_file`), or neither');
-      let ca: string | undefined;
-      if (e.ca_file) {
-        try {
-          ca = readBoundedFile(e.ca_file, { maxBytes: MAX_CA_FILE_BYTES });
-        } catch (err) {
-          report(['receivers', i, 'email', 'ca_file'], `cannot read ${e.ca_file}: ${(err as Error).message}`);
-        }
-      }
+      const ca = caOf(e.ca_file);
       if (e.subject) {
         try {
           compileSubject(e.subject);
@@ -249,6 +271,16 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       });
     } else if (r.mailbox) {
       receivers.set(r.name, { name: r.name, type: 'mailbox', attempts: r.attempts, path: r.mailbox.path, from: r.mailbox.from, to: r.mailbox.to });
+    } else if (r.syslog) {
+      const l = r.syslog;
+      if (l.transport === 'tcp' && !l.allow_plain_tcp) {
+        report(['receivers', i, 'syslog', 'transport'], 'plain TCP sends alerts across the network in clear: use `transport: tls`, or set `allow_plain_tcp: true` for a collector on this host or a trusted segment');
+      }
+      if (l.transport === 'tcp' && l.ca_file) report(['receivers', i, 'syslog', 'ca_file'], '`ca_file` is for `transport: tls`');
+      receivers.set(r.name, {
+        name: r.name, type: 'syslog', attempts: r.attempts, host: l.host, port: l.port, transport: l.transport, ca: caOf(l.ca_file), format: l.format,
+        framing: l.framing, facility: FACILITIES.indexOf(l.facility), appName: l.app_name, timeoutMs: l.timeout,
+      });
     }
   });
   const base = { ...DEFAULT_TIMING, ...timing(doc.defaults) };

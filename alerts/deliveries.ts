@@ -20,6 +20,8 @@ import { renderEmail, renderWebhookBody } from './render';
 import { PermanentError, ReceiverGoneError, RetryableError } from './send-errors';
 import { countRetry } from './stats';
 import type { AlertsConfig, Notification } from './types';
+import { sendSyslog } from './syslog';
+import { syslogFrames } from './syslog-message';
 import { sendWebhook } from './webhook';
 
 export interface DeliveryJob {
@@ -76,6 +78,8 @@ export class DeliveryProcessor {
         await sendEmail(this.transports.get(name)!, receiver, renderEmail(notification, receiver.subject), `<${deliveryId}@xdp-ids>`);
       } else if (receiver.type === 'mailbox') {
         await appendToMailbox(receiver, renderEmail(notification), `<${deliveryId}@xdp-ids>`);
+      } else if (receiver.type === 'syslog') {
+        await sendSyslog(receiver, syslogFrames(notification, receiver));
       } else {
         await sendWebhook(receiver, renderWebhookBody(notification, receiver.format), deliveryId);
       }

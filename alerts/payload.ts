@@ -19,7 +19,7 @@ import { blockTitle } from './view';
 export const PAYLOAD_SCHEMA = 'xdp-ids.alert.v1';
 
 /** ECS event.severity is numeric; higher is worse. */
-const SEVERITY_NUMBER: Record<Severity, number> = { info: 1, low: 2, medium: 3, high: 4, critical: 5 };
+export const SEVERITY_NUMBER: Record<Severity, number> = { info: 1, low: 2, medium: 3, high: 4, critical: 5 };
 const EVENT_TYPE = { opened: 'start', repeat: 'info', resolved: 'end' } as const;
 
 /** Why the strongest rule fired, as people read it: `syn_per_s >= 300: 312/s; ack_per_syn < 0.2: 0`. */
@@ -70,7 +70,8 @@ function ecsOf(event: AlertEvent) {
   }
 }
 
-function alertOf(item: NoticeItem) {
+/** One item of the payload, as alerts/README.md documents it; alerts/ecs.ts builds on it. */
+export function payloadAlert(item: NoticeItem) {
   const { event: ecsEvent, xdp_ids: extra, ...rest } = ecsOf(item.event);
   return {
     '@timestamp': new Date(item.event.atMs).toISOString(),
@@ -94,6 +95,6 @@ export function webhookPayload(n: Notification) {
     created: new Date(n.createdMs).toISOString(),
     route: n.route,
     group: n.groupLabels,
-    alerts: n.items.map(alertOf),
+    alerts: n.items.map(payloadAlert),
   };
 }

@@ -11,8 +11,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Handlebars from 'handlebars';
 import { oneLine, slackText } from '../common/text';
+import { ecsLines } from './ecs';
+import { ocsfLines } from './ocsf';
 import { webhookPayload } from './payload';
-import type { Notification } from './types';
+import type { Notification, WebhookFormat } from './types';
 import { notificationView } from './view';
 
 export interface RenderedEmail {
@@ -70,6 +72,16 @@ function slackBody(n: Notification): object {
   return { text: `*${slackText(subject)}*\n\`\`\`${slackText(text)}\`\`\`` };
 }
 
-export function renderWebhookBody(n: Notification, format: 'json' | 'slack'): string {
-  return JSON.stringify(format === 'slack' ? slackBody(n) : webhookPayload(n));
+/** `ecs` and `ocsf` are one event a line (alerts/ecs.ts, alerts/ocsf.ts); `json` and `slack` one JSON object. */
+export function renderWebhookBody(n: Notification, format: WebhookFormat): string {
+  switch (format) {
+    case 'slack': return JSON.stringify(slackBody(n));
+    case 'json': return JSON.stringify(webhookPayload(n));
+    case 'ecs': return ecsLines(n);
+    case 'ocsf': return ocsfLines(n);
+  }
+}
+
+export function webhookContentType(format: WebhookFormat): string {
+  return format === 'ecs' || format === 'ocsf' ? 'application/x-ndjson' : 'application/json';
 }

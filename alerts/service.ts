@@ -4,11 +4,13 @@
  * and queue one delivery per receiver; `alerts-deliveries` jobs send. Any number of alerters can
  * run on the same Redis: every decision that must happen once is a job id or a Lua script.
  */
+import os from 'node:os';
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Transporter } from 'nodemailer';
 import type { Logger } from 'pino';
 import { ALERTS_QUEUE, type AlertEvent } from '../common/alert-events';
 import { connectRedis, redactUrl, type RedisTarget } from '../common/redis';
+import { HeartbeatWriter } from '../common/heartbeat';
 import { loadConfig } from './config';
 import { BACKOFF_TYPE, backoffStrategy, DeliveryProcessor, type DeliveryJob } from './deliveries';
 import { emailTransport } from './email';
@@ -16,6 +18,7 @@ import { processEventJob } from './event-jobs';
 import { takeNotification } from './grouping';
 import type { AlertsConfig, FlushJob } from './types';
 import { DELIVERY_QUEUE, FLUSH_QUEUE } from './keys';
+import type { AlerterMetrics } from './metrics';
 
 export interface AlerterOptions {
   /** The alerter role's Redis (common/redis-roles.ts). */
@@ -24,6 +27,15 @@ export interface AlerterOptions {
   log: Logger;
   /** How long a job stays with an alerter that stopped answering before another takes it over (BullMQ lock). */
   lockDurationMs?: number;
+  metrics?: AlerterMetrics;
+  /** Its name in `xdp-ids status` (default host:pid). */
+  id?: string;
+}
+
+/** An alerter's heartbeat (common/heartbeat.ts). */
+export interface AlerterState {
+  receivers: string[];
+  routes: number;
 }
 
 export interface Alerter {
@@ -103,15 +115,20 @@ export async function startAlerterWith(config: AlertsConfig, opts: Omit<AlerterO
     settings: { backoffStrategy: backoffStrategy(config.delivery.backoffMs, config.delivery.maxBackoffMs) },
   });
 
+  opts.metrics?.watch({ redis, alerts: alertsQueue, flush: flushQueue, deliveries: deliveryQueue }, { ingest: ingestWorker, deliveries: deliveryWorker });
 
   const workers = [ingestWorker, flushWorker, deliveryWorker];
   for (const w of workers) w.on('error', (err) => log.error({ queue: w.name, err: err.message }, 'alerter worker error (Redis unreachable?)'));
   await Promise.all(workers.map((w) => w.waitUntilReady()));
+  const heartbeat = new HeartbeatWriter<AlerterState>(redis, 'alerter', opts.id ?? `${os.hostname()}:${process.pid}`,
+    () => ({ receivers: [...config.receivers.keys()], routes: config.routes.length }));
+  heartbeat.start();
   log.info({ redis: redactUrl(opts.redisUrl), routes: config.routes.length, receivers: config.receivers.size }, 'alerter started');
 
   return {
     async stop() {
       clearInterval(backlogTimer);
+      await heartbeat.stop();
       await Promise.all(workers.map((w) => w.close()));
       await Promise.all([alertsQueue.close(), flushQueue.close(), deliveryQueue.close()]);
       for (const t of transports.values()) t.close();

@@ -29,9 +29,13 @@ export interface WebhookReceiver {
   attempts: number;
   url: string;
   secret: string;
-  format: 'json' | 'slack';
+  format: WebhookFormat;
   timeoutMs: number;
 }
+
+/** `json`: the versioned payload; `slack`: `{text}`; `ecs`, `ocsf`: one SIEM event a line. */
+export const WEBHOOK_FORMATS = ['json', 'slack', 'ecs', 'ocsf'] as const;
+export type WebhookFormat = (typeof WEBHOOK_FORMATS)[number];
 
 export interface MailboxReceiver {
   name: string;
@@ -42,7 +46,27 @@ export interface MailboxReceiver {
   to: string[];
 }
 
-export type Receiver = EmailReceiver | WebhookReceiver | MailboxReceiver;
+/** RFC 5424 syslog over TCP or TLS (alerts/syslog.ts): one message per event. */
+export interface SyslogReceiver {
+  name: string;
+  type: 'syslog';
+  attempts: number;
+  host: string;
+  port: number;
+  transport: 'tcp' | 'tls';
+  /** PEM CAs to trust instead of the system's (TLS). */
+  ca?: string;
+  /** The MSG of each message: the event's ECS document as JSON, or a CEF line. */
+  format: 'json' | 'cef';
+  /** RFC 6587: `octet-counting` (`LEN SP MSG`, what RFC 5425 requires over TLS) or `newline` (MSG LF). */
+  framing: 'octet-counting' | 'newline';
+  /** Facility code 0-23. */
+  facility: number;
+  appName: string;
+  timeoutMs: number;
+}
+
+export type Receiver = EmailReceiver | WebhookReceiver | MailboxReceiver | SyslogReceiver;
 
 export interface Route {
   name: string;

@@ -5,6 +5,7 @@
  */
 import { Webhook } from 'standardwebhooks';
 import { PermanentError, ReceiverGoneError, RetryableError } from './send-errors';
+import { webhookContentType } from './render';
 import type { WebhookReceiver } from './types';
 
 /** Retry-After is either seconds or an HTTP date. */
@@ -30,7 +31,7 @@ function signerFor(secret: string): Webhook {
 export async function sendWebhook(r: WebhookReceiver, body: string, webhookId: string): Promise<void> {
   const now = new Date();
   const headers = {
-    'content-type': 'application/json',
+    'content-type': webhookContentType(r.format),
     'user-agent': 'xdp-ids-alerter',
     'webhook-id': webhookId,
     'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),

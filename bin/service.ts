@@ -31,6 +31,11 @@ import { BlockLedger } from '../blocking/ledger';
 import { LedgerMaintenance } from '../blocking/maintenance';
 import { AlertQueueNotices } from '../blocking/notices';
 import type { Blocker } from '../common/block-requests';
+import { EnforcerMetrics } from '../blocking/enforcer-metrics';
+import { AlerterMetrics } from '../alerts/metrics';
+import { createRegistry, metricsListenOption, serveCommandMetrics } from '../common/metrics';
+import { DetectorMetrics } from '../detector/metrics';
+import { SensorMetrics } from '../sensor/metrics';
 import { DEFAULT_API_PORT } from '../blocking/cli';
 import { loadTokens } from '../blocking/tokens';
 import { SensorStatusWriter } from '../sensor/status';
@@ -119,37 +124,46 @@ function memorySize(text: string): string {
 /**
  * The Redis of each part of `run`: the one given (every part as that URL's user), or a private
  * redis-server, bounded in memory, with one ACL user per role, so the demo runs with the
- * privileges of a deployment.
+ * privileges of a deployment. For the private one, the control role's URL is also written to a
+ * file (0600, in the server's directory, gone with it) for `xdp-ids status` and `incidents`.
  */
-async function redisForParts(opts: RedisCliOptions & { redisMaxmemory?: string }, log: Logger, stops: (() => Promise<void> | void)[]): Promise<Record<Role, RedisTarget>> {
+async function redisForParts(opts: RedisCliOptions & { redisMaxmemory?: string }, log: Logger, stops: (() => Promise<void> | void)[]): Promise<{ urls: Record<Role, RedisTarget>; controlFile?: string }> {
   const given = redisConnectionOf(opts, log);
   if (given) {
     if (opts.redisMaxmemory !== undefined) throw new InvalidArgumentError('--redis-maxmemory bounds the private redis-server; set maxmemory on the Redis you gave instead');
     log.info({ redis: redactUrl(given) }, 'using Redis (every part as the same user)');
-    return { sensor: given, detector: given, alerter: given, control: given };
+    return { urls: { sensor: given, detector: given, alerter: given, control: given } };
   }
   const maxmemory = opts.redisMaxmemory ?? (process.env.XDP_IDS_REDIS_MAXMEMORY || DEFAULT_EMBEDDED_MAXMEMORY);
   const passwords = newRolePasswords();
   const embedded = await startEmbeddedRedis({ acl: aclFileText(passwords), maxmemory });
   stops.push(() => embedded.stop());
   log.info({ dir: embedded.dir, maxmemory }, 'started a private redis-server (one ACL user per part)');
-  return roleUrls(embedded.url, passwords);
+  const urls = roleUrls(embedded.url, passwords);
+  const controlFile = path.join(embedded.dir, 'redis-control.url');
+  fs.writeFileSync(controlFile, `${urls.control}\n`, { mode: 0o600, flag: 'wx' });
+  return { urls, controlFile };
 }
 
 export function registerServiceCommands(program: Command): void {
   addRedisOptions(detectorOptions(program.command('detector')
     .description('run a detector process: rules and the anomaly model over the windows queue, incidents in Redis, events on the alerts queue (start as many as you like on one Redis)')
-    .option('--resolve-after <s>', 'seconds of quiet after which an incident resolves (at least the rule window)', positiveInt('--resolve-after', 86_400), 60)))
+    .option('--resolve-after <s>', 'seconds of quiet after which an incident resolves (at least the rule window)', positiveInt('--resolve-after', 86_400), 60)
+    .addOption(metricsListenOption('detector'))))
     .action(async (opts) => {
       const log = createLogger('detector');
       const redis = redisConnectionOf(opts, log);
       if (!redis) throw new Error(`${NO_REDIS} (the detector role's URL; or use \`xdp-ids run\`, which starts its own)`);
+      const registry = createRegistry('detector');
+      const metrics = new DetectorMetrics(registry);
+      const metricsServer = await serveCommandMetrics(registry, 'detector', opts.metricsListen, log);
       const blocking = ledgerBlocker(redis, `detector@${os.hostname()}:${process.pid}`, opts, log);
       const detector = await Detector.start({
         redisUrl: redis, rulePaths: opts.rules, log, windowMs: opts.windowMs, resolveAfterMs: opts.resolveAfter * 1000, blocker: blocking.blocker, model: modelOf(opts),
-        maxIncidentsPerRule: opts.maxIncidentsPerRule,
+        maxIncidentsPerRule: opts.maxIncidentsPerRule, metrics,
       });
       onExit(log, async () => {
+        await metricsServer?.close();
         await detector.stop();
         await blocking.close();
       });
@@ -168,7 +182,8 @@ export function registerServiceCommands(program: Command): void {
     .option('--dashboard-port <port>', 'port of the web dashboard on 127.0.0.1 (0: any free port); a one-time login link is printed', listenPort('--dashboard-port'), DEFAULT_API_PORT)
     .option('--no-dashboard', 'no web dashboard (nor control API)')
     .option('--log-file <file>', 'where the logs go (JSON lines, appended); warnings also show on the live view', 'xdp-ids.log')
-    .addOption(new Option('--log-level <level>', 'log level (default: $XDP_IDS_LOG_LEVEL, else info)').choices(LOG_LEVELS))), RUN_REDIS_HELP)
+    .addOption(new Option('--log-level <level>', 'log level (default: $XDP_IDS_LOG_LEVEL, else info)').choices(LOG_LEVELS))
+    .addOption(metricsListenOption('run'))), RUN_REDIS_HELP)
     .action(async function (this: Command, opts) {
       // The view exists once the interface is known; warnings logged before are in the log file.
       let view: TopView | undefined;
@@ -179,7 +194,10 @@ export function registerServiceCommands(program: Command): void {
         for (const stop of stops.splice(0).reverse()) await stop();
       };
       try {
-        const redis = await redisForParts(opts, log, stops);
+        const registry = createRegistry('run');
+        const metricsServer = await serveCommandMetrics(registry, 'run', opts.metricsListen, log);
+        if (metricsServer) stops.push(() => metricsServer.close());
+        const { urls: redis, controlFile } = await redisForParts(opts, log, stops);
         let demo: DemoLab | undefined;
         if (!opts.iface) {
           log.info('no --iface: starting the demo lab (network namespaces, real nmap/hping3/curl/iperf3 traffic)');
@@ -199,6 +217,7 @@ export function registerServiceCommands(program: Command): void {
         }
         let sensor: Sensor | undefined;
         view = new TopView(process.stdout, `xdp-ids on ${iface}${demo ? ' (demo lab)' : ''}`, { blocks: () => sensor?.program.listBlocks() ?? [], incidents: true });
+        if (controlFile) view.note(() => `console: XDP_IDS_REDIS_URL_FILE=${controlFile} xdp-ids status (or incidents list)`);
         if (learner) {
           const progress = learner;
           view.note(() => learnerLine(progress.state()));
@@ -206,13 +225,14 @@ export function registerServiceCommands(program: Command): void {
         const blocking = ledgerBlocker(redis.detector, `detector@${os.hostname()}`, opts, log.child({ part: 'blocker' }));
         stops.push(() => blocking.close());
         const alerter = opts.alerts
-          ? await startAlerter({ redisUrl: redis.alerter, configPath: opts.alerts, log: log.child({ part: 'alerter' }) })
-          : await startAlerterWith(mailboxConfig(path.resolve(opts.mailbox)), { redisUrl: redis.alerter, log: log.child({ part: 'alerter' }) });
+          ? await startAlerter({ redisUrl: redis.alerter, configPath: opts.alerts, log: log.child({ part: 'alerter' }), metrics: new AlerterMetrics(registry) })
+          : await startAlerterWith(mailboxConfig(path.resolve(opts.mailbox)), { redisUrl: redis.alerter, log: log.child({ part: 'alerter' }), metrics: new AlerterMetrics(registry) });
         stops.push(() => alerter.stop());
         if (!opts.alerts) log.info({ mailbox: path.resolve(opts.mailbox) }, 'alerts go to a local mailbox (give --alerts for email and webhooks)');
         const detector = await Detector.start({
           redisUrl: redis.detector, rulePaths: opts.rules, log: log.child({ part: 'detector' }), windowMs: opts.windowMs, blocker: blocking.blocker,
           model: modelOf({ ...opts, modelDir }, learner && DEMO_MODEL_DUE_MS), onIncident: (e) => view?.incident(e), maxIncidentsPerRule: opts.maxIncidentsPerRule,
+          metrics: new DetectorMetrics(registry),
         });
         stops.push(() => detector.stop());
         const sensorId = `${os.hostname()}/${iface}`;
@@ -220,10 +240,15 @@ export function registerServiceCommands(program: Command): void {
         stops.push(() => status.close());
         const publisher = new QueuePublisher({ redisUrl: redis.sensor, sensorId, log: log.child({ part: 'publisher' }), also: learner ? [view, status, learner] : [view, status] });
         stops.push(() => publisher.close());
-        const started = sensor = Sensor.start({ iface, sensorId, mode: opts.mode, windowMs: opts.windowMs, pin: demo ? false : undefined, protect: opts.protect }, publisher, log.child({ part: 'sensor' }));
+        const sensorMetrics = new SensorMetrics(registry);
+        sensorMetrics.watchPublisher(publisher);
+        const started = sensor = Sensor.start({ iface, sensorId, mode: opts.mode, windowMs: opts.windowMs, pin: demo ? false : undefined, protect: opts.protect, metrics: sensorMetrics },
+          publisher, log.child({ part: 'sensor' }));
         stops.push(() => started.stop({ detach: !opts.keepAttached }));
         status.describe(started.description());
-        const enforcer = await startEnforcer({ program: started.program, redisUrl: redis.sensor, sensorId, log: log.child({ part: 'enforcer' }), allow: { sshPeers: opts.allowSshPeers } });
+        const enforcer = await startEnforcer({
+          program: started.program, redisUrl: redis.sensor, sensorId, log: log.child({ part: 'enforcer' }), allow: { sshPeers: opts.allowSshPeers }, metrics: new EnforcerMetrics(registry),
+        });
         stops.push(() => enforcer.stop());
         if (opts.dashboard) {
           const dashboard = await startLocalDashboard({ redisUrl: redis.control, port: opts.dashboardPort, tokens: loadTokens(), log: log.child({ part: 'api' }) });

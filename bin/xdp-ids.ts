@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { createLogger } from '../common/log';
 import { startDemoLab, type DemoLab } from '../lab/demo';
 import { BpfObject } from '../native/bpf';
@@ -14,16 +14,27 @@ import { cidrList, PROTECT_HELP, positiveInt, sshPorts } from './arguments';
 import { registerServiceCommands } from './service';
 import { registerBlockingCommands } from '../blocking/cli';
 import { startEnforcer } from '../blocking/enforcer';
+import { EnforcerMetrics } from '../blocking/enforcer-metrics';
+import { createRegistry, metricsListenOption, serveCommandMetrics } from '../common/metrics';
+import { SensorMetrics } from '../sensor/metrics';
 import { registerAlertsCommands } from '../alerts/cli';
 import { registerModelCommands } from '../detector/model/cli';
 import { registerRedisCommands } from './redis';
+import { registerStatusCommand } from './status';
+import { registerIncidentsCommands } from '../detector/incidents-cli';
+import { EXIT, exitCodeOf } from './exit-codes';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+/** Whether commander has already told the user (a usage error), so that the error is not said twice. */
+let toldUser = false;
+// Set before the subcommands exist, which inherit both.
 const program = new Command('xdp-ids')
   .description('Network intrusion and anomaly detection at XDP')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  .exitOverride()
+  .configureOutput({ outputError: (text, write) => { toldUser = true; write(text); } });
 
 const SENSOR_REDIS_HELP = 'publish windows to the detectors and enforce the block ledger of this Redis (the sensor role\'s URL; without a password here; default: $XDP_IDS_REDIS_URL; none: only the live view)';
 
@@ -38,10 +49,14 @@ addRedisOptions(program.command('sensor')
   .option('--keep-attached', 'leave the program attached (and enforcing blocks) on exit')
   .option('--sensor-id <id>', 'name of this sensor in incidents (default: hostname/interface)')
   .option('--allow-ssh-peers [ports]', 'never block the peers of established SSH sessions (port 22, or these comma-separated ports)', sshPorts)
-  .option('--protect <cidr>', PROTECT_HELP, cidrList('--protect')), SENSOR_REDIS_HELP)
+  .option('--protect <cidr>', PROTECT_HELP, cidrList('--protect'))
+  .addOption(metricsListenOption('sensor')), SENSOR_REDIS_HELP)
   .action(async (opts) => {
     const log = createLogger('sensor');
     const redis = redisConnectionOf(opts, log);
+    const registry = createRegistry('sensor');
+    const metrics = { sensor: new SensorMetrics(registry), enforcer: new EnforcerMetrics(registry) };
+    const metricsServer = await serveCommandMetrics(registry, 'sensor', opts.metricsListen, log);
     let demo: DemoLab | undefined;
     if (!opts.iface) {
       log.info('no --iface: starting the demo lab (network namespaces, real nmap/hping3/curl/iperf3 traffic)');
@@ -53,22 +68,25 @@ addRedisOptions(program.command('sensor')
     const view = new TopView(process.stdout, `xdp-ids sensor on ${iface}${demo ? ' (demo lab)' : ''}`, { blocks: () => sensor?.program.listBlocks() ?? [] });
     const status = redis ? new SensorStatusWriter(redis, log) : undefined;
     const publisher = redis ? new QueuePublisher({ redisUrl: redis, sensorId, log, also: [view, status!] }) : undefined;
+    if (publisher) metrics.sensor.watchPublisher(publisher);
     let started: Sensor;
     try {
       started = sensor = Sensor.start({
         iface, sensorId, mode: opts.mode, windowMs: opts.windowMs, sizes: { sources: opts.maxSources },
-        trip: { syn: opts.tripSyn, ports: opts.tripPorts }, protect: opts.protect,
+        trip: { syn: opts.tripSyn, ports: opts.tripPorts }, protect: opts.protect, metrics: metrics.sensor,
       }, publisher ?? view, log);
     } catch (err) {
       await publisher?.close();
       await status?.close();
       await demo?.stop();
+      await metricsServer?.close();
       throw err;
     }
     status?.describe(started.description());
     // With a Redis, the sensor also enforces the fleet's block ledger.
-    const enforcer = redis ? await startEnforcer({ program: started.program, redisUrl: redis, sensorId, log, allow: { sshPeers: opts.allowSshPeers } }) : undefined;
+    const enforcer = redis ? await startEnforcer({ program: started.program, redisUrl: redis, sensorId, log, allow: { sshPeers: opts.allowSshPeers }, metrics: metrics.enforcer }) : undefined;
     const shutdown = async (): Promise<void> => {
+      await metricsServer?.close();
       await enforcer?.stop();
       started.stop({ detach: !opts.keepAttached });
       await publisher?.close();
@@ -100,8 +118,13 @@ registerBlockingCommands(program);
 registerAlertsCommands(program);
 registerModelCommands(program);
 registerRedisCommands(program);
+registerIncidentsCommands(program);
+registerStatusCommand(program);
 
 program.parseAsync().catch((err: Error) => {
-  process.stderr.write(`xdp-ids: ${err.message}\n`);
-  process.exit(1);
+  const code = exitCodeOf(err);
+  // Help shown as an error (a command group without its subcommand) has said all there is.
+  const shown = toldUser || (err instanceof CommanderError && err.code === 'commander.help');
+  if (code !== EXIT.ok && !shown && err.message) process.stderr.write(`xdp-ids: ${err.message}\n`);
+  process.exit(code);
 });

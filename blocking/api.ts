@@ -9,8 +9,9 @@
 import os from 'node:os';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { createRegistry } from '../common/metrics';
+import { isLoopback, urlHost } from '../common/listen';
 import { connectRedis, type RedisTarget } from '../common/redis';
-import { parseAddress } from '../sensor/addresses';
 import { LedgerBlocker, type BlockerConfig } from './blocker';
 import { BlockControl, InputError } from './control';
 import { BlockLedger } from './ledger';
@@ -50,17 +51,8 @@ export interface ControlApi {
   close(): Promise<void>;
 }
 
-function isLoopback(host: string): boolean {
-  if (host === 'localhost') return true;
-  try {
-    return parseAddress(host).range() === 'loopback';
-  } catch {
-    return false;
-  }
-}
-
 function routes(app: FastifyInstance, control: BlockControl, ledger: BlockLedger): void {
-  const registry = blockingMetrics(ledger);
+  const registry = blockingMetrics(ledger, createRegistry('api'));
 
   app.get('/health', { config: { public: true } }, async (_req, reply) => {
     try {
@@ -134,7 +126,7 @@ export async function startControlApi(opts: ControlApiOptions): Promise<ControlA
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : opts.port;
   return {
-    url: `${opts.tls ? 'https' : 'http'}://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`,
+    url: `${opts.tls ? 'https' : 'http'}://${urlHost(opts.host)}:${port}`,
     async close() {
       dashboard.close();
       await app.close();

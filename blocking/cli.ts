@@ -6,13 +6,14 @@
  * CommanderError with exit code 1 and a message saying what to fix.
  */
 import os from 'node:os';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError } from 'commander';
 import type { Logger } from 'pino';
 import { readBoundedFile } from '../common/files';
 import { createLogger } from '../common/log';
 import { connectRedis, describeRedisError, type RedisConnection } from '../common/redis';
 import { addRedisOptions, NO_REDIS, RedisConfigError, redisConnectionOf } from '../common/redis-config';
-import { oneLine } from '../common/text';
+import { listenAddress } from '../common/listen';
+import { textTable as table } from '../common/text';
 import { startControlApi } from './api';
 import { LedgerBlocker, limitSummary } from './blocker';
 import { TRAFFIC_CLASSES } from '../common/traffic';
@@ -88,13 +89,6 @@ function write(cmd: Command, text: string): void {
   cmd.configureOutput().writeOut?.(text);
 }
 
-/** Cells are one line each: a reason or actor with line breaks or terminal escapes would forge rows. */
-function table(rows: string[][]): string {
-  const cells = rows.map((row) => row.map((cell) => oneLine(cell) || '-'));
-  const widths = cells[0].map((_, i) => Math.max(...cells.map((row) => row[i].length)));
-  return cells.map((row) => `${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')}\n`).join('');
-}
-
 function blockRows(entries: LedgerEntry[]): string {
   return table([['TARGET', 'EXPIRES', 'ORIGIN', 'RULE', 'STRIKES', 'SCOPE', 'ACTOR', 'REASON'], ...entries.map((e) => [
     e.target, new Date(e.expiresMs).toISOString(), e.origin, e.ruleId ?? '-', String(e.strikes), e.scope, e.actor ?? '-', e.reason,
@@ -116,11 +110,7 @@ function tlsFiles(cert: string | undefined, key: string | undefined): { cert: st
   return { cert: read('--tls-cert', cert, false), key: read('--tls-key', key, true) };
 }
 
-function listen(value: string): { host: string; port: number } {
-  const match = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(value);
-  if (!match || Number(match[2]) > 65535) throw new InvalidArgumentError(`--listen must be host:port, e.g. ${DEFAULT_API_LISTEN}`);
-  return { host: match[1], port: Number(match[2]) };
-}
+const listen = listenAddress('--listen', DEFAULT_API_LISTEN);
 
 export function registerBlockingCommands(program: Command): void {
   const redisHelp = 'Redis of the block ledger, URL without a password (default: $XDP_IDS_REDIS_URL)';

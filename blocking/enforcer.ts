@@ -25,6 +25,7 @@ import { MAX_EPOCH_BYTES } from '../sensor/kernel/records';
 import { BpfError } from '../native/bpf';
 import { hostAllowRules, type AllowRule, type HostAllowOptions } from './allowlist';
 import { DEFAULT_MAX_TTL_MS } from './blocker';
+import type { EnforcerMetrics } from './enforcer-metrics';
 import { allowProblem, blockProblem, limitProblem, type KernelPolicy } from './kernel-policy';
 import { BlockLedger, CHANGES_CHANNEL, generationChanged, parseHint, type AllowEntry, type Generation, type LedgerEntry, type TargetState } from './ledger';
 import { LimitLedger, type LimitEntry } from './limits';
@@ -42,6 +43,7 @@ export interface EnforcerOptions {
   readyTimeoutMs?: number;
   allow?: HostAllowOptions;
   policy?: Partial<KernelPolicy>;
+  metrics?: EnforcerMetrics;
 }
 
 export interface ReconcileResult {
@@ -140,6 +142,7 @@ class LedgerEnforcer implements Enforcer {
     this.alerts.on('error', () => undefined);
     this.exceptions = new ExceptionReporter(this.alerts, `sensor@${opts.sensorId}`, opts.log);
     this.policy = { widths: widthLimitsFromEnv(), maxTtlMs: DEFAULT_MAX_TTL_MS, clockSlackMs: 60_000, ...opts.policy };
+    opts.metrics?.watch(opts.program);
     this.subscriber = connectRedis(opts.redisUrl);
     this.subscriber.on('message', (_channel: string, message: string) => this.onHint(message));
     this.subscriber.on('error', () => { /* reconnects on its own; the reconcile logs the outage */ });
@@ -339,8 +342,20 @@ class LedgerEnforcer implements Enforcer {
   }
 
   reconcile(): Promise<ReconcileResult> {
-    this.running ??= this.reconcileOnce().finally(() => { this.running = undefined; });
+    this.running ??= this.measuredReconcile().finally(() => { this.running = undefined; });
     return this.running;
+  }
+
+  private async measuredReconcile(): Promise<ReconcileResult> {
+    const startedNs = monotonicNs();
+    try {
+      const result = await this.reconcileOnce();
+      this.opts.metrics?.reconciled(Number(monotonicNs() - startedNs) / 1e9);
+      return result;
+    } catch (err) {
+      this.opts.metrics?.reconcileFailed();
+      throw err;
+    }
   }
 
   private async reconcileOnce(): Promise<ReconcileResult> {
@@ -446,6 +461,7 @@ class LedgerEnforcer implements Enforcer {
   }
 
   private async report(tally: Tally): Promise<void> {
+    this.opts.metrics?.applied(tally);
     if (tally.failed === 0) return;
     await this.exceptions.report('kernel-table-full', 'high',
       `${tally.failed} ledger entries could not be written to the kernel on sensor ${this.opts.sensorId} (the rest were): ${tally.failures.join('; ')}`,

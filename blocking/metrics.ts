@@ -2,12 +2,10 @@
  * Prometheus view of the ledger, read from Redis at scrape time so it covers every blocker and
  * sensor on that Redis. Per-entry drop labels are bounded by the active-block budget.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { BlockLedger } from './ledger';
 
-export function blockingMetrics(ledger: BlockLedger): Registry {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'xdp_ids_api_' });
+export function blockingMetrics(ledger: BlockLedger, registry: Registry): Registry {
   const byPrefix = (stats: Record<string, number>, prefix: string): [string, number][] =>
     Object.entries(stats).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]);
 

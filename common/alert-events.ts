@@ -90,6 +90,8 @@ export interface Incident {
   openedMs: number;
   lastSeenMs: number;
   resolvedMs?: number;
+  /** Who resolved it before it went quiet (`xdp-ids incidents resolve`): `cli:<user>@<host>`. */
+  resolvedBy?: string;
   /** Detections so far (one per sensor window in which the rule held). */
   detections: number;
   /** The features of the last detection, and the highest value each reached during the incident. */

@@ -9,6 +9,7 @@ import { DELIVERY_QUEUE, FLUSH_QUEUE, KEY_PREFIX as ALERTER_PREFIX, keys } from 
 import { CHANGES_CHANNEL, NS as LEDGER_NS } from '../blocking/ledger';
 import { INCIDENTS_PREFIX } from '../detector/incidents';
 import { ALERTS_QUEUE } from './alert-events';
+import { heartbeatKey } from './heartbeat';
 import { urlWithCredentials } from './redis';
 import { PARTITIONS, partitionQueue } from './windows-jobs';
 
@@ -25,8 +26,13 @@ export const KEY_MAP = {
   sensors: [`${LEDGER_NS}sensor:*`, `${LEDGER_NS}sensors`],
   /** Incidents and the attacks that gather them. */
   incidents: [`${INCIDENTS_PREFIX}:*`],
-  /** Detectors' heartbeats and their leases on the windows partitions. */
+  /** Detectors' membership and their leases on the windows partitions. */
   partitions: ['xdp-ids:detectors', 'xdp-ids:partition:*'],
+  /** Operators' requests to resolve an incident (`xdp-ids incidents resolve`), which a detector carries out. */
+  incidentRequests: ['xdp-ids:incident-requests'],
+  /** What each detector and alerter says about itself, for `xdp-ids status` (common/heartbeat.ts). */
+  detectorHeartbeats: [heartbeatKey('detector')],
+  alerterHeartbeats: [heartbeatKey('alerter')],
   /** The rule set each detector runs, its embedded tests' results and its last rejected reload (detector/rules-status.ts). */
   ruleStatus: ['xdp-ids:rules:*'],
   /** Grouping, silences, dead letters, sent deliveries. */
@@ -58,16 +64,23 @@ export interface RoleGrant {
 export const ROLES: Record<Role, RoleGrant> = {
   sensor: { keys: { ledger: 'read', sensors: 'write', windowsQueues: 'write', alertsQueue: 'write' }, ledgerChannel: 'subscribe' },
   detector: {
-    keys: { ledger: 'write', sensors: 'read', incidents: 'write', partitions: 'write', ruleStatus: 'write', windowsQueues: 'write', alertsQueue: 'write' },
+    keys: {
+      ledger: 'write', sensors: 'read', incidents: 'write', incidentRequests: 'write', partitions: 'write', detectorHeartbeats: 'write', ruleStatus: 'write',
+      windowsQueues: 'write', alertsQueue: 'write',
+    },
     ledgerChannel: 'publish',
   },
-  alerter: { keys: { alerterState: 'write', alertsQueue: 'write', alerterQueues: 'write' } },
+  alerter: { keys: { alerterState: 'write', alerterHeartbeats: 'write', alertsQueue: 'write', alerterQueues: 'write' } },
   /**
-   * The control API (with the dashboard) and the block/allow/limit CLI: the ledger; what sensors,
-   * incidents and detectors' rule sets say; recent deliveries, and the dead letters to replay.
+   * The control API (with the dashboard) and the block/allow/limit, incidents and status CLI: the
+   * ledger; what sensors, incidents, detectors and alerters say; requests to resolve incidents;
+   * recent deliveries, and the dead letters to replay.
    */
   control: {
-    keys: { ledger: 'write', sensors: 'read', incidents: 'read', ruleStatus: 'read', deadLetters: 'write', alertsQueue: 'write', alerterQueues: 'write' },
+    keys: {
+      ledger: 'write', sensors: 'read', incidents: 'read', incidentRequests: 'write', partitions: 'read', detectorHeartbeats: 'read', alerterHeartbeats: 'read',
+      ruleStatus: 'read', deadLetters: 'write', alertsQueue: 'write', alerterQueues: 'write',
+    },
     ledgerChannel: 'publish',
   },
 };

@@ -38,3 +38,10 @@ export function slackText(text: string): string {
 export function quote(text: string): string {
   return JSON.stringify(text).replace(/[\u007f-\u009f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
+
+/** A terminal table, the first row its header. Cells are one line each: a reason or actor with line breaks or terminal escapes would forge rows. */
+export function textTable(rows: string[][]): string {
+  const cells = rows.map((row) => row.map((cell) => oneLine(cell) || '-'));
+  const widths = cells[0].map((_, i) => Math.max(...cells.map((row) => row[i].length)));
+  return cells.map((row) => `${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')}\n`).join('');
+}

@@ -20,7 +20,8 @@
  * in) and `...:samples` (a few of them); `<prefix>:incidents:open` indexes open incidents by
  * resolve deadline, `<prefix>:incidents:open:<rule>` holds a rule's open incidents (not its overflow
  * incident), `<prefix>:incidents:recent` the newest RECENT_KEEP incidents by opening time (open or
- * resolved, for operators' lists).
+ * resolved, for operators' lists), `<prefix>:incident-requests` operators' requests to resolve an
+ * incident now, which a detector carries out (`xdp-ids incidents resolve`).
  */
 import { randomUUID } from 'node:crypto';
 import type { RedisClient } from '../common/redis';
@@ -95,16 +96,24 @@ return {phase, 1}
 `;
 
 // KEYS: 1-5 the incident (as RECORD's), 6 the open index, 7 its rule's open incidents.
+// ARGV: 1 now, 2 keep ms; for an operator's request 3 who and 4 the incident's id (which the key
+// may no longer hold), else '' and '' (resolved when quiet for its resolve time).
 const RESOLVE = `
-if redis.call('HGET', KEYS[1], 'status') ~= 'open' then
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'open' then
   redis.call('ZREM', KEYS[6], KEYS[1])
   redis.call('SREM', KEYS[7], KEYS[1])
   return 0
 end
-local due = tonumber(redis.call('HGET', KEYS[1], 'lastSeenMs')) + tonumber(redis.call('HGET', KEYS[1], 'quietMs'))
-if due > tonumber(ARGV[1]) then
-  redis.call('ZADD', KEYS[6], due, KEYS[1])
-  return 0
+if ARGV[3] == '' then
+  local due = tonumber(redis.call('HGET', KEYS[1], 'lastSeenMs')) + tonumber(redis.call('HGET', KEYS[1], 'quietMs'))
+  if due > tonumber(ARGV[1]) then
+    redis.call('ZADD', KEYS[6], due, KEYS[1])
+    return 0
+  end
+else
+  if redis.call('HGET', KEYS[1], 'id') ~= ARGV[4] then return 0 end
+  redis.call('HSET', KEYS[1], 'resolvedBy', ARGV[3])
 end
 redis.call('HSET', KEYS[1], 'status', 'resolved', 'resolvedMs', ARGV[1])
 redis.call('ZREM', KEYS[6], KEYS[1])
@@ -112,6 +121,23 @@ redis.call('SREM', KEYS[7], KEYS[1])
 for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
 return 1
 `;
+
+/** Operators' resolve requests waiting for a detector; more are dropped, oldest first. */
+const MAX_REQUESTS = 1000;
+
+interface ResolveRequest {
+  id: string;
+  actor: string;
+}
+
+function parseRequest(text: string): ResolveRequest | undefined {
+  try {
+    const { id, actor } = JSON.parse(text) as Partial<ResolveRequest>;
+    return typeof id === 'string' && typeof actor === 'string' ? { id, actor } : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 interface Scripts {
   /** The phase, and 1 when the detection was folded into the overflow incident. */
@@ -145,6 +171,7 @@ export class IncidentStore {
   private readonly prefix: string;
   private readonly openIndex: string;
   private readonly recentIndex: string;
+  private readonly requests: string;
   private readonly resolveAfterMs: number;
   private readonly updateEveryMs: number;
   private readonly keepResolvedMs: number;
@@ -154,6 +181,7 @@ export class IncidentStore {
     this.prefix = opts.prefix ?? INCIDENTS_PREFIX;
     this.openIndex = `${this.prefix}:incidents:open`;
     this.recentIndex = `${this.prefix}:incidents:recent`;
+    this.requests = `${this.prefix}:incident-requests`;
     this.resolveAfterMs = opts.resolveAfterMs ?? 60_000;
     this.updateEveryMs = opts.updateEveryMs ?? 60_000;
     this.keepResolvedMs = opts.keepResolvedMs ?? 7 * 86_400_000;
@@ -199,12 +227,59 @@ export class IncidentStore {
     const due = await this.redis.zrangebyscore(this.openIndex, '-inf', String(nowMs), 'LIMIT', '0', String(limit));
     const out: Transition[] = [];
     for (const key of due) {
-      const won = await (this.redis as unknown as Scripts).incidentResolve(...incidentKeys(key), this.openIndex, this.openOfRule(this.ruleOf(key)), nowMs, this.keepResolvedMs);
-      if (won !== 1) continue;
-      const incident = await this.read(key);
-      if (incident) out.push({ phase: 'resolved', incident });
+      const resolved = await this.resolve(key, nowMs);
+      if (resolved) out.push(resolved);
     }
     return out;
+  }
+
+  /**
+   * Asks the detectors to resolve an open incident now: the control role's way, which may not
+   * write incidents. A detector carries it out like a quiet one (same transition, attack, alert).
+   */
+  async requestResolve(id: string, actor: string): Promise<void> {
+    await this.redis.multi().lpush(this.requests, JSON.stringify({ id, actor })).ltrim(this.requests, 0, MAX_REQUESTS - 1).exec();
+  }
+
+  /** Carries out operators' requests; each is taken by one detector, and an incident resolves once. */
+  async resolveRequested(nowMs = Date.now()): Promise<Transition[]> {
+    const taken = await this.redis.rpop(this.requests, MAX_REQUESTS) ?? [];
+    const out: Transition[] = [];
+    for (const request of taken.map(parseRequest)) {
+      const key = request && await this.keyOfId(request.id);
+      const resolved = key && await this.resolve(key, nowMs, request);
+      if (resolved) out.push(resolved);
+    }
+    return out;
+  }
+
+  private async resolve(key: string, nowMs: number, request?: ResolveRequest): Promise<Transition | undefined> {
+    const won = await (this.redis as unknown as Scripts).incidentResolve(...incidentKeys(key), this.openIndex, this.openOfRule(this.ruleOf(key)),
+      nowMs, this.keepResolvedMs, request?.actor ?? '', request?.id ?? '');
+    if (won !== 1) return undefined;
+    const incident = await this.read(key);
+    return incident && { phase: 'resolved', incident };
+  }
+
+  /** An incident by its id, open or in the recent index. */
+  async byId(id: string): Promise<Incident | undefined> {
+    const key = await this.keyOfId(id);
+    const incident = key ? await this.read(key) : undefined;
+    return incident?.id === id ? incident : undefined;
+  }
+
+  /**
+   * Where an incident id lives: incidents are stored by rule and key, and ids are for people, so
+   * this reads the ids of the recent and the open incidents (a few thousand at most) in one round trip.
+   */
+  private async keyOfId(id: string): Promise<string | undefined> {
+    const [recent, open] = await Promise.all([this.redis.zrange(this.recentIndex, '0', '-1'), this.redis.zrange(this.openIndex, '0', '-1')]);
+    const keys = [...new Set([...recent, ...open])];
+    const pipeline = this.redis.pipeline();
+    for (const key of keys) pipeline.hget(key, 'id');
+    const ids = (await pipeline.exec()) ?? [];
+    const at = ids.findIndex(([, value]) => value === id);
+    return at < 0 ? undefined : keys[at];
   }
 
   async get(ruleId: string, key: string): Promise<Incident | undefined> {
@@ -255,7 +330,7 @@ export class IncidentStore {
     const last = JSON.parse(h.last) as Last;
     return {
       id: h.id, ...s, sensors: sensors.sort(), openedMs: Number(h.openedMs), lastSeenMs: Number(h.lastSeenMs),
-      ...(h.resolvedMs ? { resolvedMs: Number(h.resolvedMs) } : {}), detections: Number(h.detections),
+      ...(h.resolvedMs ? { resolvedMs: Number(h.resolvedMs) } : {}), ...(h.resolvedBy ? { resolvedBy: h.resolvedBy } : {}), detections: Number(h.detections),
       features: last.features, conditions: last.conditions, ...(last.explanation ? { explanation: last.explanation } : {}),
       peak: Object.fromEntries(Object.entries(peak).map(([k, v]) => [k, Number(v)])),
       evidence: h.evidence ? JSON.parse(h.evidence) as HeaderSample[] : [],

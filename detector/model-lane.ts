@@ -70,6 +70,11 @@ export class ModelLane {
     }
   }
 
+  /** The scores of the last tick detect() saw, and the threshold they were judged against. */
+  lastScores(): { scores: Float32Array; thresholds: Float32Array } | undefined {
+    return this.scorer && this.scorer.lastScores();
+  }
+
   close(): void {
     this.watcher.close();
   }

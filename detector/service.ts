@@ -21,6 +21,7 @@ import { AwaitingEvidence } from './awaiting-evidence';
 import { EvidenceBuffer } from './evidence';
 import { SourceTrust } from './source-trust';
 import { IncidentStore, inputOf, type Transition } from './incidents';
+import type { DetectorMetrics } from './metrics';
 import { ModelLane, type ModelLaneOptions } from './model-lane';
 import { MODEL_RULE_ID } from './model/scorer';
 import { PartitionOwner } from './partitions';
@@ -29,6 +30,7 @@ import { RuleEngine, type Detection } from './rules/engine';
 import { formatProblem } from './rules/problems';
 import { RuleWatcher } from './rules/watcher';
 import { RuleStatusPublisher } from './rules-status';
+import { HeartbeatWriter } from '../common/heartbeat';
 
 export interface DetectorOptions {
   /** The detector role's Redis (common/redis-roles.ts). */
@@ -54,6 +56,7 @@ export interface DetectorOptions {
   onIncident?: (event: IncidentEvent) => void;
   /** How often Redis' memory is compared with its maxmemory (`redis-memory-high`); default 30 s. */
   memoryCheckMs?: number;
+  metrics?: DetectorMetrics;
 }
 
 export interface DetectorStats {
@@ -100,6 +103,17 @@ export function blockTarget(d: Detection): string | undefined {
   return key.includes('/') ? key : `${key}/${key.includes(':') ? 128 : 32}`;
 }
 
+/** A detector's heartbeat (common/heartbeat.ts). */
+export interface DetectorState {
+  partitions: number[];
+  /** The anomaly model's id, or null when the rules run alone. */
+  model: string | null;
+  rulesVersion: string | null;
+  /** The newest tick evaluated: its window's end, and how long after it it was evaluated. */
+  newestTickMs?: number;
+  lagSeconds?: number;
+}
+
 export class Detector {
   readonly id: string;
   private readonly engine: RuleEngine;
@@ -111,6 +125,9 @@ export class Detector {
   private readonly owner: PartitionOwner;
   private readonly memory: RedisMemoryWatch;
   private readonly ruleStatus: RuleStatusPublisher;
+  private readonly heartbeat: HeartbeatWriter<DetectorState>;
+  /** The newest tick evaluated: its window's end, and how long after it the evaluation finished. */
+  private newest?: { tickEndMs: number; lagSeconds: number };
   private readonly workers = new Map<number, { worker: Worker<WindowsJob>; connection: RedisClient }>();
   private readonly assembler = new TickAssembler();
   private readonly evidence = new EvidenceBuffer();
@@ -168,6 +185,7 @@ export class Detector {
       void this.exceptions.report('rule-reload-failed', 'high', `rule files rejected; the last good set (${kept?.version ?? 'none'}) stays active:\n${problems.map(formatProblem).join('\n')}`,
         { problems: problems.map(formatProblem), keptVersion: kept?.version });
     });
+    this.heartbeat = new HeartbeatWriter(redis, 'detector', this.id, () => this.state());
     this.owner = new PartitionOwner(redis, this.id, {
       partitions: opts.partitions ?? PARTITIONS, log: opts.log,
       acquire: async (p) => this.consume(p),
@@ -199,9 +217,19 @@ export class Detector {
     detector.scheduleResolver();
     detector.dropSampler = setInterval(() => detector.attacks.sampleDrops().catch((err: Error) => opts.log.warn({ err }, 'sampling drops failed')), DROP_SAMPLE_MS);
     detector.memory.start();
+    opts.metrics?.watch(() => ({ partitions: detector.owner.partitions.length, modelLoaded: detector.model?.modelId !== undefined }));
     detector.ruleStatus.start();
+    detector.heartbeat.start();
     opts.log.info({ id: detector.id, partitions: detector.owner.partitions, model: detector.model?.modelId ?? null }, 'detector started');
     return detector;
+  }
+
+  /** What `xdp-ids status` shows of this detector. */
+  private state(): DetectorState {
+    return {
+      partitions: this.owner.partitions, model: this.model?.modelId ?? null, rulesVersion: this.watcher.ruleSet?.version ?? null,
+      ...(this.newest ? { newestTickMs: this.newest.tickEndMs, lagSeconds: this.newest.lagSeconds } : {}),
+    };
   }
 
   stats(): DetectorStats {
@@ -214,6 +242,7 @@ export class Detector {
     clearInterval(this.dropSampler);
     this.memory.stop();
     await this.ruleStatus.stop();
+    await this.heartbeat.stop();
     this.watcher.close();
     this.model?.close();
     await this.owner.stop();
@@ -242,10 +271,12 @@ export class Detector {
     } catch (err) {
       // A job this detector cannot read is kept (failed) for inspection, never retried.
       this.counts.badJobs++;
+      this.opts.metrics?.badJobs.inc();
       throw new UnrecoverableError((err as Error).message);
     }
     if (data.type === 'trip') {
       this.counts.trips++;
+      this.opts.metrics?.trips.inc();
       this.evidence.add(data.trip.packet);
       if (data.trip.sofar) {
         this.trust.observe(data.trip.sofar);
@@ -276,17 +307,28 @@ export class Detector {
 
   private async evaluate(tick: SensorTick): Promise<void> {
     this.counts.ticks++;
-    this.counts.windows += tick.sources.length + tick.destinations.length;
+    const windows = tick.sources.length + tick.destinations.length;
+    this.counts.windows += windows;
     for (const w of tick.sources) this.trust.observe(w);
     await this.upgradeVerified(tick.sources);
-    await this.handle([...this.engine.process(tick), ...(this.model?.detect(tick) ?? [])]);
+    const startedNs = process.hrtime.bigint();
+    const detections = this.engine.process(tick);
+    const ruleSeconds = Number(process.hrtime.bigint() - startedNs) / 1e9;
+    const modelDetections = this.model?.detect(tick) ?? [];
+    const scored = this.model?.lastScores();
+    if (scored) this.opts.metrics?.modelScores(scored.scores, scored.thresholds);
+    await this.handle([...detections, ...modelDetections]);
+    if (!this.newest || tick.endMs >= this.newest.tickEndMs) this.newest = { tickEndMs: tick.endMs, lagSeconds: Math.max(0, (Date.now() - tick.endMs) / 1000) };
+    this.opts.metrics?.evaluated(tick.endMs, ruleSeconds, windows);
   }
 
   private async handle(detections: Detection[]): Promise<void> {
     this.counts.detections += detections.length;
+    this.opts.metrics?.detected(detections.map((d) => d.ruleId));
     await Promise.all(detections.map(async (d) => {
       const transition = await this.incidents.record(inputOf(d), this.evidence.of(d.key));
       if (!transition) return;
+      this.opts.metrics?.transition(d.ruleId, transition.phase);
       if (transition.phase === 'opened') this.counts.incidentsOpened++;
       if (transition.incident.overflow) {
         // It stands for many keys, most of them likely forged: told about, never answered with a block or a limit.
@@ -374,13 +416,15 @@ export class Detector {
     if (incident.attackId && !attack) return;
     await this.alerts.add(event.kind, event, { ...ALERT_EVENT_JOB_OPTIONS, jobId: id });
     this.counts.alertsQueued++;
+    this.opts.metrics?.alertsQueued.inc();
   }
 
   private scheduleResolver(): void {
     this.resolver = setTimeout(async () => {
       try {
-        for (const t of await this.incidents.resolveDue()) {
-          this.opts.log.info({ incident: t.incident.id, rule: t.incident.ruleId, key: t.incident.key }, 'incident resolved');
+        for (const t of [...await this.incidents.resolveRequested(), ...await this.incidents.resolveDue()]) {
+          this.opts.log.info({ incident: t.incident.id, rule: t.incident.ruleId, key: t.incident.key, by: t.incident.resolvedBy }, 'incident resolved');
+          this.opts.metrics?.transition(t.incident.ruleId, t.phase);
           this.awaitingEvidence.delete(t.incident.key, t.incident.ruleId);
           if (this.wantsAlerts(t.incident.ruleId)) await this.announce(t);
         }

@@ -16,6 +16,7 @@ APT_PACKAGES=(
   python3-scapy tcpreplay masscan                          # the detection eval's captures (lab/eval/captures.py) and scans
   redis-server openssl docker-compose                      # openssl: the Redis TLS tests make their certificates
   chromium                                                 # the dashboard's tests drive it (playwright-core)
+  prometheus                                               # for promtool only: checks and unit-tests deploy/prometheus/
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -25,6 +26,10 @@ if ((${#missing[@]})); then
   echo "setup.sh: installing ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The package starts a Prometheus server on :9090; only its promtool is wanted here.
+  if [[ " ${missing[*]} " == *" prometheus "* && -d /run/systemd/system ]]; then
+    systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
 fi
 
 if ! mount | grep -q ' /sys/fs/bpf type bpf'; then

@@ -15,6 +15,7 @@ import { monoToWallMs, monotonicNs } from './clock';
 import { XdpIdsProgram, type MapSizes } from './kernel/program';
 import { HOST_BITS, PORT_BITS, decodeEvent } from './kernel/records';
 import { estimateDistinct, expectedBits } from './sketch';
+import type { SensorMetrics } from './metrics';
 import { DestinationWindows, SourceWindows, counterDeltas } from './windows';
 import type { SensorDescription } from './status';
 
@@ -40,6 +41,7 @@ export interface SensorOptions {
   protect?: string[];
   /** Drop frames encapsulated deeper than the program parses while blocks are in force (default true). */
   dropUnparsed?: boolean;
+  metrics?: SensorMetrics;
 }
 
 /** How often the host's own addresses are looked at again when they are the protected set. */
@@ -102,6 +104,7 @@ export class Sensor {
     this.windowNs = BigInt(this.windowMs) * 1_000_000n;
     this.lastTickNs = monotonicNs();
     this.previousGlobals = program.readGlobals();
+    opts.metrics?.watch(program);
   }
 
   static start(opts: SensorOptions, sink: SensorSink, log: Logger): Sensor {
@@ -208,7 +211,9 @@ export class Sensor {
     const next = (now / this.windowNs + 1n) * this.windowNs;
     this.timer = setTimeout(() => {
       try {
+        const startedNs = monotonicNs();
         const tick = this.collect();
+        this.opts.metrics?.drained(Number(monotonicNs() - startedNs) / 1e9, tick);
         Promise.resolve(this.sink.tick(tick)).catch((err) => this.log.error({ err }, 'sink rejected a tick'));
       } catch (err) {
         this.log.error({ err }, 'tick failed');

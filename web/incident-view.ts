@@ -20,7 +20,7 @@ export interface TimelineEntry {
 export function incidentRow(i: Incident) {
   return {
     id: i.id, ruleId: i.ruleId, title: i.title, severity: i.severity, scope: i.scope, key: i.key, sensors: i.sensors, openedMs: i.openedMs,
-    lastSeenMs: i.lastSeenMs, ...(i.resolvedMs !== undefined ? { resolvedMs: i.resolvedMs } : {}), detections: i.detections, action: actionOf(i),
+    lastSeenMs: i.lastSeenMs, ...(i.resolvedMs !== undefined ? { resolvedMs: i.resolvedMs } : {}), ...(i.resolvedBy ? { resolvedBy: i.resolvedBy } : {}), detections: i.detections, action: actionOf(i),
     ...(i.block ? { block: { status: i.block.status, target: i.block.target, ...(i.block.traffic ? { traffic: i.block.traffic } : {}) } } : {}),
     ...(i.overflow ? { overflowKeys: i.overflow.keys } : {}),
   };
@@ -34,7 +34,7 @@ function timelineOf(i: Incident, entry: LedgerEntry | LimitEntry | undefined): T
     ...i.evidence.map((s) => ({ atMs: s.tsMs, what: `packet sampled: ${protocol(sampleView(s))}` })),
     ...(entry ? [{ atMs: entry.createdMs, what: `${'traffic' in entry ? 'limit' : 'block'} of ${entry.target} entered the ledger by ${entry.actor ?? entry.origin}` }] : []),
     { atMs: i.lastSeenMs, what: `last detection (${i.detections} in all)` },
-    ...(i.resolvedMs !== undefined ? [{ atMs: i.resolvedMs, what: 'resolved: quiet for its resolve time' }] : []),
+    ...(i.resolvedMs !== undefined ? [{ atMs: i.resolvedMs, what: i.resolvedBy ? `resolved by ${i.resolvedBy}` : 'resolved: quiet for its resolve time' }] : []),
   ];
   return entries.sort((a, b) => a.atMs - b.atMs);
 }

@@ -1,7 +1,8 @@
 /**
  * A real HTTP webhook receiver for alert tests: verifies every request's Standard Webhooks
- * signature, records the verified ones, and answers what the test scripts (a status, a
- * Retry-After, a delay), one answer per request, then 200.
+ * signature, records the verified ones (an `application/x-ndjson` body as the array of its
+ * lines' values), and answers what the test scripts (a status, a Retry-After, a delay), one
+ * answer per request, then 200.
  */
 import http from 'node:http';
 import { Webhook } from 'standardwebhooks';
@@ -9,6 +10,7 @@ import { Webhook } from 'standardwebhooks';
 export interface ReceivedWebhook {
   id: string;
   body: unknown;
+  contentType: string;
   status: number;
   atMs: number;
   /** Answered 2xx to a sender that was still there to read it (a killed sender's request does not count). */
@@ -47,19 +49,24 @@ export async function startTestWebhookReceiver(secret: string): Promise<TestWebh
     req.on('end', () => {
       const raw = Buffer.concat(chunks).toString('utf8');
       let body: unknown;
+      const ndjson = req.headers['content-type'] === 'application/x-ndjson';
       try {
         body = verifier.verify(raw, req.headers as Record<string, string>);
-      } catch {
-        rejected++;
-        res.writeHead(401).end();
-        return;
+      } catch (err) {
+        // The signature is checked before the body is parsed as one JSON value, which NDJSON is not.
+        if (!(ndjson && err instanceof SyntaxError)) {
+          rejected++;
+          res.writeHead(401).end();
+          return;
+        }
       }
+      if (ndjson) body = raw.split('\n').filter(Boolean).map((line) => JSON.parse(line) as unknown);
       started++;
       for (const w of waiters) w();
       const answer = answers.shift() ?? { status: 200 };
       const reply = (): void => {
         const accepted = answer.status < 300 && !req.socket.destroyed;
-        requests.push({ id: String(req.headers['webhook-id']), body, status: answer.status, atMs: Date.now(), accepted });
+        requests.push({ id: String(req.headers['webhook-id']), body, contentType: String(req.headers['content-type']), status: answer.status, atMs: Date.now(), accepted });
         for (const w of waiters) w();
         res.writeHead(answer.status, answer.retryAfter ? { 'retry-after': answer.retryAfter } : {}).end();
       };

@@ -67,7 +67,7 @@ test.each([
   ['a bad regex', VALID.replace('high|critical', 'high|(critical'), ENV, /routes\[1\]\.matchers\[0\]: bad regular expression/],
   ['an unknown field', VALID.replace('send_resolved: false', 'send_resolve: false'), ENV, /routes\[1\]: Unrecognized key: "send_resolve"/],
   ['a password in the file', VALID.replace('password_env: SMTP_PW', 'password: hunter2'), ENV, /receivers\[0\]\.email: Unrecognized key: "password"/],
-  ['a receiver with two kinds', VALID.replace("  - name: hook\n    webhook:", "  - name: hook\n    email: { host: h, from: a@b.c, to: [x@y.z] }\n    webhook:"), ENV, /receivers\[1\]: a receiver has exactly one of `email`, `webhook` or `mailbox`/],
+  ['a receiver with two kinds', VALID.replace("  - name: hook\n    webhook:", "  - name: hook\n    email: { host: h, from: a@b.c, to: [x@y.z] }\n    webhook:"), ENV, /receivers\[1\]: a receiver has exactly one of `email`, `webhook`, `mailbox` or `syslog`/],
   ['a non-http webhook', VALID.replace('https://siem', 'ftp://siem'), ENV, /receivers\[1\]\.webhook\.url: a webhook url is an http/],
   ['a subject template that does not parse', VALID.replace('to: [soc@example.test] }', "to: [soc@example.test], subject: '{{#if title}}x' }"), ENV, /receivers\[0\]\.email\.subject: bad template: /],
   ['broken YAML', 'receivers: [', ENV, /^alerts\.yaml:1:\d+: YAML: /],
@@ -126,5 +126,28 @@ describe('receivers keep their secrets and their traffic private', () => {
 
 test('alerts.example.yaml is a valid config', () => {
   const env = { XDP_IDS_SMTP_PASSWORD: 'pw', XDP_IDS_SIEM_WEBHOOK_SECRET: HOOK_SECRET, XDP_IDS_CHAT_WEBHOOK_SECRET: 'z'.repeat(32) };
-  expect([...loadConfig(path.join(__dirname, '../../alerts/alerts.example.yaml'), env).receivers.keys()]).toEqual(['soc-email', 'ops-email', 'siem', 'chat']);
+  expect([...loadConfig(path.join(__dirname, '../../alerts/alerts.example.yaml'), env).receivers.keys()]).toEqual(['soc-email', 'ops-email', 'siem', 'chat', 'siem-syslog']);
+});
+
+describe('syslog receivers', () => {
+  const withSyslog = (syslog: string): string => `receivers: [{ name: siem, syslog: ${syslog} }]\nroutes: [{ receivers: [siem] }]\n`;
+
+  test('defaults: TLS on 6514, ECS JSON, octet counting, facility authpriv, app name xdp-ids', () => {
+    expect(parseConfig(withSyslog('{ host: siem.example.test }'), 'alerts.yaml', ENV).receivers.get('siem')).toEqual({
+      name: 'siem', type: 'syslog', attempts: 8, host: 'siem.example.test', port: 6514, transport: 'tls', ca: undefined, format: 'json',
+      framing: 'octet-counting', facility: 10, appName: 'xdp-ids', timeoutMs: 10_000,
+    });
+  });
+
+  test.each([
+    ['{ host: siem.example.test, transport: tcp }', /receivers\[0\]\.syslog\.transport: plain TCP sends alerts across the network in clear: use `transport: tls`, or set `allow_plain_tcp: true`/],
+    ['{ host: siem.example.test, transport: tcp, allow_plain_tcp: true, ca_file: /x }', /`ca_file` is for `transport: tls`/],
+    ['{ host: siem.example.test, ca_file: /nonexistent/ca.pem }', /receivers\[0\]\.syslog\.ca_file: cannot read \/nonexistent\/ca\.pem/],
+    ['{ host: siem.example.test, app_name: "x y" }', /app_name is 1 to 48 printable ASCII characters without spaces/],
+    ['{ host: siem.example.test, format: leef }', /receivers\[0\]\.syslog\.format/],
+    ['{ host: siem.example.test, facility: local9 }', /receivers\[0\]\.syslog\.facility/],
+    ['{ host: siem.example.test, framing: crlf }', /receivers\[0\]\.syslog\.framing/],
+  ])('%s is refused with a clear error', (syslog, message) => {
+    expect(problems(withSyslog(syslog))).toMatch(message);
+  });
 });
