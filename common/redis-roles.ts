@@ -29,7 +29,7 @@ export const KEY_MAP = {
   /** Detectors' membership and their leases on the windows partitions. */
   partitions: ['xdp-ids:detectors', 'xdp-ids:partition:*'],
   /** Operators' requests to resolve an incident (`xdp-ids incidents resolve`), which a detector carries out. */
-  incidentRequests: ['xdp-ids:incident-requests'],
+  incidentRequests: [`${INCIDENTS_PREFIX}:incident-requests`],
   /** What each detector and alerter says about itself, for `xdp-ids status` (common/heartbeat.ts). */
   detectorHeartbeats: [heartbeatKey('detector')],
   alerterHeartbeats: [heartbeatKey('alerter')],
