@@ -13,7 +13,7 @@ import type { RedisClient } from '../../common/redis';
 import { parseConfig } from '../../alerts/config';
 import { startAlerterWith, type Alerter } from '../../alerts/service';
 import { startControlApi } from '../../blocking/api';
-import { BlockLedger } from '../../blocking/ledger';
+import { BlockLedger, sensorKey } from '../../blocking/ledger';
 import { heartbeatKey } from '../../common/heartbeat';
 import { connectRedis, urlWithCredentials } from '../../common/redis';
 import { aclFileText, newRolePasswords, roleUrls, type Role } from '../../common/redis-roles';
@@ -135,7 +135,7 @@ routes: [{ receivers: [local-mailbox] }]
       expect(missing.code).toBe(3);
       expect(missing.stderr).toMatch(/no incident inc-0{8}/);
 
-      await until('the sensor is reported', async () => (await admin.exists(`xdp-ids:sensor:${SENSOR}:status`)) === 1);
+      await until('the sensor is reported', async () => (await admin.exists(sensorKey(SENSOR, 'status'))) === 1);
       const ok = await cli('status');
       expect(ok).toEqual({ code: 0, stderr: '', stdout: expect.stringMatching(/status: ok\n$/) });
       expect(ok.stdout).toMatch(new RegExp(`^${SENSOR.replace('/', '\\/')}\\s+alive\\s+lab0\\s+generic`, 'm'));

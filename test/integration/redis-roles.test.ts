@@ -110,12 +110,11 @@ describe('Redis ACL roles on a real redis-server', () => {
     }
   });
 
-  test('a refused login is logged without the password ioredis attaches to its error', async () => {
+  test('a refused login is logged without the password (ioredis before 6.1 put it in its error)', async () => {
     const wrong = urlWithCredentials(server.url, 'xdp-ids-sensor', 'Wr0ng-password-value');
     const redis = connectRedis(wrong, { maxRetriesPerRequest: 1, retryStrategy: () => null });
     const err = await new Promise<Error>((resolve) => redis.once('error', resolve));
     redis.disconnect();
-    expect(JSON.stringify(err)).toContain('Wr0ng-password-value');
     let line = '';
     pino({ serializers: { err: serializeError } }, { write: (text: string) => { line += text; } }).error({ err }, 'login failed');
     expect(line).toContain('WRONGPASS');
