@@ -137,7 +137,7 @@ export class Detector {
   private model?: ModelLane;
   private resolver?: NodeJS.Timeout;
   private stopped = false;
-  /** Incidents whose source is blocked on unverified evidence: a handshake during them upgrades the block. */
+  /** Incidents whose source got a short block or none on unverified evidence: a handshake during them earns the rule's block. */
   private readonly awaitingEvidence = new AwaitingEvidence(AWAITING_EVIDENCE_MAX);
   private dropSampler?: NodeJS.Timeout;
   private readonly counts: Omit<DetectorStats, 'partitions'> = {
@@ -378,7 +378,10 @@ export class Detector {
       outcome = { status: 'refused', target, reason: `block request failed: ${(err as Error).message}` };
     }
     const answered = (await this.incidents.setBlock(d.ruleId, d.key, outcome)) ?? { ...incident, block: outcome };
-    if (d.actions.block && d.groupBy === 'src' && outcome.status === 'blocked' && outcome.evidence === 'unverified') this.awaitingEvidence.add(d, answered);
+    // Blocked short, or alert-only (blocked once already, or a partner prefix): a handshake during the incident still earns the rule's block.
+    if (d.actions.block && d.groupBy === 'src' && outcome.evidence === 'unverified' && (outcome.status === 'blocked' || outcome.status === 'alert-only')) {
+      this.awaitingEvidence.add(d, answered);
+    }
     return answered;
   }
 

@@ -19,6 +19,11 @@ interface Trust {
 }
 
 const HALF_LIFE_MS = 60_000;
+/**
+ * A window's verifiedMs is the start of the kernel's coarse time unit (2^30 ns, bpf/xdp_ids.h
+ * verified_at) that the handshake fell in: the handshake itself came up to this much later.
+ */
+const HANDSHAKE_STAMP_UNIT_MS = 2 ** 30 / 1e6;
 
 export interface SourceTrustOptions {
   /** Share of recent packets off the handshake's TTL above which the source is not trusted. Default 0.1. */
@@ -55,7 +60,7 @@ export class SourceTrust {
   /** `sinceMs`: when the attack began; only a handshake completed since then verifies it. */
   evidenceOf(address: string, sinceMs: number): 'verified' | 'unverified' {
     const t = this.bySource.get(address);
-    if (!t || t.verifiedMs < sinceMs) return 'unverified';
+    if (!t || t.verifiedMs + HANDSHAKE_STAMP_UNIT_MS <= sinceMs) return 'unverified';
     return t.mismatches <= this.maxMismatchShare * Math.max(t.packets, 1) ? 'verified' : 'unverified';
   }
 }

@@ -41,7 +41,9 @@ describe('SourceTrust', () => {
     const trust = new SourceTrust();
     trust.observe(sourceWindowOf('198.18.62.10', { packets: 10, handshakes: 1, verifiedMs: T0 }), T0);
     expect(trust.evidenceOf('198.18.62.10', T0)).toBe('verified');
-    expect(trust.evidenceOf('198.18.62.10', T0 + 1)).toBe('unverified');
+    // The kernel stamps a handshake with the start of its 1.07 s unit: one later in that unit still counts, one after it does not.
+    expect(trust.evidenceOf('198.18.62.10', T0 + 1000)).toBe('verified');
+    expect(trust.evidenceOf('198.18.62.10', T0 + 1100)).toBe('unverified');
     // A handshake during the attack (a connect scan) does.
     trust.observe(sourceWindowOf('198.18.62.10', { packets: 10, handshakes: 1, verifiedMs: T0 + 40 * MIN }), T0 + 40 * MIN);
     expect(trust.evidenceOf('198.18.62.10', T0 + 39 * MIN)).toBe('verified');
