@@ -20,6 +20,9 @@ export interface PartitionOptions {
   log: Logger;
 }
 
+/** How long a partition stays with a detector that stopped renewing its lease. */
+export const PARTITION_LEASE_MS = 5000;
+
 const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
 const GIVE_UP = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
@@ -66,7 +69,7 @@ export class PartitionOwner {
 
   constructor(private readonly redis: RedisClient, readonly member: string, private readonly opts: PartitionOptions) {
     this.prefix = opts.prefix ?? 'xdp-ids';
-    this.leaseMs = opts.leaseMs ?? 5000;
+    this.leaseMs = opts.leaseMs ?? PARTITION_LEASE_MS;
     this.heartbeatMs = opts.heartbeatMs ?? 1000;
     if (!('leaseRenew' in redis)) {
       redis.defineCommand('leaseRenew', { numberOfKeys: 1, lua: RENEW });

@@ -24,7 +24,8 @@ import { IncidentStore, inputOf, type Transition } from './incidents';
 import type { DetectorMetrics } from './metrics';
 import { ModelLane, type ModelLaneOptions } from './model-lane';
 import { MODEL_RULE_ID } from './model/scorer';
-import { PartitionOwner } from './partitions';
+import { requeueOrphans } from './orphans';
+import { PARTITION_LEASE_MS, PartitionOwner } from './partitions';
 import { groupKey, parseIPv4 } from './rules/addresses';
 import { RuleEngine, type Detection } from './rules/engine';
 import { formatProblem } from './rules/problems';
@@ -252,10 +253,29 @@ export class Detector {
 
   private consume(partition: number): void {
     const connection = connectRedis(this.opts.redisUrl);
-    const worker = new Worker<WindowsJob>(partitionQueue(partition), (job) => this.process(job), { connection, concurrency: 1 });
+    // A job's lock lasts as long as a partition's lease: a detector that lost one has lost the other.
+    const worker = new Worker<WindowsJob>(partitionQueue(partition), (job) => this.process(job), {
+      connection, concurrency: 1, autorun: false, lockDuration: PARTITION_LEASE_MS, stalledInterval: PARTITION_LEASE_MS,
+    });
     worker.on('failed', (job, err) => this.opts.log.error({ err, job: job?.id }, 'windows job failed'));
     worker.on('error', (err) => this.opts.log.warn({ err }, 'windows worker error'));
     this.workers.set(partition, { worker, connection });
+    void this.takeOver(partition, worker, connection);
+  }
+
+  /** Consumes a partition once the windows a stopped detector left in it are first in line again. */
+  private async takeOver(partition: number, worker: Worker<WindowsJob>, connection: RedisClient): Promise<void> {
+    const queue = new Queue<WindowsJob>(partitionQueue(partition), { connection });
+    const released = (): boolean => this.workers.get(partition)?.worker !== worker;
+    try {
+      const requeued = await requeueOrphans(queue, connection, 2 * PARTITION_LEASE_MS, released);
+      if (requeued.length) this.opts.log.info({ partition, jobs: requeued }, 'windows a stopped detector was evaluating are first in line again');
+    } catch (err) {
+      this.opts.log.warn({ err, partition }, 'could not look for windows a stopped detector left; BullMQ\'s stalled checks will return them');
+    } finally {
+      await queue.close();
+    }
+    if (!released()) worker.run().catch((err: Error) => this.opts.log.error({ err, partition }, 'windows worker stopped'));
   }
 
   /** Whether a rule (as now loaded) wants alerts; the model's incidents always do. */

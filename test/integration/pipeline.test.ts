@@ -2,7 +2,7 @@
  * The pipeline on a real redis-server: sensor ticks and trips through the partitioned windows
  * queue, detectors with the default rule pack, incidents in Redis, events on the alerts queue.
  */
-import { Queue } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import { ALERTS_QUEUE, type AlertEvent, type IncidentEvent } from '../../common/alert-events';
 import { connectRedis, type RedisClient } from '../../common/redis';
 import { NO_UNTRACKED, sourceWindowOf, type SensorTick, type SourceWindow } from '../../common/sensor-tick';
@@ -155,6 +155,34 @@ describe('windows → detectors → incidents → alerts, on a real Redis', () =
     expect(windows).toEqual([400, 404, 405, 406, 407, 408]);
     const exception = await until('the exception event', async () => (await alerts.getJobs(['waiting'])).map((j) => j.data).find((e) => e.kind === 'exception'));
     expect(exception).toMatchObject({ code: 'windows-dropped', details: { droppedJobs: 3 } });
+    await queue.close();
+  });
+
+  test('a window that a killed detector was evaluating is evaluated first by the detector that takes the partition over', async () => {
+    const sensor = 'sensor-k';
+    const name = partitionQueue(partitionOf(sensor));
+    const queue = new Queue(name, { connection: client });
+    const pub = publisher(sensor);
+    pub.tick(tick(sensor, 700, [scan()]));
+    await until('the first window queued', async () => (await queue.getWaitingCount()) === 1 || undefined);
+    // A detector that took the window and died holding it: its lock is never renewed.
+    const dyingConnection = connectRedis(redis.url);
+    const dying = new Worker(name, null, { connection: dyingConnection, lockDuration: 1000 });
+    const orphan = await dying.getNextJob('killed-detector');
+    expect(orphan?.id).toBe(`${sensor}|700|0`);
+    await dying.close(true);
+    dyingConnection.disconnect();
+    for (const w of [701, 702]) pub.tick(tick(sensor, w, [scan()]));
+    await until('the later windows queued', async () => (await queue.getWaitingCount()) === 2 || undefined);
+
+    await detector('d1');
+    const completed = await until('every window evaluated', async () => {
+      const ids = (await client.xrange(`bull:${name}:events`, '-', '+')).map(([, f]) => Object.fromEntries(Array.from({ length: f.length / 2 }, (_, i) => [f[2 * i], f[2 * i + 1]])))
+        .filter((e) => e.event === 'completed').map((e) => Number(e.jobId.split('|')[1]));
+      return ids.length === 3 && ids;
+    }, 30_000);
+    // In the sensor's order: evaluated after a later window, it would reset the sensor's rule state.
+    expect(completed).toEqual([700, 701, 702]);
     await queue.close();
   });
 
