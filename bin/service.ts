@@ -245,11 +245,11 @@ export function registerServiceCommands(program: Command): void {
         const started = sensor = Sensor.start({ iface, sensorId, mode: opts.mode, windowMs: opts.windowMs, pin: demo ? false : undefined, protect: opts.protect, metrics: sensorMetrics },
           publisher, log.child({ part: 'sensor' }));
         stops.push(() => started.stop({ detach: !opts.keepAttached }));
-        status.describe(started.description());
         const enforcer = await startEnforcer({
           program: started.program, redisUrl: redis.sensor, sensorId, log: log.child({ part: 'enforcer' }), allow: { sshPeers: opts.allowSshPeers }, metrics: new EnforcerMetrics(registry),
         });
         stops.push(() => enforcer.stop());
+        status.describe(started.description(), () => enforcer.ready);
         if (opts.dashboard) {
           const dashboard = await startLocalDashboard({ redisUrl: redis.control, port: opts.dashboardPort, tokens: loadTokens(), log: log.child({ part: 'api' }) });
           stops.push(() => dashboard.close());

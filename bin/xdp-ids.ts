@@ -82,9 +82,9 @@ addRedisOptions(program.command('sensor')
       await metricsServer?.close();
       throw err;
     }
-    status?.describe(started.description());
-    // With a Redis, the sensor also enforces the fleet's block ledger.
+    // With a Redis, the sensor also enforces the fleet's block ledger, and reports ready once its kernel holds it.
     const enforcer = redis ? await startEnforcer({ program: started.program, redisUrl: redis, sensorId, log, allow: { sshPeers: opts.allowSshPeers }, metrics: metrics.enforcer }) : undefined;
+    status?.describe(started.description(), () => enforcer?.ready ?? false);
     const shutdown = async (): Promise<void> => {
       await metricsServer?.close();
       await enforcer?.stop();

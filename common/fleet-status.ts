@@ -16,7 +16,8 @@ import { PARTITIONS } from './windows-jobs';
 /** A sensor is late after three of its windows, and never sooner than this. */
 const SENSOR_LATE_MIN_MS = 10_000;
 
-export type Health = 'alive' | 'late' | 'stopped';
+/** `syncing`: a sensor that ticks but whose kernel does not hold the block ledger yet. */
+export type Health = 'alive' | 'syncing' | 'late' | 'stopped';
 
 export interface SensorReport {
   sensor: string;
@@ -43,7 +44,8 @@ export interface FleetStatus {
 function healthOf(status: SensorStatus | undefined, nowMs: number): Health {
   if (!status) return 'late';
   if (status.detachedMs !== undefined) return 'stopped';
-  return nowMs - status.lastTickMs > Math.max(3 * status.windowMs, SENSOR_LATE_MIN_MS) ? 'late' : 'alive';
+  if (nowMs - status.lastTickMs > Math.max(3 * status.windowMs, SENSOR_LATE_MIN_MS)) return 'late';
+  return status.ready ? 'alive' : 'syncing';
 }
 
 function withState<T>(beats: Heartbeat<T>[], nowMs: number): HeartbeatReport<T>[] {
@@ -54,6 +56,7 @@ function withState<T>(beats: Heartbeat<T>[], nowMs: number): HeartbeatReport<T>[
 export function problemsOf(s: Omit<FleetStatus, 'problems'>): string[] {
   const unowned = s.partitions.flatMap((owner, p) => (owner === null ? [p] : []));
   return [
+    ...s.sensors.filter((r) => r.health === 'syncing').map((r) => `sensor ${r.sensor} has not synced its blocks with the ledger yet: its kernel may lack blocks`),
     ...s.sensors.filter((r) => r.health === 'late').map((r) => `sensor ${r.sensor} stopped reporting${r.status ? ` (last tick ${Math.round((s.atMs - r.status.lastTickMs) / 1000)} s ago)` : ''}`),
     ...s.detectors.filter((r) => r.health === 'late').map((r) => `detector ${r.id} stopped reporting ${Math.round((s.atMs - r.atMs) / 1000)} s ago`),
     ...s.alerters.filter((r) => r.health === 'late').map((r) => `alerter ${r.id} stopped reporting ${Math.round((s.atMs - r.atMs) / 1000)} s ago`),
@@ -68,7 +71,8 @@ export async function readFleetStatus(redis: RedisClient, nowMs = Date.now()): P
     new SensorStatusReader(redis).list(),
     readHeartbeats<DetectorState>(redis, 'detector'),
     readHeartbeats<AlerterState>(redis, 'alerter'),
-    redis.mget(Array.from({ length: PARTITIONS }, (_, p) => partitionLeaseKey(p))),
+    // One GET each: the leases live in different slots of a Redis Cluster, where MGET cannot span them.
+    Promise.all(Array.from({ length: PARTITIONS }, (_, p) => redis.get(partitionLeaseKey(p)))),
   ]);
   const status = {
     atMs: nowMs,

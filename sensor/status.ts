@@ -79,6 +79,8 @@ export interface TickSummary {
 
 export interface SensorStatus extends SensorDescription {
   lastTickMs: number;
+  /** Whether its kernel holds the block ledger: false until the enforcer's first re-sync after a start (or with no ledger to enforce). */
+  ready: boolean;
   trackedSources: number;
   /** Since the sensor started. */
   totals: {
@@ -108,6 +110,7 @@ export function summarize(tick: SensorTick): TickSummary {
 export class SensorStatusWriter implements SensorSink {
   private readonly redis: RedisClient;
   private description?: SensorDescription;
+  private ready: () => boolean = () => false;
   private status?: SensorStatus;
 
   constructor(redisUrl: RedisTarget, private readonly log: Logger) {
@@ -116,8 +119,10 @@ export class SensorStatusWriter implements SensorSink {
     this.redis.on('error', () => undefined);
   }
 
-  describe(description: SensorDescription): void {
+  /** `ready`: whether the kernel holds the block ledger now (the enforcer has re-synced). */
+  describe(description: SensorDescription, ready: () => boolean): void {
     this.description = description;
+    this.ready = ready;
   }
 
   tick(tick: SensorTick): void {
@@ -127,7 +132,7 @@ export class SensorStatusWriter implements SensorSink {
     const before = this.status?.totals;
     const drops = Object.fromEntries(Object.entries(DROP_REASONS).map(([reason, counter]) => [reason, (before?.drops[reason as DropReason] ?? 0) + (g[counter] ?? 0)])) as Record<DropReason, number>;
     this.status = {
-      ...d, lastTickMs: tick.endMs, trackedSources: tick.trackedSources,
+      ...d, lastTickMs: tick.endMs, ready: this.ready(), trackedSources: tick.trackedSources,
       totals: {
         packets: (before?.packets ?? 0) + (g.packets ?? 0), drops,
         ringBufferLosses: (before?.ringBufferLosses ?? 0) + (g.ringbuf_full ?? 0),

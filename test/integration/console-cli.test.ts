@@ -92,7 +92,7 @@ routes: [{ receivers: [local-mailbox] }]
     let ticking: NodeJS.Timeout | undefined;
     try {
       // What a running sensor writes: its status (sensor/status.ts) and, through its enforcer, its place in the live sensors.
-      status.describe({ sensor: SENSOR, iface: 'lab0', mode: 'generic', attachedMs: Date.now(), windowMs: 1000, sourceCapacity: 65_536 });
+      status.describe({ sensor: SENSOR, iface: 'lab0', mode: 'generic', attachedMs: Date.now(), windowMs: 1000, sourceCapacity: 65_536 }, () => true);
       await new BlockLedger(sensorLedger).publishSensorAllows(SENSOR, []);
       for (let w = 0; w < 3; w++) {
         const tick = scanTick(w);

@@ -114,8 +114,8 @@ describe('the dashboard in Chromium, on the real pipeline', () => {
     status = new SensorStatusWriter(urls.sensor, quietLogger);
     publisher = new QueuePublisher({ redisUrl: urls.sensor, sensorId: SENSOR, log: quietLogger, also: [status] });
     sensor = Sensor.start({ iface: lab.iface, sensorId: SENSOR, windowMs: 1000, pin: false }, publisher, quietLogger);
-    status.describe(sensor.description());
     enforcer = await startEnforcer({ program: sensor.program, redisUrl: urls.sensor, sensorId: SENSOR, log: quietLogger });
+    status.describe(sensor.description(), () => enforcer.ready);
     hook = await startTestWebhookReceiver(WEBHOOK_SECRET);
     audit = await startTestWebhookReceiver(WEBHOOK_SECRET);
     // The receiver refuses the first request, which has one attempt: it ends in the dead letters.

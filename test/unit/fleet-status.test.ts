@@ -24,6 +24,11 @@ describe('what makes a deployment degraded', () => {
     ]);
   });
 
+  test('a sensor whose kernel does not hold the ledger yet is a problem until it has re-synced', () => {
+    expect(problemsOf({ atMs: NOW, sensors: [{ sensor: 'restarted', health: 'syncing' }], detectors: [detector] as never, alerters: [alerter] as never, partitions: ['d1'] }))
+      .toEqual(['sensor restarted has not synced its blocks with the ledger yet: its kernel may lack blocks']);
+  });
+
   test('no detector at all', () => {
     expect(problemsOf({ atMs: NOW, sensors: [], detectors: [], alerters: [alerter] as never, partitions: [null] })).toEqual([
       'no detector is running: windows wait in the queues and no incident opens or resolves', '1 of 1 windows partitions have no detector (0)',

@@ -8,7 +8,7 @@ interface Listing {
   sensor: string;
   seenMs: number;
   status?: {
-    iface: string; mode: string; attachedMs: number; windowMs: number; lastTickMs: number; trackedSources: number; sourceCapacity: number; detachedMs?: number;
+    iface: string; mode: string; attachedMs: number; windowMs: number; lastTickMs: number; ready: boolean; trackedSources: number; sourceCapacity: number; detachedMs?: number;
     totals: { packets: number; drops: Record<string, number>; ringBufferLosses: number; eventsLimited: number; untrackedPackets: number; evictedSources: number };
   };
   kernel: { repairs: Record<string, number>; drops: Record<string, number> };
@@ -19,7 +19,8 @@ const REFRESH_MS = 5000;
 function state(s: Listing): string {
   if (!s.status) return 'not reporting';
   if (s.status.detachedMs !== undefined) return `detached ${time(s.status.detachedMs)}`;
-  return Date.now() - s.status.lastTickMs > 5 * s.status.windowMs + 2000 ? 'attached, ticks late' : 'attached';
+  if (Date.now() - s.status.lastTickMs > 5 * s.status.windowMs + 2000) return 'attached, ticks late';
+  return s.status.ready ? 'attached' : 'attached, syncing blocks';
 }
 
 export const sensorsPage: Page = async (view) => {
