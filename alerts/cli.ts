@@ -9,6 +9,7 @@ import { createLogger } from '../common/log';
 import { connectRedis, describeRedisError, type RedisConnection, type RedisClient } from '../common/redis';
 import { addRedisOptions, NO_REDIS, redisConnectionOf, type RedisCliOptions } from '../common/redis-config';
 import { parseDuration } from '../detector/rules/durations';
+import { positiveInt } from '../bin/arguments';
 import { loadConfig } from './config';
 import * as ops from './operations';
 import { startAlerter } from './service';
@@ -62,13 +63,15 @@ export function registerAlertsCommands(program: Command): Command {
   addRedisOptions(program.command('alerter')
     .description('run the alerter: group, deduplicate and deliver alerts from the Redis `alerts` queue to email and webhooks')
     .option('-c, --config <file>', 'alerts config (see alerts/alerts.example.yaml)', DEFAULT_CONFIG)
+    .option('--takeover-ms <ms>', 'how long an event or delivery stays with an alerter that stopped answering (killed, hung) before another alerter takes it over',
+      positiveInt('--takeover-ms', 600_000), 30_000)
     .addOption(metricsListenOption('alerter')))
-    .action(async (opts: RedisCliOptions & { config: string; metricsListen?: ListenAddress | 'off' }) => {
+    .action(async (opts: RedisCliOptions & { config: string; takeoverMs: number; metricsListen?: ListenAddress | 'off' }) => {
       const log = createLogger('alerter');
       const redis = redisOf(opts, log);
       const registry = createRegistry('alerter');
       const metricsServer = await serveCommandMetrics(registry, 'alerter', opts.metricsListen, log);
-      const alerter = await startAlerter({ redisUrl: redis, configPath: opts.config, log, metrics: new AlerterMetrics(registry) });
+      const alerter = await startAlerter({ redisUrl: redis, configPath: opts.config, log, metrics: new AlerterMetrics(registry), lockDurationMs: opts.takeoverMs });
       const shutdown = (): void => {
         void metricsServer?.close();
         alerter.stop().then(() => process.exit(0), (err: Error) => {
