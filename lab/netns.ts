@@ -38,6 +38,7 @@ export class NetnsLab {
   readonly hostV6: string;
   private readonly lan: string;
   private readonly hosts: LabHost[] = [];
+  private attached = 0;
   private readonly children = new Set<ChildProcess>();
 
   /** `name` becomes the monitored interface's name: at most 10 characters. */
@@ -98,6 +99,22 @@ export class NetnsLab {
     return host;
   }
 
+  /**
+   * Plugs a namespace made elsewhere into this lab's segment through a new veth `leg` there
+   * that holds `address` (a /32 outside the lab's subnets): one host that several monitored
+   * interfaces see, like a scanner sweeping several sites. The protected host answers it
+   * through this lab's interface only.
+   */
+  attach(netns: string, leg: string, address: string): void {
+    const port = `${this.name}-x${this.attached++}`;
+    ip(['link', 'add', port, 'netns', this.lan, 'type', 'veth', 'peer', 'name', leg, 'netns', netns]);
+    ip(['link', 'set', port, 'master', 'br0', 'up'], this.lan);
+    ip(['addr', 'add', `${address}/32`, 'dev', leg], netns);
+    ip(['link', 'set', leg, 'up'], netns);
+    ip(['route', 'add', `${this.v4Prefix}.0/24`, 'dev', leg, 'src', address], netns);
+    ip(['route', 'add', `${address}/32`, 'dev', this.iface, 'table', this.routingTable()]);
+  }
+
   /** Runs a command inside a host's namespace (killed after timeoutMs); resolves to its stdout. */
   async run(host: LabHost, argv: string[], timeoutMs: number): Promise<string> {
     const { stdout } = await execFileAsync('ip', ['netns', 'exec', host.netns, ...argv], { encoding: 'utf8', timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 << 20 });
@@ -133,5 +150,6 @@ export class NetnsLab {
       try { ip([family, 'route', 'flush', 'table', table]); } catch { /* not there */ }
     }
     this.hosts.length = 0;
+    this.attached = 0;
   }
 }
