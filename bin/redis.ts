@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { parseRedisUrl, type RedisTopology } from '../common/redis-topology';
-import { aclFileText, newRolePasswords, ROLE_NAMES, roleUrls, type Role } from '../common/redis-roles';
+import { aclFileText, newPassword, newRolePasswords, ROLE_NAMES, roleUrls, SERVICE_USERS, type Role, type ServicePasswords } from '../common/redis-roles';
 
 const WHO: Record<Role, string> = {
   sensor: 'every `xdp-ids sensor`',
@@ -21,7 +21,7 @@ function fail(message: string): never {
 }
 
 /** Where the components reach Redis, without credentials (they are generated). */
-function baseUrl(text: string): string {
+function topologyOf(text: string): RedisTopology {
   let topology: RedisTopology;
   try {
     topology = parseRedisUrl(text);
@@ -33,7 +33,29 @@ function baseUrl(text: string): string {
     ? { username: topology.url.username || topology.url.searchParams.get('username'), password: topology.url.password || topology.url.searchParams.get('password') }
     : topology;
   if (username || password) fail('--url says where Redis is; leave the credentials out (they are generated)');
-  return text;
+  return topology;
+}
+
+/**
+ * What Redis's own processes need besides the ACL file, when it is replicated: every server that
+ * may become a replica (behind Sentinel, or a Cluster's) syncs as the replica user, and Sentinels
+ * watch the servers as the sentinel user. Each is a secret file of redis.conf or sentinel.conf lines.
+ */
+function serviceFiles(topology: RedisTopology, dir: string, passwords: ServicePasswords): Array<{ file: string; text: string; use: string }> {
+  const files = [];
+  if (passwords.replica) {
+    files.push({
+      file: path.join(dir, 'redis-replication.conf'), use: 'every redis-server that may become a replica: include it in its redis.conf',
+      text: `# xdp-ids: how a replica authenticates to its primary\nmasteruser ${SERVICE_USERS.replica.user}\nmasterauth ${passwords.replica}\n`,
+    });
+  }
+  if (passwords.sentinel && topology.kind === 'sentinel') {
+    files.push({
+      file: path.join(dir, 'sentinel-auth.conf'), use: 'every Sentinel: add its lines to sentinel.conf, after `sentinel monitor`',
+      text: `# xdp-ids: how a Sentinel authenticates to the servers it watches\nsentinel auth-user ${topology.name} ${SERVICE_USERS.sentinel.user}\nsentinel auth-pass ${topology.name} ${passwords.sentinel}\n`,
+    });
+  }
+  return files;
 }
 
 /** Writes through a new file renamed into place, so a secret never sits in a file with looser permissions. */
@@ -52,20 +74,24 @@ export function registerRedisCommands(program: Command): void {
       + 'redis+sentinel://host:26379,host2:26379/mymaster or redis+cluster://host:6379,host2:6379', 'redis://127.0.0.1:6379')
     .option('--force', 'replace existing files (new passwords: Redis and every component must then load them)')
     .action(function (this: Command, opts: { out: string; url: string; force?: boolean }) {
-      const base = baseUrl(opts.url);
+      const topology = topologyOf(opts.url);
       const dir = path.dirname(path.resolve(opts.out));
       const files = { acl: path.resolve(opts.out), ...Object.fromEntries(ROLE_NAMES.map((role) => [role, path.join(dir, `redis-${role}.url`)])) } as Record<Role | 'acl', string>;
-      const existing = Object.values(files).filter((file) => fs.existsSync(file));
+      const service: ServicePasswords = topology.kind === 'server' ? {} : { replica: newPassword(), ...(topology.kind === 'sentinel' ? { sentinel: newPassword() } : {}) };
+      const extra = serviceFiles(topology, dir, service);
+      const existing = [...Object.values(files), ...extra.map((e) => e.file)].filter((file) => fs.existsSync(file));
       if (existing.length > 0 && !opts.force) fail(`${existing.join(', ')} already exist${existing.length === 1 ? 's' : ''}: --force replaces them (with new passwords)`);
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
       const passwords = newRolePasswords();
       // Hashes only: redis-server, which often runs as a user of its own, must read it.
-      writeFile(files.acl, aclFileText(passwords), 0o644);
-      const urls = roleUrls(base, passwords);
+      writeFile(files.acl, aclFileText(passwords, service), 0o644);
+      const urls = roleUrls(opts.url, passwords);
       for (const role of ROLE_NAMES) writeFile(files[role], `${urls[role]}\n`, 0o600);
+      for (const e of extra) writeFile(e.file, e.text, 0o600);
       this.configureOutput().writeOut?.([
         `${files.acl}: the ACL users (password hashes only); redis-server: aclfile ${files.acl}`,
         ...ROLE_NAMES.map((role) => `${files[role]}: the ${role} role's URL (0600), for ${WHO[role]}: XDP_IDS_REDIS_URL_FILE=${files[role]}`),
+        ...extra.map((e) => `${e.file}: (0600) for ${e.use}`),
       ].join('\n') + '\n');
     });
 }

@@ -116,13 +116,35 @@ export function roleUser(role: Role): string {
 export type RolePasswords = Record<Role, string>;
 
 export function newRolePasswords(): RolePasswords {
-  return Object.fromEntries(ROLE_NAMES.map((role) => [role, randomBytes(32).toString('base64url')])) as RolePasswords;
+  return Object.fromEntries(ROLE_NAMES.map((role) => [role, newPassword()])) as RolePasswords;
 }
 
-/** An ACL file: the default user off, one user per role. It holds SHA-256 hashes of the passwords, never the passwords. */
-export function aclFileText(passwords: RolePasswords): string {
+/**
+ * The users Redis's own processes need when it is replicated, with the least the Redis manual
+ * says they use: a replica syncs from its primary (and so reads every key: its password belongs
+ * with the servers only), and a Sentinel watches the servers, announces itself on its hello
+ * channel and promotes a replica.
+ */
+export const SERVICE_USERS = {
+  replica: { user: 'xdp-ids-replica', rules: 'resetkeys resetchannels -@all +psync +replconf +ping' },
+  sentinel: {
+    user: 'xdp-ids-sentinel',
+    rules: 'resetkeys resetchannels &__sentinel__:hello -@all +multi +slaveof +ping +exec +subscribe +config|rewrite +role +publish +info +client|setname +client|kill +script|kill',
+  },
+} as const;
+export type ServiceUser = keyof typeof SERVICE_USERS;
+export type ServicePasswords = Partial<Record<ServiceUser, string>>;
+
+export function newPassword(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** An ACL file: the default user off, one user per role, and the service users given. It holds SHA-256 hashes of the passwords, never the passwords. */
+export function aclFileText(passwords: RolePasswords, service: ServicePasswords = {}): string {
   const hash = (password: string): string => createHash('sha256').update(password).digest('hex');
-  return ['user default reset off', ...ROLE_NAMES.map((role) => `user ${roleUser(role)} reset on #${hash(passwords[role])} ${aclRules(role)}`)].join('\n') + '\n';
+  return ['user default reset off', ...ROLE_NAMES.map((role) => `user ${roleUser(role)} reset on #${hash(passwords[role])} ${aclRules(role)}`),
+    ...Object.entries(service).map(([name, password]) => `user ${SERVICE_USERS[name as ServiceUser].user} reset on #${hash(password)} ${SERVICE_USERS[name as ServiceUser].rules}`),
+  ].join('\n') + '\n';
 }
 
 /** Each role's URL: `baseUrl` (where the components reach Redis, without credentials) with the role's user and password. */

@@ -350,6 +350,27 @@ describe('xdp-ids redis acl', () => {
     expect((await acl(['--out', path.join(dir, 'other.acl'), '--url', 'redis://u:pw@10.0.0.5:6379'])).error).toMatch(/leave the credentials out/);
   });
 
+  test('behind Sentinel it also writes how replicas and Sentinels authenticate, as users with only their own rights', async () => {
+    const out = path.join(dir, 'sentinel', 'users.acl');
+    const written = await acl(['--out', out, '--url', 'redis+sentinel://10.0.0.5:26379,10.0.0.6:26379/ids']);
+    expect(written.error).toBeUndefined();
+    const replication = path.join(dir, 'sentinel', 'redis-replication.conf');
+    const sentinel = path.join(dir, 'sentinel', 'sentinel-auth.conf');
+    expect(written.out).toContain(`${replication}: (0600) for every redis-server that may become a replica`);
+    for (const file of [replication, sentinel]) expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    const replicaPassword = /^masterauth (\S+)$/m.exec(fs.readFileSync(replication, 'utf8'))![1];
+    expect(fs.readFileSync(replication, 'utf8')).toMatch(/^masteruser xdp-ids-replica$/m);
+    expect(fs.readFileSync(sentinel, 'utf8')).toMatch(/^sentinel auth-user ids xdp-ids-sentinel\nsentinel auth-pass ids [\w-]{43}\n$/m);
+    const aclText = fs.readFileSync(out, 'utf8');
+    expect(aclText).not.toContain(replicaPassword);
+    expect(aclText).toMatch(/^user xdp-ids-replica reset on #[0-9a-f]{64} resetkeys resetchannels -@all \+psync \+replconf \+ping$/m);
+    // A Cluster's replicas need the replica user; there are no Sentinels.
+    const cluster = path.join(dir, 'cluster', 'users.acl');
+    expect((await acl(['--out', cluster, '--url', 'redis+cluster://10.0.0.5:6379'])).error).toBeUndefined();
+    expect(fs.existsSync(path.join(dir, 'cluster', 'redis-replication.conf'))).toBe(true);
+    expect(fs.existsSync(path.join(dir, 'cluster', 'sentinel-auth.conf'))).toBe(false);
+  });
+
   test('the unix socket URLs of docker-compose.yml reach a redis-server that listens on no port', async () => {
     const socketDir = path.join(dir, 'socket');
     const out = path.join(socketDir, 'users.acl');

@@ -2,8 +2,8 @@
  * Real Redis deployments that survive losing a node, started and stopped by a test, all on the
  * loopback: a primary with a replica watched by 3 Sentinels (Debian's redis-sentinel), and a
  * 3-primary Redis Cluster (`redis-cli --cluster create`). Every server loads the roles' ACL users
- * (common/redis-roles.ts) and an administrator's, whom the tests, redis-cli, the replica and the
- * Sentinels use.
+ * and the replica's and Sentinels' (common/redis-roles.ts), which they use, and an
+ * administrator's, whom the tests and redis-cli use.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -12,17 +12,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, startEmbeddedRedis, urlWithCredentials, type EmbeddedRedis } from '../../common/redis';
-import { aclFileText, newRolePasswords, roleUrls, type Role } from '../../common/redis-roles';
+import { aclFileText, newPassword, newRolePasswords, roleUrls, SERVICE_USERS, type Role, type ServicePasswords } from '../../common/redis-roles';
 import { until } from './until';
 
 const run = promisify(execFile);
 const ADMIN = 'xiflt-admin';
 
-/** The roles' users and an administrator, as every server of a deployment loads them. */
-function users(): { acl: string; password: string; roleUrls(base: string): Record<Role, string> } {
+/** The roles' users, the replica's and the Sentinels' (as `xdp-ids redis acl` writes them) and an administrator, as every server of a deployment loads them. */
+function users(): { acl: string; password: string; service: Required<ServicePasswords>; roleUrls(base: string): Record<Role, string> } {
   const password = randomBytes(18).toString('base64url');
   const passwords = newRolePasswords();
-  return { acl: `${aclFileText(passwords)}user ${ADMIN} on >${password} ~* &* +@all\n`, password, roleUrls: (base) => roleUrls(base, passwords) };
+  const service = { replica: newPassword(), sentinel: newPassword() };
+  return { acl: `${aclFileText(passwords, service)}user ${ADMIN} on >${password} ~* &* +@all\n`, password, service, roleUrls: (base) => roleUrls(base, passwords) };
 }
 
 /** redis-cli against one server, as the administrator (`password` undefined: a Sentinel, which has no users here); the password goes through the environment, not the command line. */
@@ -59,7 +60,7 @@ async function aclLogs(servers: EmbeddedRedis[], password: string): Promise<stri
 /** A primary, one replica in sync with it, and 3 Sentinels (quorum 2) that fail over 1 s after the primary stops answering. */
 export async function startSentinelSet(name = 'xiflt'): Promise<SentinelSet> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xdp-ids-sentinel-'));
-  const { acl, password, roleUrls: rolesAt } = users();
+  const { acl, password, service, roleUrls: rolesAt } = users();
   const servers: EmbeddedRedis[] = [];
   const sentinels: ChildProcess[] = [];
   const sentinelPorts: number[] = [];
@@ -69,8 +70,8 @@ export async function startSentinelSet(name = 'xiflt'): Promise<SentinelSet> {
     fs.rmSync(dir, { recursive: true, force: true });
   };
   try {
-    // A replica of a killed primary turns primary; the old one, if it came back, would follow it.
-    const auth = [`masteruser ${ADMIN}`, `masterauth ${password}`];
+    // A replica of a killed primary turns primary; the old one, if it came back, would follow it. Replicas and Sentinels have only their own users' rights.
+    const auth = [`masteruser ${SERVICE_USERS.replica.user}`, `masterauth ${service.replica}`];
     servers.push(await startEmbeddedRedis({ dir: path.join(dir, 'r0'), acl, config: auth }));
     servers.push(await startEmbeddedRedis({ dir: path.join(dir, 'r1'), acl, config: [...auth, `replicaof 127.0.0.1 ${servers[0].port}`] }));
     await until('the replica in sync', async () => /master_link_status:up/.test(await cli(servers[1].port, password, ['INFO', 'replication'])), 20_000);
@@ -79,7 +80,7 @@ export async function startSentinelSet(name = 'xiflt'): Promise<SentinelSet> {
       const conf = path.join(dir, `sentinel-${i}.conf`);
       fs.writeFileSync(conf, [
         `port ${port}`, 'bind 127.0.0.1', `dir ${dir}`,
-        `sentinel monitor ${name} 127.0.0.1 ${servers[0].port} 2`, `sentinel auth-user ${name} ${ADMIN}`, `sentinel auth-pass ${name} ${password}`,
+        `sentinel monitor ${name} 127.0.0.1 ${servers[0].port} 2`, `sentinel auth-user ${name} ${SERVICE_USERS.sentinel.user}`, `sentinel auth-pass ${name} ${service.sentinel}`,
         `sentinel down-after-milliseconds ${name} 1000`, `sentinel failover-timeout ${name} 5000`, `sentinel parallel-syncs ${name} 1`,
       ].join('\n') + '\n', { mode: 0o600 });
       const child = spawn('redis-sentinel', [conf], { stdio: 'ignore', detached: true });
