@@ -8,7 +8,9 @@
  * kernels are read from the sensors' pinned maps, the messages at a real webhook receiver.
  */
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { freePort } from '../../common/redis';
 import { partitionOf, partitionQueue } from '../../common/windows-jobs';
 import { IncidentStore } from '../../detector/incidents';
 import { Fleet, SITES, type Scanner } from '../support/fleet';
@@ -162,6 +164,9 @@ describe('the fleet on Redis Sentinel (1 primary, 1 replica, 3 Sentinels)', () =
     await new Promise((resolve) => setTimeout(resolve, 6000));
     const accepted = fleet.hook.requests.filter((r) => r.accepted).map((r) => r.id);
     expect(new Set(accepted).size).toBe(accepted.length);
+    // The message in flight came again from the other alerter, under the same webhook-id (a receiver could tell a repeat).
+    const inFlight = fleet.hook.requests.find((r) => !r.accepted)!;
+    expect(accepted.filter((id) => id === inFlight.id)).toHaveLength(1);
     expect(fleet.messagesAbout(scanner.address).filter((m) => m.phase === 'opened')).toHaveLength(1);
     await fleet.startAlerter();
   }, 180_000);
@@ -202,6 +207,37 @@ describe('the fleet on a 3-primary Redis Cluster', () => {
   test('a scan seen by all three sensors: one incident per rule, one message, a block in all three kernels', async () => {
     console.log(`A scan seen by ${SITES} sensors: blocked in all ${SITES} kernels ${await scanSeenEverywhere(fleet, fleet.scanner(66))} ms after nmap started`);
   }, 120_000);
+
+  test('the control API behind the dashboard reads the fleet off the cluster, and a block made there reaches every kernel', async () => {
+    const port = await freePort();
+    const secret = randomBytes(24).toString('hex');
+    fleet.spawn('api', 'control', ['api', '--listen', `127.0.0.1:${port}`], { XDP_IDS_API_TOKENS: `ops:write:${secret}` });
+    const call = async (method: string, route: string, body?: unknown): Promise<{ status: number; json: any }> => {
+      const res = await fetch(`http://127.0.0.1:${port}${route}`, {
+        method, headers: { authorization: `Bearer ${secret}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined,
+      });
+      return { status: res.status, json: await res.json() };
+    };
+    await until('the API up', async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined))?.ok, 30_000);
+    // Every listing the dashboard's pages read.
+    for (const route of ['/v1/incidents', '/v1/rules', '/v1/blocks', '/v1/limits', '/v1/allows', '/v1/alerts/deliveries', '/v1/alerts/dead-letters']) {
+      expect([route, (await call('GET', route)).status]).toEqual([route, 200]);
+    }
+    const { json: { sensors } } = await call('GET', '/v1/sensors');
+    expect(sensors.map((s: { sensor: string; status?: { ready: boolean } }) => [s.sensor, s.status?.ready]).sort()).toEqual([0, 1, 2].map((i) => [fleet.sensorId(i), true]));
+    const { json: { incidents } } = await call('GET', '/v1/incidents');
+    expect(incidents.some((i: { key: string }) => i.key === '198.18.189.66')).toBe(true);
+    const detail = await call('GET', '/v1/incidents/scan-tcp-vertical/198.18.189.66');
+    expect(detail.status).toBe(200);
+    expect(detail.json.ledger.block.target).toBe('198.18.189.66/32');
+
+    const target = '198.18.189.99';
+    const added = await call('POST', '/v1/blocks', { target, ttl: '10m', reason: 'fleet lab' });
+    expect(added.status).toBe(201);
+    await until('the block in every kernel', () => fleet.blockedAt(target).length === SITES, 30_000);
+    expect((await call('DELETE', `/v1/blocks/${target}/32`)).status).toBe(200);
+    await until('the block gone from every kernel', () => fleet.blockedAt(target).length === 0, 30_000);
+  }, 60_000);
 
   test('SIGKILL of a detector mid-attack: its partitions move, no window is lost or reordered, no incident doubles', async () => {
     const scanner = fleet.scanner(67);

@@ -78,6 +78,8 @@ export class Fleet {
   readonly sensors: (Part | undefined)[] = [];
   readonly detectors: Part[] = [];
   readonly alerters: Part[] = [];
+  /** Other processes started with spawn (the control API). */
+  private readonly others: Part[] = [];
   readonly redis: RedisClient;
   readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xdp-ids-fleet-'));
   hook!: TestWebhookReceiver;
@@ -89,6 +91,16 @@ export class Fleet {
   constructor(readonly opts: FleetOptions) {
     this.sites = Array.from({ length: SITES }, (_, i) => new NetnsLab(`${opts.name}${i}`, opts.subnet + i));
     this.redis = connectRedis(opts.adminUrl).on('error', () => undefined);
+    // A test run that ends abruptly leaves no part behind.
+    process.once('exit', this.killAll);
+  }
+
+  private readonly killAll = (): void => {
+    for (const part of this.parts()) if (part.running) part.child.kill('SIGKILL');
+  };
+
+  private parts(): Part[] {
+    return [...this.sensors, ...this.detectors, ...this.alerters, ...this.others].filter((p): p is Part => p !== undefined);
   }
 
   sensorId(site: number): string {
@@ -122,19 +134,23 @@ routes:
       const status = await this.status();
       return status.problems.length === 0 && status.detectors.length === 2 && status.alerters.length === 2 && status.sensors.filter((s) => s.health === 'alive').length === SITES;
     }, 60_000);
+    // Opening a site's pinned maps loads the program once (seconds on a busy machine): not while a test times a block.
+    this.sites.forEach((_, i) => this.kernelBlocks(i));
     return this;
   }
 
-  private spawn(name: string, role: Role, args: string[]): Part {
+  /** `xdp-ids <args>` as `role`; stopped with the fleet. */
+  spawn(name: string, role: Role, args: string[], env: Record<string, string> = {}): Part {
     const logFile = path.join(this.dir, `${name}-${this.started++}.log`);
     const log = fs.openSync(logFile, 'a');
     const child = spawn(process.execPath, [CLI, ...args], {
       stdio: ['ignore', 'ignore', log],
-      env: { ...process.env, XDP_IDS_REDIS_URL: this.opts.urls[role], XDP_IDS_REDIS_URL_FILE: '', FLEET_WEBHOOK_SECRET: WEBHOOK_SECRET, XDP_IDS_LOG_LEVEL: 'info' },
+      env: { ...process.env, XDP_IDS_REDIS_URL: this.opts.urls[role], XDP_IDS_REDIS_URL_FILE: '', FLEET_WEBHOOK_SECRET: WEBHOOK_SECRET, XDP_IDS_LOG_LEVEL: 'info', ...env },
     });
     fs.closeSync(log);
-    process.once('exit', () => child.exitCode === null && child.kill('SIGKILL'));
-    return new Part(name, child, logFile);
+    const part = new Part(name, child, logFile);
+    if (role === 'control') this.others.push(part);
+    return part;
   }
 
   async startDetector(): Promise<Part> {
@@ -210,11 +226,12 @@ routes:
 
   /** Logs of every part, for a failing test. */
   tails(): string {
-    return [...this.sensors, ...this.detectors, ...this.alerters].filter((p): p is Part => p !== undefined).map((p) => p.tail()).join('\n');
+    return this.parts().map((p) => p.tail()).join('\n');
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.sensors, ...this.detectors, ...this.alerters].map((p) => p?.kill('SIGTERM')));
+    await Promise.all(this.parts().map((p) => p.kill('SIGTERM')));
+    process.removeListener('exit', this.killAll);
     for (const program of this.pinned.values()) program.close();
     for (const netns of this.scanners) {
       try { execFileSync('ip', ['netns', 'del', netns]); } catch { /* gone */ }
