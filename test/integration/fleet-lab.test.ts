@@ -96,6 +96,67 @@ async function sensorRestartedDuringAttack(fleet: Fleet, scanner: Scanner): Prom
   await scan;
 }
 
+/** SIGKILL of the alerter whose delivery is in flight: the other delivers every message, each exactly once. */
+async function alerterKilledMidDelivery(fleet: Fleet, scanner: Scanner): Promise<void> {
+  // The next message hangs at the receiver, so that it is in flight when its alerter dies.
+  fleet.hook.script({ status: 200, delayMs: 20_000 });
+  const started = fleet.hook.started;
+  const scan = fleet.synScan(scanner, '1-1000');
+  await until('a delivery in flight', () => fleet.hook.started > started, 60_000);
+  const holder = await until('the alerter holding it', async () => {
+    const pids = await connectedPids(new URL(fleet.hook.url).port);
+    return fleet.alerters.find((a) => a.running && pids.includes(a.pid));
+  }, 10_000);
+  await holder.kill('SIGKILL');
+  await scan;
+  await until('the scan announced by the other alerter', () => fleet.messagesAbout(scanner.address).some((m) => m.phase === 'opened'), 60_000);
+  await until('every window of the scan evaluated', () => drained(fleet), 30_000);
+  // The receiver answers the request in flight to a sender that is gone (after the kill: the holder was found within 10 s).
+  await until('the request in flight answered', () => fleet.hook.requests.some((r) => !r.accepted), 30_000);
+  // Time for a second copy to arrive if there were one: the alerters' takeover time, twice.
+  await new Promise((resolve) => setTimeout(resolve, 6000));
+  const accepted = fleet.hook.requests.filter((r) => r.accepted).map((r) => r.id);
+  expect(new Set(accepted).size).toBe(accepted.length);
+  // The message in flight came again from the other alerter, under the same webhook-id (a receiver could tell a repeat).
+  const inFlight = fleet.hook.requests.find((r) => !r.accepted)!;
+  expect(accepted.filter((id) => id === inFlight.id)).toHaveLength(1);
+  expect(fleet.messagesAbout(scanner.address).filter((m) => m.phase === 'opened')).toHaveLength(1);
+  await fleet.startAlerter();
+}
+
+/** SIGKILL of the detector holding the first sensor's partition during a scan: its partitions move, every window is evaluated once and in order, no incident doubles. */
+async function detectorKilledMidAttack(fleet: Fleet, scanner: Scanner): Promise<void> {
+  const status = await fleet.status();
+  const partition = partitionOf(fleet.sensorId(0));
+  const victimId = status.partitions[partition]!;
+  const victim = fleet.detectors.find((d) => status.detectors.find((h) => h.id === victimId)?.pid === d.pid)!;
+  const survivor = status.detectors.find((h) => h.id !== victimId && h.health === 'alive')!.id;
+  const windowsBefore = await completedWindows(fleet, fleet.sensorId(0));
+
+  // nmap slows to a crawl once its probes go unanswered (dropped): --min-rate keeps it going.
+  const scan = fleet.synScan(scanner, '1-3000', ['--min-rate', '500', '--max-rate', '600']);
+  await until('the scan under way', async () => (await completedWindows(fleet, fleet.sensorId(0))).length > windowsBefore.length + 1, 30_000);
+  const killedMs = Date.now();
+  await victim.kill('SIGKILL');
+  await until('the survivor to hold every partition', async () => (await fleet.status()).partitions.every((p) => p === survivor), 30_000);
+  const movedMs = Date.now() - killedMs;
+  console.log(`Detector SIGKILL mid-attack: its partitions consumed by the other detector ${movedMs} ms later`);
+
+  await until('the scanner blocked in all three kernels', () => fleet.blockedAt(scanner.address).length === SITES, 60_000);
+  await scan;
+  await until('every window evaluated', () => drained(fleet), 60_000);
+  for (let i = 0; i < SITES; i++) {
+    const windows = await completedWindows(fleet, fleet.sensorId(i));
+    const first = windows[0];
+    // Every window since the sensor started, once each, in its order: none lost, none evaluated twice.
+    expect(windows).toEqual(Array.from({ length: windows.length }, (_, k) => first + k));
+  }
+  const rules = (await incidentsOf(fleet, scanner.address)).map((i) => i.ruleId);
+  expect(new Set(rules).size).toBe(rules.length);
+  expect(fleet.messagesAbout(scanner.address).filter((m) => m.phase === 'opened')).toHaveLength(1);
+  await fleet.startDetector();
+}
+
 describe('the fleet on Redis Sentinel (1 primary, 1 replica, 3 Sentinels)', () => {
   let set: SentinelSet;
   let fleet: Fleet;
@@ -144,31 +205,11 @@ describe('the fleet on Redis Sentinel (1 primary, 1 replica, 3 Sentinels)', () =
   }, 240_000);
 
   test('SIGKILL of an alerter mid-delivery: the other delivers every message, each exactly once', async () => {
-    // The next message hangs at the receiver, so that it is in flight when its alerter dies.
-    fleet.hook.script({ status: 200, delayMs: 20_000 });
-    const started = fleet.hook.started;
-    const scanner = fleet.scanner(69);
-    const scan = fleet.synScan(scanner, '1-1000');
-    await until('a delivery in flight', () => fleet.hook.started > started, 60_000);
-    const holder = await until('the alerter holding it', async () => {
-      const pids = await connectedPids(new URL(fleet.hook.url).port);
-      return fleet.alerters.find((a) => a.running && pids.includes(a.pid));
-    }, 10_000);
-    await holder.kill('SIGKILL');
-    await scan;
-    await until('the scan announced by the other alerter', () => fleet.messagesAbout(scanner.address).some((m) => m.phase === 'opened'), 60_000);
-    await until('every window of the scan evaluated', () => drained(fleet), 30_000);
-    // The receiver answers the request in flight to a sender that is gone (after the kill: the holder was found within 10 s).
-    await until('the request in flight answered', () => fleet.hook.requests.some((r) => !r.accepted), 30_000);
-    // Time for a second copy to arrive if there were one: the alerters' takeover time, twice.
-    await new Promise((resolve) => setTimeout(resolve, 6000));
-    const accepted = fleet.hook.requests.filter((r) => r.accepted).map((r) => r.id);
-    expect(new Set(accepted).size).toBe(accepted.length);
-    // The message in flight came again from the other alerter, under the same webhook-id (a receiver could tell a repeat).
-    const inFlight = fleet.hook.requests.find((r) => !r.accepted)!;
-    expect(accepted.filter((id) => id === inFlight.id)).toHaveLength(1);
-    expect(fleet.messagesAbout(scanner.address).filter((m) => m.phase === 'opened')).toHaveLength(1);
-    await fleet.startAlerter();
+    await alerterKilledMidDelivery(fleet, fleet.scanner(69));
+  }, 180_000);
+
+  test('SIGKILL of a detector mid-attack: its partitions move, no window is lost or reordered, no incident doubles', async () => {
+    await detectorKilledMidAttack(fleet, fleet.scanner(71));
   }, 180_000);
 
   test('a sensor restarted during an attack re-syncs its blocks before it reports ready', async () => {
@@ -240,36 +281,11 @@ describe('the fleet on a 3-primary Redis Cluster', () => {
   }, 60_000);
 
   test('SIGKILL of a detector mid-attack: its partitions move, no window is lost or reordered, no incident doubles', async () => {
-    const scanner = fleet.scanner(67);
-    const status = await fleet.status();
-    const partition = partitionOf(fleet.sensorId(0));
-    const victimId = status.partitions[partition]!;
-    const victim = fleet.detectors.find((d) => status.detectors.find((h) => h.id === victimId)?.pid === d.pid)!;
-    const survivor = status.detectors.find((h) => h.id !== victimId)!.id;
-    const windowsBefore = await completedWindows(fleet, fleet.sensorId(0));
+    await detectorKilledMidAttack(fleet, fleet.scanner(67));
+  }, 180_000);
 
-    // nmap slows to a crawl once its probes go unanswered (dropped): --min-rate keeps it going.
-    const scan = fleet.synScan(scanner, '1-3000', ['--min-rate', '500', '--max-rate', '600']);
-    await until('the scan under way', async () => (await completedWindows(fleet, fleet.sensorId(0))).length > windowsBefore.length + 1, 30_000);
-    const killedMs = Date.now();
-    await victim.kill('SIGKILL');
-    await until('the survivor to hold every partition', async () => (await fleet.status()).partitions.every((p) => p === survivor), 30_000);
-    const movedMs = Date.now() - killedMs;
-    console.log(`Detector SIGKILL mid-attack: its partitions consumed by the other detector ${movedMs} ms later`);
-
-    await until('the scanner blocked in all three kernels', () => fleet.blockedAt(scanner.address).length === SITES, 60_000);
-    await scan;
-    await until('every window evaluated', () => drained(fleet), 60_000);
-    for (let i = 0; i < SITES; i++) {
-      const windows = await completedWindows(fleet, fleet.sensorId(i));
-      const first = windows[0];
-      // Every window since the sensor started, once each, in its order: none lost, none evaluated twice.
-      expect(windows).toEqual(Array.from({ length: windows.length }, (_, k) => first + k));
-    }
-    const rules = (await incidentsOf(fleet, scanner.address)).map((i) => i.ruleId);
-    expect(new Set(rules).size).toBe(rules.length);
-    expect(fleet.messagesAbout(scanner.address).filter((m) => m.phase === 'opened')).toHaveLength(1);
-    await fleet.startDetector();
+  test('SIGKILL of an alerter mid-delivery: the other delivers every message, each exactly once', async () => {
+    await alerterKilledMidDelivery(fleet, fleet.scanner(69));
   }, 180_000);
 
   test('a sensor restarted during an attack re-syncs its blocks before it reports ready', async () => {
