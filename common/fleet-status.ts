@@ -60,6 +60,7 @@ export function problemsOf(s: Omit<FleetStatus, 'problems'>): string[] {
     ...s.sensors.filter((r) => r.health === 'late').map((r) => `sensor ${r.sensor} stopped reporting${r.status ? ` (last tick ${Math.round((s.atMs - r.status.lastTickMs) / 1000)} s ago)` : ''}`),
     ...s.detectors.filter((r) => r.health === 'late').map((r) => `detector ${r.id} stopped reporting ${Math.round((s.atMs - r.atMs) / 1000)} s ago`),
     ...s.alerters.filter((r) => r.health === 'late').map((r) => `alerter ${r.id} stopped reporting ${Math.round((s.atMs - r.atMs) / 1000)} s ago`),
+    ...(s.sensors.some((r) => r.health === 'alive' || r.health === 'syncing') ? [] : ['no sensor is running: no traffic is watched and no block is enforced by a sensor']),
     ...(s.detectors.some((r) => r.health === 'alive') ? [] : ['no detector is running: windows wait in the queues and no incident opens or resolves']),
     ...(s.alerters.some((r) => r.health === 'alive') ? [] : ['no alerter is running: alerts wait in the queue']),
     ...(unowned.length ? [`${unowned.length} of ${s.partitions.length} windows partitions have no detector (${unowned.join(', ')})`] : []),

@@ -19,6 +19,7 @@ describe('what makes a deployment degraded', () => {
     expect(problems).toEqual([
       'sensor quiet stopped reporting',
       'detector d2 stopped reporting 30 s ago',
+      'no sensor is running: no traffic is watched and no block is enforced by a sensor',
       'no alerter is running: alerts wait in the queue',
       '1 of 2 windows partitions have no detector (1)',
     ]);
@@ -29,8 +30,13 @@ describe('what makes a deployment degraded', () => {
       .toEqual(['sensor restarted has not synced its blocks with the ledger yet: its kernel may lack blocks']);
   });
 
+  test('no sensor at all', () => {
+    expect(problemsOf({ atMs: NOW, sensors: [], detectors: [detector] as never, alerters: [alerter] as never, partitions: ['d1'] }))
+      .toEqual(['no sensor is running: no traffic is watched and no block is enforced by a sensor']);
+  });
+
   test('no detector at all', () => {
-    expect(problemsOf({ atMs: NOW, sensors: [], detectors: [], alerters: [alerter] as never, partitions: [null] })).toEqual([
+    expect(problemsOf({ atMs: NOW, sensors: [{ sensor: 's1', health: 'alive' }], detectors: [], alerters: [alerter] as never, partitions: [null] })).toEqual([
       'no detector is running: windows wait in the queues and no incident opens or resolves', '1 of 1 windows partitions have no detector (0)',
     ]);
   });
