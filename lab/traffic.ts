@@ -18,6 +18,8 @@ export interface NmapOptions {
   decoys?: string[];
   /** Pause between probes (--scan-delay): a slow scan. */
   scanDelayMs?: number;
+  /** Probe the ports in ascending order (-r) rather than nmap's random one. */
+  inOrder?: boolean;
 }
 
 /** nmap's command line for a scan: one probe per port (no retries), bounded by --host-timeout. */
@@ -25,7 +27,7 @@ export function nmapArgv(scan: NmapScan, target: string, opts: NmapOptions = {})
   return ['nmap', '-n', '-Pn', scan, '-p', opts.ports ?? '1-1000', '--max-retries', '0', `-${opts.timing ?? 'T4'}`,
     '--host-timeout', `${opts.maxSeconds ?? 20}s`, ...(opts.ipv6 ? ['-6'] : []), ...(opts.fragment ? ['-f'] : []),
     ...(opts.decoys?.length ? ['-D', [...opts.decoys, 'ME'].join(',')] : []),
-    ...(opts.scanDelayMs ? ['--scan-delay', `${opts.scanDelayMs}ms`] : []), target];
+    ...(opts.scanDelayMs ? ['--scan-delay', `${opts.scanDelayMs}ms`] : []), ...(opts.inOrder ? ['-r'] : []), target];
 }
 
 /** One probe per port (no retries); returns nmap's output. */
