@@ -14,7 +14,8 @@ import { freePort } from '../../common/redis';
 import { partitionOf, partitionQueue } from '../../common/windows-jobs';
 import { IncidentStore } from '../../detector/incidents';
 import { Fleet, SITES, type Scanner } from '../support/fleet';
-import { startRedisCluster, startSentinelSet, type SentinelSet, type TestCluster } from '../support/redis-ha';
+import { startRedisCluster, startSentinelSet } from '../support/redis-ha';
+import type { Role } from '../../common/redis-roles';
 import { until } from '../support/until';
 
 const CLI = path.resolve(__dirname, '../../dist/bin/xdp-ids.js');
@@ -157,87 +158,80 @@ async function detectorKilledMidAttack(fleet: Fleet, scanner: Scanner): Promise<
   await fleet.startDetector();
 }
 
-describe('the fleet on Redis Sentinel (1 primary, 1 replica, 3 Sentinels)', () => {
-  let set: SentinelSet;
-  let fleet: Fleet;
-
+/**
+ * A describe block's Redis deployment and the fleet on it: started before its tests, stopped after
+ * them. Its `it` prints the end of every part's log when a test fails.
+ */
+function fleetOn<R extends { roles: Record<Role, string>; url: string; stop(): Promise<void> }>(start: () => Promise<R>, name: string, subnet: number) {
+  const lab = {} as { redis: R; fleet: Fleet };
   beforeAll(async () => {
-    set = await startSentinelSet('xifls');
-    fleet = await new Fleet({ name: 'xifls', subnet: 182, urls: set.roles, adminUrl: set.url }).start();
+    lab.redis = await start();
+    lab.fleet = await new Fleet({ name, subnet, urls: lab.redis.roles, adminUrl: lab.redis.url }).start();
   }, 180_000);
-
   afterAll(async () => {
-    await fleet?.stop();
-    await set?.stop();
+    await lab.fleet?.stop();
+    await lab.redis?.stop();
   }, 60_000);
+  const it = (title: string, body: () => Promise<void>, timeoutMs: number): void => test(title, async () => {
+    try {
+      await body();
+    } catch (err) {
+      console.log(lab.fleet.tails());
+      throw err;
+    }
+  }, timeoutMs);
+  return { lab, it };
+}
 
-  afterEach(() => {
-    const state = expect.getState();
-    if (state.assertionCalls !== state.numPassingAsserts && fleet) console.log(fleet.tails());
-  });
+describe('the fleet on Redis Sentinel (1 primary, 1 replica, 3 Sentinels)', () => {
+  const { lab, it } = fleetOn(() => startSentinelSet('xifls'), 'xifls', 182);
 
-  test('a scan seen by all three sensors: one incident per rule, one message, a block in all three kernels', async () => {
-    console.log(`A scan seen by ${SITES} sensors: blocked in all ${SITES} kernels ${await scanSeenEverywhere(fleet, fleet.scanner(66))} ms after nmap started`);
+  it('a scan seen by all three sensors: one incident per rule, one message, a block in all three kernels', async () => {
+    console.log(`A scan seen by ${SITES} sensors: blocked in all ${SITES} kernels ${await scanSeenEverywhere(lab.fleet, lab.fleet.scanner(66))} ms after nmap started`);
   }, 120_000);
 
-  test('SIGKILL of the Redis primary: the kernels keep dropping, the sensors catch up, a block decided after the failover reaches all three', async () => {
-    const blocked = fleet.scanner(67);
-    await fleet.synScan(blocked, '1-300');
-    await until('the first scanner blocked everywhere', () => fleet.blockedAt(blocked.address).length === SITES, 60_000);
-    const dropsBefore = fleet.sites.map((_, i) => fleet.kernelBlocks(i).find((b) => b.prefix === `${blocked.address}/32`)!.drops);
+  it('SIGKILL of the Redis primary: the kernels keep dropping, the sensors catch up, a block decided after the failover reaches all three', async () => {
+    const blocked = lab.fleet.scanner(67);
+    await lab.fleet.synScan(blocked, '1-300');
+    await until('the first scanner blocked everywhere', () => lab.fleet.blockedAt(blocked.address).length === SITES, 60_000);
+    const dropsBefore = lab.fleet.sites.map((_, i) => lab.fleet.kernelBlocks(i).find((b) => b.prefix === `${blocked.address}/32`)!.drops);
 
     const killedMs = Date.now();
-    const killedPort = await set.killPrimary();
+    const killedPort = await lab.redis.killPrimary();
     // While Redis has no primary, the kernels enforce what they hold.
-    await fleet.synScan(blocked, '2000-2100');
-    const dropsDuring = fleet.sites.map((_, i) => fleet.kernelBlocks(i).find((b) => b.prefix === `${blocked.address}/32`)!.drops);
+    await lab.fleet.synScan(blocked, '2000-2100');
+    const dropsDuring = lab.fleet.sites.map((_, i) => lab.fleet.kernelBlocks(i).find((b) => b.prefix === `${blocked.address}/32`)!.drops);
     dropsDuring.forEach((n, i) => expect(n).toBeGreaterThan(dropsBefore[i]));
 
-    await until('a new primary', async () => (await set.primaryPort().catch(() => killedPort)) !== killedPort, 60_000);
-    await until('the sensors to catch up', () => drained(fleet), 60_000);
+    await until('a new primary', async () => (await lab.redis.primaryPort().catch(() => killedPort)) !== killedPort, 60_000);
+    await until('the sensors to catch up', () => drained(lab.fleet), 60_000);
     const caughtUpMs = Date.now();
-    for (let i = 0; i < SITES; i++) expect(await fleet.sensorMetric(i, 'xdp_ids_sensor_publisher_dropped_jobs_total')).toBe(0);
+    for (let i = 0; i < SITES; i++) expect(await lab.fleet.sensorMetric(i, 'xdp_ids_sensor_publisher_dropped_jobs_total')).toBe(0);
     console.log(`Sentinel failover under the fleet: ${caughtUpMs - killedMs} ms from SIGKILL of the primary until every sensor's windows were evaluated`);
 
-    const blockedMs = await scanSeenEverywhere(fleet, fleet.scanner(68));
+    const blockedMs = await scanSeenEverywhere(lab.fleet, lab.fleet.scanner(68));
     console.log(`A scan after the failover: blocked in all ${SITES} kernels ${blockedMs} ms after nmap started`);
-    expect(await set.aclLog()).toBe('');
+    expect(await lab.redis.aclLog()).toBe('');
   }, 240_000);
 
-  test('SIGKILL of an alerter mid-delivery: the other delivers every message, each exactly once', async () => {
-    await alerterKilledMidDelivery(fleet, fleet.scanner(69));
+  it('SIGKILL of an alerter mid-delivery: the other delivers every message, each exactly once', async () => {
+    await alerterKilledMidDelivery(lab.fleet, lab.fleet.scanner(69));
   }, 180_000);
 
-  test('SIGKILL of a detector mid-attack: its partitions move, no window is lost or reordered, no incident doubles', async () => {
-    await detectorKilledMidAttack(fleet, fleet.scanner(71));
+  it('SIGKILL of a detector mid-attack: its partitions move, no window is lost or reordered, no incident doubles', async () => {
+    await detectorKilledMidAttack(lab.fleet, lab.fleet.scanner(71));
   }, 180_000);
 
-  test('a sensor restarted during an attack re-syncs its blocks before it reports ready', async () => {
-    await sensorRestartedDuringAttack(fleet, fleet.scanner(70));
+  it('a sensor restarted during an attack re-syncs its blocks before it reports ready', async () => {
+    await sensorRestartedDuringAttack(lab.fleet, lab.fleet.scanner(70));
   }, 180_000);
 });
 
 describe('the fleet on a 3-primary Redis Cluster', () => {
-  let cluster: TestCluster;
-  let fleet: Fleet;
+  const { lab, it } = fleetOn(startRedisCluster, 'xiflc', 186);
 
-  beforeAll(async () => {
-    cluster = await startRedisCluster();
-    fleet = await new Fleet({ name: 'xiflc', subnet: 186, urls: cluster.roles, adminUrl: cluster.url }).start();
-  }, 180_000);
-
-  afterAll(async () => {
-    await fleet?.stop();
-    await cluster?.stop();
-  }, 60_000);
-
-  afterEach(() => {
-    const state = expect.getState();
-    if (state.assertionCalls !== state.numPassingAsserts && fleet) console.log(fleet.tails());
-  });
-
-  test('`xdp-ids status` reads the whole fleet off the cluster', async () => {
-    const { code, out } = await statusCommand(cluster.roles.control);
+  it('`xdp-ids status` reads the whole fleet off the cluster', async () => {
+    const { code, out } = await statusCommand(lab.redis.roles.control);
     expect(out).not.toMatch(/CROSSSLOT|error/i);
     expect(code).toBe(0);
     const status = JSON.parse(out);
@@ -245,14 +239,14 @@ describe('the fleet on a 3-primary Redis Cluster', () => {
     expect(status.partitions.every((p: string | null) => p !== null)).toBe(true);
   }, 60_000);
 
-  test('a scan seen by all three sensors: one incident per rule, one message, a block in all three kernels', async () => {
-    console.log(`A scan seen by ${SITES} sensors: blocked in all ${SITES} kernels ${await scanSeenEverywhere(fleet, fleet.scanner(66))} ms after nmap started`);
+  it('a scan seen by all three sensors: one incident per rule, one message, a block in all three kernels', async () => {
+    console.log(`A scan seen by ${SITES} sensors: blocked in all ${SITES} kernels ${await scanSeenEverywhere(lab.fleet, lab.fleet.scanner(66))} ms after nmap started`);
   }, 120_000);
 
-  test('the control API behind the dashboard reads the fleet off the cluster, and a block made there reaches every kernel', async () => {
+  it('the control API behind the dashboard reads the fleet off the cluster, and a block made there reaches every kernel', async () => {
     const port = await freePort();
     const secret = randomBytes(24).toString('hex');
-    fleet.spawn('api', 'control', ['api', '--listen', `127.0.0.1:${port}`], { XDP_IDS_API_TOKENS: `ops:write:${secret}` });
+    lab.fleet.spawn('api', 'control', ['api', '--listen', `127.0.0.1:${port}`], { XDP_IDS_API_TOKENS: `ops:write:${secret}` });
     const call = async (method: string, route: string, body?: unknown): Promise<{ status: number; json: any }> => {
       const res = await fetch(`http://127.0.0.1:${port}${route}`, {
         method, headers: { authorization: `Bearer ${secret}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined,
@@ -265,7 +259,7 @@ describe('the fleet on a 3-primary Redis Cluster', () => {
       expect([route, (await call('GET', route)).status]).toEqual([route, 200]);
     }
     const { json: { sensors } } = await call('GET', '/v1/sensors');
-    expect(sensors.map((s: { sensor: string; status?: { ready: boolean } }) => [s.sensor, s.status?.ready]).sort()).toEqual([0, 1, 2].map((i) => [fleet.sensorId(i), true]));
+    expect(sensors.map((s: { sensor: string; status?: { ready: boolean } }) => [s.sensor, s.status?.ready]).sort()).toEqual([0, 1, 2].map((i) => [lab.fleet.sensorId(i), true]));
     const { json: { incidents } } = await call('GET', '/v1/incidents');
     expect(incidents.some((i: { key: string }) => i.key === '198.18.189.66')).toBe(true);
     const detail = await call('GET', '/v1/incidents/scan-tcp-vertical/198.18.189.66');
@@ -275,22 +269,22 @@ describe('the fleet on a 3-primary Redis Cluster', () => {
     const target = '198.18.189.99';
     const added = await call('POST', '/v1/blocks', { target, ttl: '10m', reason: 'fleet lab' });
     expect(added.status).toBe(201);
-    await until('the block in every kernel', () => fleet.blockedAt(target).length === SITES, 30_000);
+    await until('the block in every kernel', () => lab.fleet.blockedAt(target).length === SITES, 30_000);
     expect((await call('DELETE', `/v1/blocks/${target}/32`)).status).toBe(200);
-    await until('the block gone from every kernel', () => fleet.blockedAt(target).length === 0, 30_000);
+    await until('the block gone from every kernel', () => lab.fleet.blockedAt(target).length === 0, 30_000);
   }, 60_000);
 
-  test('SIGKILL of a detector mid-attack: its partitions move, no window is lost or reordered, no incident doubles', async () => {
-    await detectorKilledMidAttack(fleet, fleet.scanner(67));
+  it('SIGKILL of a detector mid-attack: its partitions move, no window is lost or reordered, no incident doubles', async () => {
+    await detectorKilledMidAttack(lab.fleet, lab.fleet.scanner(67));
   }, 180_000);
 
-  test('SIGKILL of an alerter mid-delivery: the other delivers every message, each exactly once', async () => {
-    await alerterKilledMidDelivery(fleet, fleet.scanner(69));
+  it('SIGKILL of an alerter mid-delivery: the other delivers every message, each exactly once', async () => {
+    await alerterKilledMidDelivery(lab.fleet, lab.fleet.scanner(69));
   }, 180_000);
 
-  test('a sensor restarted during an attack re-syncs its blocks before it reports ready', async () => {
-    await sensorRestartedDuringAttack(fleet, fleet.scanner(68));
-    expect(await cluster.aclLog()).toBe('');
+  it('a sensor restarted during an attack re-syncs its blocks before it reports ready', async () => {
+    await sensorRestartedDuringAttack(lab.fleet, lab.fleet.scanner(68));
+    expect(await lab.redis.aclLog()).toBe('');
   }, 180_000);
 });
 
