@@ -28,9 +28,12 @@ describe('xdp-ids run and the operator\'s console', () => {
 
   afterAll(async () => {
     if (run && run.exitCode === null && run.signalCode === null) {
+      // A clean stop (after a failed test too), so that run's private redis-server goes with it.
       const exited = new Promise((resolve) => run!.once('exit', resolve));
-      run.kill('SIGKILL');
+      run.kill('SIGTERM');
+      const timer = setTimeout(() => run?.kill('SIGKILL'), 15_000);
       await exited;
+      clearTimeout(timer);
     }
     lab?.destroy();
     fs.rmSync(path.join(PIN_ROOT, LAB), { recursive: true, force: true });
