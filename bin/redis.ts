@@ -37,25 +37,25 @@ function topologyOf(text: string): RedisTopology {
 }
 
 /**
- * What Redis's own processes need besides the ACL file, when it is replicated: every server that
- * may become a replica (behind Sentinel, or a Cluster's) syncs as the replica user, and Sentinels
- * watch the servers as the sentinel user. Each is a secret file of redis.conf or sentinel.conf lines.
+ * The users Redis's own processes need besides the parts', when it is replicated: every server
+ * that may become a replica (behind Sentinel, or a Cluster's) syncs as the replica user, and
+ * Sentinels watch the servers as the sentinel user. Their passwords, and for each a secret file
+ * of redis.conf or sentinel.conf lines.
  */
-function serviceFiles(topology: RedisTopology, dir: string, passwords: ServicePasswords): Array<{ file: string; text: string; use: string }> {
-  const files = [];
-  if (passwords.replica) {
-    files.push({
-      file: path.join(dir, 'redis-replication.conf'), use: 'every redis-server that may become a replica: include it in its redis.conf',
-      text: `# xdp-ids: how a replica authenticates to its primary\nmasteruser ${SERVICE_USERS.replica.user}\nmasterauth ${passwords.replica}\n`,
-    });
-  }
-  if (passwords.sentinel && topology.kind === 'sentinel') {
-    files.push({
-      file: path.join(dir, 'sentinel-auth.conf'), use: 'every Sentinel: add its lines to sentinel.conf, after `sentinel monitor`',
-      text: `# xdp-ids: how a Sentinel authenticates to the servers it watches\nsentinel auth-user ${topology.name} ${SERVICE_USERS.sentinel.user}\nsentinel auth-pass ${topology.name} ${passwords.sentinel}\n`,
-    });
-  }
-  return files;
+function serviceUsers(topology: RedisTopology, dir: string): { passwords: ServicePasswords; files: Array<{ file: string; text: string; use: string }> } {
+  if (topology.kind === 'server') return { passwords: {}, files: [] };
+  const replica = newPassword();
+  const files = [{
+    file: path.join(dir, 'redis-replication.conf'), use: 'every redis-server that may become a replica: include it in its redis.conf',
+    text: `# xdp-ids: how a replica authenticates to its primary\nmasteruser ${SERVICE_USERS.replica.user}\nmasterauth ${replica}\n`,
+  }];
+  if (topology.kind === 'cluster') return { passwords: { replica }, files };
+  const sentinel = newPassword();
+  files.push({
+    file: path.join(dir, 'sentinel-auth.conf'), use: 'every Sentinel: add its lines to sentinel.conf, after `sentinel monitor`',
+    text: `# xdp-ids: how a Sentinel authenticates to the servers it watches\nsentinel auth-user ${topology.name} ${SERVICE_USERS.sentinel.user}\nsentinel auth-pass ${topology.name} ${sentinel}\n`,
+  });
+  return { passwords: { replica, sentinel }, files };
 }
 
 /** Writes through a new file renamed into place, so a secret never sits in a file with looser permissions. */
@@ -77,21 +77,20 @@ export function registerRedisCommands(program: Command): void {
       const topology = topologyOf(opts.url);
       const dir = path.dirname(path.resolve(opts.out));
       const files = { acl: path.resolve(opts.out), ...Object.fromEntries(ROLE_NAMES.map((role) => [role, path.join(dir, `redis-${role}.url`)])) } as Record<Role | 'acl', string>;
-      const service: ServicePasswords = topology.kind === 'server' ? {} : { replica: newPassword(), ...(topology.kind === 'sentinel' ? { sentinel: newPassword() } : {}) };
-      const extra = serviceFiles(topology, dir, service);
-      const existing = [...Object.values(files), ...extra.map((e) => e.file)].filter((file) => fs.existsSync(file));
+      const service = serviceUsers(topology, dir);
+      const existing = [...Object.values(files), ...service.files.map((e) => e.file)].filter((file) => fs.existsSync(file));
       if (existing.length > 0 && !opts.force) fail(`${existing.join(', ')} already exist${existing.length === 1 ? 's' : ''}: --force replaces them (with new passwords)`);
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
       const passwords = newRolePasswords();
       // Hashes only: redis-server, which often runs as a user of its own, must read it.
-      writeFile(files.acl, aclFileText(passwords, service), 0o644);
+      writeFile(files.acl, aclFileText(passwords, service.passwords), 0o644);
       const urls = roleUrls(opts.url, passwords);
       for (const role of ROLE_NAMES) writeFile(files[role], `${urls[role]}\n`, 0o600);
-      for (const e of extra) writeFile(e.file, e.text, 0o600);
+      for (const e of service.files) writeFile(e.file, e.text, 0o600);
       this.configureOutput().writeOut?.([
         `${files.acl}: the ACL users (password hashes only); redis-server: aclfile ${files.acl}`,
         ...ROLE_NAMES.map((role) => `${files[role]}: the ${role} role's URL (0600), for ${WHO[role]}: XDP_IDS_REDIS_URL_FILE=${files[role]}`),
-        ...extra.map((e) => `${e.file}: (0600) for ${e.use}`),
+        ...service.files.map((e) => `${e.file}: (0600) for ${e.use}`),
       ].join('\n') + '\n');
     });
 }

@@ -122,7 +122,7 @@ async function alerterKilledMidDelivery(fleet: Fleet, scanner: Scanner): Promise
   const inFlight = fleet.hook.requests.find((r) => !r.accepted)!;
   expect(accepted.filter((id) => id === inFlight.id)).toHaveLength(1);
   expect(fleet.messagesAbout(scanner.address).filter((m) => m.phase === 'opened')).toHaveLength(1);
-  await fleet.startAlerter();
+  fleet.startAlerter();
 }
 
 /** SIGKILL of the detector holding the first sensor's partition during a scan: its partitions move, every window is evaluated once and in order, no incident doubles. */
@@ -155,7 +155,7 @@ async function detectorKilledMidAttack(fleet: Fleet, scanner: Scanner): Promise<
   const rules = (await incidentsOf(fleet, scanner.address)).map((i) => i.ruleId);
   expect(new Set(rules).size).toBe(rules.length);
   expect(fleet.messagesAbout(scanner.address).filter((m) => m.phase === 'opened')).toHaveLength(1);
-  await fleet.startDetector();
+  fleet.startDetector();
 }
 
 /**

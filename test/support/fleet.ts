@@ -127,8 +127,10 @@ receivers:
 routes:
   - receivers: [soc]
 `);
-    await Promise.all([0, 1].map(() => this.startDetector()));
-    await Promise.all([0, 1].map(() => this.startAlerter()));
+    for (let i = 0; i < 2; i++) {
+      this.startDetector();
+      this.startAlerter();
+    }
     await Promise.all(this.sites.map((_, i) => this.startSensor(i)));
     await until('the fleet to report healthy', async () => {
       const status = await this.status();
@@ -139,8 +141,14 @@ routes:
     return this;
   }
 
-  /** `xdp-ids <args>` as `role`; stopped with the fleet. */
+  /** Another `xdp-ids <args>` process as `role` (the control API), stopped with the fleet. */
   spawn(name: string, role: Role, args: string[], env: Record<string, string> = {}): Part {
+    const part = this.launch(name, role, args, env);
+    this.others.push(part);
+    return part;
+  }
+
+  private launch(name: string, role: Role, args: string[], env: Record<string, string> = {}): Part {
     const logFile = path.join(this.dir, `${name}-${this.started++}.log`);
     const log = fs.openSync(logFile, 'a');
     const child = spawn(process.execPath, [CLI, ...args], {
@@ -148,19 +156,17 @@ routes:
       env: { ...process.env, XDP_IDS_REDIS_URL: this.opts.urls[role], XDP_IDS_REDIS_URL_FILE: '', FLEET_WEBHOOK_SECRET: WEBHOOK_SECRET, XDP_IDS_LOG_LEVEL: 'info', ...env },
     });
     fs.closeSync(log);
-    const part = new Part(name, child, logFile);
-    if (role === 'control') this.others.push(part);
-    return part;
+    return new Part(name, child, logFile);
   }
 
-  async startDetector(): Promise<Part> {
-    const part = this.spawn(`detector${this.detectors.length}`, 'detector', ['detector', '--no-model', '--rules', 'rules', '--metrics-listen', 'off']);
+  startDetector(): Part {
+    const part = this.launch(`detector${this.detectors.length}`, 'detector', ['detector', '--no-model', '--rules', 'rules', '--metrics-listen', 'off']);
     this.detectors.push(part);
     return part;
   }
 
-  async startAlerter(): Promise<Part> {
-    const part = this.spawn(`alerter${this.alerters.length}`, 'alerter',
+  startAlerter(): Part {
+    const part = this.launch(`alerter${this.alerters.length}`, 'alerter',
       ['alerter', '--config', path.join(this.dir, 'alerts.yaml'), '--takeover-ms', '3000', '--metrics-listen', 'off']);
     this.alerters.push(part);
     return part;
@@ -170,7 +176,7 @@ routes:
   async startSensor(site: number): Promise<Part> {
     const port = this.metricsPorts.get(site) ?? await freePort();
     this.metricsPorts.set(site, port);
-    const part = this.spawn(`sensor${site}`, 'sensor',
+    const part = this.launch(`sensor${site}`, 'sensor',
       ['sensor', '--iface', this.sites[site].iface, '--sensor-id', this.sensorId(site), '--metrics-listen', `127.0.0.1:${port}`]);
     this.sensors[site] = part;
     return part;
