@@ -300,7 +300,8 @@ export class Detector {
       this.evidence.add(data.trip.packet);
       if (data.trip.sofar) {
         this.trust.observe(data.trip.sofar);
-        const early = this.engine.preview(data.trip.sensor, data.trip.window, data.trip.sofar, Date.now()).filter((d) => this.firstEarly(d));
+        // On the sensor's clock, like the windows: the trip may have waited in the queue.
+        const early = this.engine.preview(data.trip.sensor, data.trip.window, data.trip.sofar, data.trip.packet.tsMs).filter((d) => this.firstEarly(d));
         this.counts.earlyDetections += early.length;
         await this.handle(early);
       }
@@ -368,7 +369,7 @@ export class Detector {
    */
   private async upgradeVerified(windows: readonly SourceWindow[]): Promise<void> {
     const upgrades = windows.filter((w) => w.handshakes > 0).flatMap((w) => this.awaitingEvidence.of(w.src))
-      .filter(({ incident }) => this.evidenceOf(incident.key, incident) === 'verified');
+      .filter(({ detection }) => this.evidenceOf(detection) === 'verified');
     await Promise.all(upgrades.map(async ({ detection, incident }) => {
       this.awaitingEvidence.delete(incident.key, incident.ruleId);
       await this.respond(detection, incident);
@@ -389,7 +390,7 @@ export class Detector {
     let outcome: BlockOutcome;
     try {
       // A prefix key stands for addresses that were not each verified.
-      const evidence = d.groupBy === 'src' ? this.evidenceOf(d.key, incident) : 'unverified';
+      const evidence = d.groupBy === 'src' ? this.evidenceOf(d) : 'unverified';
       outcome = d.actions.block
         ? await this.blocker.request({ ...req, ttlMs: d.actions.block.ttlMs, evidence })
         : await this.blocker.limit({ ...req, ttlMs: d.actions.limit!.ttlMs, traffic: d.actions.limit!.traffic, perSecond: d.actions.limit!.perSecond });
@@ -406,11 +407,13 @@ export class Detector {
   }
 
   /**
-   * Evidence from the incident's own time: a handshake from one sensor window before it opened on.
-   * Not from its first window's start: a rule's window reaches seconds back, to before the attack.
+   * Evidence from the attack's own time: a handshake since the start of the sensor window that
+   * detected it, on the sensor's clock. Not the detector's clock: a detector working through a
+   * backlog (after a failover, a takeover, a burst) reads windows seconds after they ended. Not
+   * the rule window's start either: that reaches seconds back, to before the attack.
    */
-  private evidenceOf(source: string, incident: Incident): 'verified' | 'unverified' {
-    return this.trust.evidenceOf(source, incident.openedMs - (this.opts.windowMs ?? 1000));
+  private evidenceOf(d: Detection): 'verified' | 'unverified' {
+    return this.trust.evidenceOf(d.key, d.lastWindowMs - (this.opts.windowMs ?? 1000));
   }
 
   /** Once per overflow incident, so once per rule until its flood of new keys has been quiet for the resolve time. */

@@ -4,6 +4,7 @@
  */
 import { Queue, Worker } from 'bullmq';
 import { ALERTS_QUEUE, type AlertEvent, type IncidentEvent } from '../../common/alert-events';
+import type { BlockRequest, Blocker } from '../../common/block-requests';
 import { connectRedis, type RedisClient } from '../../common/redis';
 import { NO_UNTRACKED, sourceWindowOf, type SensorTick, type SourceWindow } from '../../common/sensor-tick';
 import { JOB_FORMAT, PARTITIONS, partitionOf, partitionQueue } from '../../common/windows-jobs';
@@ -21,8 +22,7 @@ const SCANNER = '198.18.0.66';
 const scan = (src = SCANNER): SourceWindow => sourceWindowOf(src, { packets: 400, bytes: 24_000, syn: 400, rst: 0, distinctPorts: 380, distinctHosts: 1 });
 const browsing = (i: number): SourceWindow => sourceWindowOf(`198.18.1.${i}`, { packets: 40, bytes: 30_000, syn: 2, ackOnly: 30, fin: 2, distinctPorts: 1, distinctHosts: 1 });
 
-function tick(sensor: string, window: number, sources: SourceWindow[]): SensorTick {
-  const endMs = Date.now();
+function tick(sensor: string, window: number, sources: SourceWindow[], endMs = Date.now()): SensorTick {
   return {
     sensor, iface: 'lab0', window, startMs: endMs - 1000, endMs, sources, destinations: [],
     untracked: { ...NO_UNTRACKED }, globals: {}, trackedSources: sources.length, evictedSources: 0,
@@ -184,6 +184,33 @@ describe('windows → detectors → incidents → alerts, on a real Redis', () =
     // In the sensor's order: evaluated after a later window, it would reset the sensor's rule state.
     expect(completed).toEqual([700, 701, 702]);
     await queue.close();
+  });
+
+  test('a detector working through a backlog judges a source\'s handshake on the sensor\'s clock: one in the detecting window verifies it', async () => {
+    const requests: BlockRequest[] = [];
+    const blocker: Blocker = {
+      request: async (r) => { requests.push(r); return { status: 'blocked', target: r.target, evidence: r.evidence }; },
+      limit: async (r) => ({ status: 'limited', target: r.target }),
+    };
+    const pub = publisher('sensor-b');
+    // Windows that ended a minute ago, as a detector reads them after a failover or a takeover.
+    const endMs = Date.now() - 60_000;
+    const connectScan = sourceWindowOf(SCANNER, { packets: 400, syn: 400, rst: 0, handshakes: 1, distinctPorts: 380, distinctHosts: 1, verifiedMs: endMs - 500 });
+    const forged = sourceWindowOf('198.18.0.67', { packets: 400, syn: 400, distinctPorts: 380, distinctHosts: 1, verifiedMs: endMs - 3000 });
+    pub.tick(tick('sensor-b', 800, [sourceWindowOf('198.18.0.67', { packets: 4, syn: 1, handshakes: 1, verifiedMs: endMs - 3000 })], endMs - 2000));
+    pub.tick(tick('sensor-b', 801, [], endMs - 1000));
+    pub.tick(tick('sensor-b', 802, [connectScan, forged], endMs));
+    const queue = new Queue(partitionQueue(partitionOf('sensor-b')), { connection: client });
+    await until('the partition\'s backlog queued', async () => (await queue.getWaitingCount()) === 3 || undefined);
+    await queue.close();
+    await detector('d1', { blocker });
+    const evidence = await until('both sources answered', () => {
+      const bySource = new Map(requests.filter((r) => r.ruleId === 'scan-tcp-vertical').map((r) => [r.key, r.evidence]));
+      return bySource.size === 2 && bySource;
+    });
+    expect(evidence.get(SCANNER)).toBe('verified');
+    // Its handshake came two windows before the scan: that only proves the address has a real owner.
+    expect(evidence.get('198.18.0.67')).toBe('unverified');
   });
 
   test('a malformed job fails alone, with the reason, and the partition goes on', async () => {
