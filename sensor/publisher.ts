@@ -32,7 +32,6 @@ export interface PublisherStats {
   connected: boolean;
 }
 
-const BATCH = 50;
 const JOB_OPTIONS = { removeOnComplete: true, removeOnFail: 1000 } as const;
 
 /** A job's id: the same job sent twice (a retry after an outage) is one job. BullMQ refuses `:` in ids, and IPv6 addresses are full of them. */
@@ -147,21 +146,22 @@ export class QueuePublisher implements SensorSink {
     if (this.flushing || this.closed) return;
     this.flushing = true;
     try {
+      // One job at a time, each sent once the one before it is in: a pipeline (BullMQ's addBulk) that
+      // fails part way, as one does while a Cluster node fails over, has added some of its jobs, and
+      // sent again the rest would land after them, out of the order the rules read them in.
       while (this.buffer.length > 0 && this.connection.status === 'ready') {
-        const batch = this.buffer.slice(0, BATCH);
+        const job = this.buffer[0];
         try {
-          await this.queue.addBulk(batch.map((data) => ({ name: data.type, data, opts: { ...JOB_OPTIONS, jobId: jobName(data) } })));
+          await this.queue.add(job.type, job, { ...JOB_OPTIONS, jobId: jobName(job) });
         } catch (err) {
           this.noteDown();
           this.opts.log.debug({ err }, 'publishing failed; will retry when Redis is back');
           break;
         }
-        // The buffer may have lost its oldest jobs to overflow while we waited: remove only what was sent.
-        for (const job of batch) {
-          const i = this.buffer.indexOf(job);
-          if (i >= 0) this.buffer.splice(i, 1);
-        }
-        this.published += batch.length;
+        // The buffer may have lost its oldest jobs to overflow while we waited.
+        const i = this.buffer.indexOf(job);
+        if (i >= 0) this.buffer.splice(i, 1);
+        this.published++;
       }
       if (this.buffer.length === 0 && this.downSinceMs !== undefined) this.recovered();
     } finally {

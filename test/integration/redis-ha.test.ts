@@ -6,8 +6,10 @@
  * through the ledger, and the enforcer of a real XDP program (a veth in a namespace) puts
  * the block in its kernel. Behind Sentinel, the primary is then killed with SIGKILL: the windows
  * the sensor buffered meanwhile reach the detector in order, the kernel keeps what it enforced
- * (same ledger generation), and a block decided after the failover reaches the kernel. A client
- * that hears of a failover while it asks a Sentinel for the primary still reaches the new one.
+ * (same ledger generation), and a block decided after the failover reaches the kernel. The same
+ * on a Cluster with a replica per primary, killing the primary of the ledger and of the sensor's
+ * partition. A client that hears of a failover while it asks a Sentinel for the primary still
+ * reaches the new one.
  */
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -15,7 +17,7 @@ import clusterKeySlot from 'cluster-key-slot';
 import { ALERTS_QUEUE, type AlertEvent } from '../../common/alert-events';
 import { connectRedis, type RedisClient } from '../../common/redis';
 import { NO_UNTRACKED, sourceWindowOf, type SensorTick, type SourceWindow } from '../../common/sensor-tick';
-import { PARTITIONS, partitionQueue } from '../../common/windows-jobs';
+import { PARTITIONS, partitionOf, partitionQueue } from '../../common/windows-jobs';
 import { LedgerBlocker } from '../../blocking/blocker';
 import { startEnforcer, type Enforcer } from '../../blocking/enforcer';
 import { BlockLedger, NS } from '../../blocking/ledger';
@@ -55,7 +57,7 @@ class Pipeline {
   detector?: Detector;
   publisher?: QueuePublisher;
 
-  constructor(readonly urls: PipelineUrls, readonly name: string, subnet: number) {
+  constructor(readonly urls: PipelineUrls, readonly name: string, subnet: number, readonly sensorId = `${name}-s`) {
     // Errors while a primary is down are expected here; what matters is what arrives after.
     this.redis = connectRedis(urls.detector).on('error', () => undefined);
     this.notices = new AlertQueueNotices(this.redis);
@@ -73,13 +75,24 @@ class Pipeline {
     const blocker = new LedgerBlocker(new BlockLedger(this.redis), { component: 'test', hostAllow: [] }, this.notices, quietLogger);
     this.detector = await Detector.start({ redisUrl: this.urls.detector, rulePaths: ['rules'], log: quietLogger, id: `${this.name}-d1`, blocker });
     await until('the detector to hold every partition', () => this.detector!.stats().partitions.length === PARTITIONS, 30_000);
-    this.publisher = new QueuePublisher({ redisUrl: this.urls.sensor, sensorId: `${this.name}-s`, log: quietLogger });
+    this.publisher = new QueuePublisher({ redisUrl: this.urls.sensor, sensorId: this.sensorId, log: quietLogger });
     return this;
   }
 
   /** Three windows of a scan from `src`, the rule's evidence for a block. */
   scan(src: string, firstWindow: number): void {
-    for (let w = firstWindow; w < firstWindow + 3; w++) this.publisher!.tick(tick(`${this.name}-s`, w, [scanFrom(src), browsing(w % 50)]));
+    for (let w = firstWindow; w < firstWindow + 3; w++) this.publisher!.tick(tick(this.sensorId, w, [scanFrom(src), browsing(w % 50)]));
+  }
+
+  /** The windows of `windows` that the detector completed, in the order it completed them (once all are). */
+  completedInOrder(windows: number[]): Promise<number[]> {
+    const queue = this.publisher!.partitionQueue;
+    return until('the detector to finish the buffered windows', async () => {
+      const events = await this.redis.xrange(`bull:${queue}:events`, '-', '+');
+      const ids = events.map(([, fields]) => Object.fromEntries(Array.from({ length: fields.length / 2 }, (_, i) => [fields[2 * i], fields[2 * i + 1]])))
+        .filter((e) => e.event === 'completed' && e.jobId.startsWith(`${this.sensorId}|`)).map((e) => Number(e.jobId.split('|')[1]));
+      return windows.every((w) => ids.includes(w)) ? ids.filter((w) => windows.includes(w)) : undefined;
+    }, 30_000);
   }
 
   inKernel(target: string): boolean {
@@ -148,14 +161,7 @@ describe('behind Redis Sentinel (1 primary, 1 replica, 3 Sentinels), each part a
     console.log(`Sentinel failover gap (SIGKILL of the primary → first write on the new primary): ${gapMs} ms`);
 
     await until('the buffered windows sent', () => pipeline.publisher!.stats().buffered === 0, 30_000);
-    const queue = pipeline.publisher!.partitionQueue;
-    const completed = await until('the detector to finish the buffered windows', async () => {
-      const events = await pipeline.redis.xrange(`bull:${queue}:events`, '-', '+');
-      const ids = events.map(([, fields]) => Object.fromEntries(Array.from({ length: fields.length / 2 }, (_, i) => [fields[2 * i], fields[2 * i + 1]])))
-        .filter((e) => e.event === 'completed' && e.jobId.startsWith('xiflta-s|')).map((e) => Number(e.jobId.split('|')[1]));
-      return windows.every((w) => ids.includes(w)) ? ids.filter((w) => windows.includes(w)) : undefined;
-    }, 30_000);
-    expect(completed).toEqual(windows);
+    expect(await pipeline.completedInOrder(windows)).toEqual(windows);
 
     // Same ledger generation on the promoted replica: nothing retained, nothing lost, nothing repaired.
     const after = await pipeline.enforcer!.reconcile();
@@ -276,4 +282,85 @@ describe('on a 3-primary Redis Cluster, each part as its ACL role', () => {
     }
     expect(await cluster.aclLog()).toMatch(/xdp-ids-sensor/);
   }, 60_000);
+});
+
+describe('on a Redis Cluster with a replica per primary, each part as its ACL role', () => {
+  const LEDGER_KEY = `${NS}blocks:rev`;
+  let cluster: TestCluster;
+  let pipeline: Pipeline;
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster({ replicas: true });
+    // A sensor whose windows partition shares the ledger's primary: losing that node takes both away.
+    const ledgerNode = await cluster.primaryOf(LEDGER_KEY);
+    let sensorId: string | undefined;
+    for (let i = 0; !sensorId; i++) {
+      const candidate = `xifltc-s${i}`;
+      if (await cluster.primaryOf(`bull:${partitionQueue(partitionOf(candidate))}:wait`) === ledgerNode) sensorId = candidate;
+    }
+    pipeline = await new Pipeline(cluster.roles, 'xifltc', 200, sensorId).start();
+  }, 120_000);
+
+  afterAll(async () => {
+    await pipeline?.stop();
+    await cluster?.stop();
+  });
+
+  test('after SIGKILL of the primary of the ledger and the sensor\'s partition: its replica takes over, windows arrive in order, the kernel keeps its blocks, a new block reaches it', async () => {
+    pipeline.scan('198.18.200.66', 1);
+    await until('the block in the kernel', () => pipeline.inKernel('198.18.200.66/32'), 30_000);
+    const before = await pipeline.enforcer!.reconcile();
+    expect(before.added + before.removed).toBe(0);
+    // The replicas have every write so far (the failover under test loses nothing by itself).
+    await cluster.replicated();
+
+    const killedMs = Date.now();
+    const killedPort = await cluster.killPrimaryOf(LEDGER_KEY);
+    // A window a second or so while the node is gone and after its replica took over: the sensor never waits for Redis.
+    const windows: number[] = [];
+    let w = 100;
+    const ticking = setInterval(() => {
+      windows.push(w);
+      pipeline.publisher!.tick(tick(pipeline.sensorId, w++, [browsing(w % 50)]));
+    }, 250);
+    let gapMs: number;
+    try {
+      // The first write in the ledger's slot that succeeds ends the gap.
+      const probe = connectRedis(cluster.url).on('error', () => undefined);
+      try {
+        await until('a primary for the ledger\'s slot', async () => ![undefined, killedPort].includes(await cluster.primaryOf(LEDGER_KEY)), 60_000);
+        await probe.set('xiflt:probe{ledger}', String(killedMs));
+      } finally {
+        probe.disconnect();
+      }
+      gapMs = Date.now() - killedMs;
+      await new Promise((r) => setTimeout(r, 1000));
+    } finally {
+      clearInterval(ticking);
+    }
+    console.log(`Cluster failover gap (SIGKILL of the ledger's primary → first write on its promoted replica): ${gapMs} ms`);
+
+    await until('the buffered windows sent', () => pipeline.publisher!.stats().buffered === 0, 30_000);
+    expect(await pipeline.completedInOrder(windows)).toEqual(windows);
+
+    // Same ledger generation on the promoted replica: nothing retained, nothing lost, nothing repaired.
+    const after = await pipeline.enforcer!.reconcile();
+    expect(after).toMatchObject({ retained: 0, added: 0, removed: 0 });
+    expect(after.rev).toBeGreaterThanOrEqual(before.rev);
+    expect(pipeline.inKernel('198.18.200.66/32')).toBe(true);
+
+    const decidedMs = Date.now();
+    pipeline.scan('198.18.200.67', 200);
+    await until('the block decided after the failover in the kernel', () => pipeline.inKernel('198.18.200.67/32'), 30_000);
+    console.log(`Block decided after the Cluster failover: in the kernel ${Date.now() - decidedMs} ms after its windows were published`);
+    const events = await until('the scan decided after the failover announced', async () => {
+      const queued = (await pipeline.alerts.getJobs(['waiting', 'active', 'completed'])).map((j) => j.data);
+      return queued.some((e) => e.kind === 'incident' && e.phase === 'opened' && e.incident.ruleId === 'scan-tcp-vertical' && e.incident.key === '198.18.200.67') && queued;
+    }, 30_000);
+    expect(events.filter((e) => e.kind === 'exception').map((e) => e.code)).not.toContain('ledger-generation-changed');
+    const openings = events.filter((e) => e.kind === 'incident' && e.phase === 'opened' && e.incident.ruleId === 'scan-tcp-vertical').map((e) => e.kind === 'incident' && e.incident.key);
+    expect(openings.sort()).toEqual(['198.18.200.66', '198.18.200.67']);
+    expect(pipeline.publisher!.stats().dropped).toBe(0);
+    expect(await cluster.aclLog()).toBe('');
+  }, 120_000);
 });

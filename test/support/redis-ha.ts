@@ -1,7 +1,7 @@
 /**
  * Real Redis deployments that survive losing a node, started and stopped by a test, all on the
  * loopback: a primary with a replica watched by 3 Sentinels (Debian's redis-sentinel), and a
- * 3-primary Redis Cluster (`redis-cli --cluster create`). Every server loads the roles' ACL users
+ * 3-primary Redis Cluster (`redis-cli --cluster create`), with a replica each if asked. Every server loads the roles' ACL users
  * and the replica's and Sentinels' (common/redis-roles.ts), which they use, and an
  * administrator's, whom the tests and redis-cli use.
  */
@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import clusterKeySlot from 'cluster-key-slot';
 import { freePort, startEmbeddedRedis, urlWithCredentials, type EmbeddedRedis } from '../../common/redis';
 import { aclFileText, newPassword, newRolePasswords, roleUrls, SERVICE_USERS, type Role, type ServicePasswords } from '../../common/redis-roles';
 import { until } from './until';
@@ -125,34 +126,74 @@ export interface TestCluster {
   /** Each role's URL (common/redis-roles.ts): every node loads the roles' ACL file. */
   roles: Record<Role, string>;
   nodes: EmbeddedRedis[];
-  /** Which node's port serves a slot. */
+  /** Which primary's port serves a slot, as a live node sees it. */
   slotOwners(): Promise<Array<{ from: number; to: number; port: number }>>;
-  /** What the nodes' ACL LOGs hold (redis-cli's text: empty when no command or key was refused). */
+  /** The port of the primary that serves a key's slot now (none while its primary has failed and no replica has taken over). */
+  primaryOf(key: string): Promise<number | undefined>;
+  /** With replicas: until each replica has every write its primary has. */
+  replicated(): Promise<void>;
+  /** SIGKILL of the primary that serves a key's slot; its port. */
+  killPrimaryOf(key: string): Promise<number>;
+  /** What the live nodes' ACL LOGs hold (redis-cli's text: empty when no command or key was refused). */
   aclLog(): Promise<string>;
   stop(): Promise<void>;
 }
 
 /**
- * 3 primaries, no replicas, the slots split evenly (`redis-cli --cluster create`), ready when
- * every node says cluster_state:ok. Every node has the roles' users and an administrator, whom
- * the test and redis-cli use.
+ * 3 primaries, the slots split evenly (`redis-cli --cluster create`), and with `replicas` one
+ * replica each, which takes its primary's slots over 2 s after the primary stops answering
+ * (cluster-node-timeout); ready when every node says cluster_state:ok. Every node has the roles'
+ * users, the replica's (which replicas use) and an administrator, whom the test and redis-cli use.
  */
-export async function startRedisCluster(): Promise<TestCluster> {
+export async function startRedisCluster(opts: { replicas?: boolean } = {}): Promise<TestCluster> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xdp-ids-cluster-'));
-  const { acl, password, roleUrls: rolesAt } = users();
+  const { acl, password, service, roleUrls: rolesAt } = users();
   const nodes: EmbeddedRedis[] = [];
+  const killed = new Set<number>();
   const stop = async (): Promise<void> => {
     await Promise.all(nodes.map((n) => n.stop().catch(() => undefined)));
     fs.rmSync(dir, { recursive: true, force: true });
   };
+  const live = (): EmbeddedRedis[] => nodes.filter((n) => !killed.has(n.port));
+  /** CLUSTER NODES as a live node sees it: port, whether primary, its slot ranges, and its primary's node id. */
+  const clusterNodes = async (): Promise<Array<{ id: string; port: number; primary: boolean; failed: boolean; of: string; slots: Array<{ from: number; to: number }> }>> => {
+    const lines = (await cli(live()[0].port, password, ['CLUSTER', 'NODES'])).trim().split('\n');
+    return lines.map((line) => {
+      const fields = line.split(' ');
+      return {
+        id: fields[0], port: Number(/:(\d+)@/.exec(fields[1])![1]), primary: /master/.test(fields[2]), failed: /fail/.test(fields[2]), of: fields[3],
+        slots: fields.slice(8).filter((r) => /^\d/.test(r)).map((r) => {
+          const [from, to = from] = r.split('-').map(Number);
+          return { from, to };
+        }),
+      };
+    });
+  };
+  const slotOwners = async (): Promise<Array<{ from: number; to: number; port: number }>> =>
+    (await clusterNodes()).filter((n) => n.primary && !n.failed).flatMap((n) => n.slots.map((r) => ({ ...r, port: n.port })));
+  const primaryOf = async (key: string): Promise<number | undefined> => {
+    const slot = clusterKeySlot(key);
+    return (await slotOwners()).find((r) => r.from <= slot && slot <= r.to)?.port;
+  };
+  const offset = async (port: number, field: string): Promise<number> =>
+    Number(new RegExp(`^${field}:(\\d+)`, 'm').exec(await cli(port, password, ['INFO', 'replication']))?.[1] ?? -1);
   try {
-    for (let i = 0; i < 3; i++) {
+    const count = opts.replicas ? 6 : 3;
+    for (let i = 0; i < count; i++) {
       // The bus port defaults to port + 10000, which may be taken or past 65535.
       const bus = await freePort();
-      nodes.push(await startEmbeddedRedis({ dir: path.join(dir, `n${i}`), acl, config: ['cluster-enabled yes', `cluster-port ${bus}`, 'cluster-node-timeout 2000'] }));
+      const config = ['cluster-enabled yes', `cluster-port ${bus}`, 'cluster-node-timeout 2000', `masteruser ${SERVICE_USERS.replica.user}`, `masterauth ${service.replica}`];
+      nodes.push(await startEmbeddedRedis({ dir: path.join(dir, `n${i}`), acl, config }));
     }
-    await run('redis-cli', ['--user', ADMIN, '--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-yes'], { env: { ...process.env, REDISCLI_AUTH: password }, timeout: 60_000 });
+    await run('redis-cli', ['--user', ADMIN, '--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', opts.replicas ? '1' : '0', '--cluster-yes'],
+      { env: { ...process.env, REDISCLI_AUTH: password }, timeout: 60_000 });
     for (const n of nodes) await until(`node ${n.port} in a healthy cluster`, async () => /cluster_state:ok/.test(await cli(n.port, password, ['CLUSTER', 'INFO'])), 30_000);
+    if (opts.replicas) {
+      await until('every replica linked to its primary', async () => {
+        const infos = await Promise.all(nodes.map((n) => cli(n.port, password, ['INFO', 'replication'])));
+        return infos.filter((i) => /role:slave/.test(i) && /master_link_status:up/.test(i)).length === 3;
+      }, 30_000);
+    }
   } catch (err) {
     await stop();
     throw err;
@@ -161,18 +202,22 @@ export async function startRedisCluster(): Promise<TestCluster> {
   return {
     url: urlWithCredentials(base, ADMIN, password),
     roles: rolesAt(base),
-    nodes, stop,
-    aclLog: () => aclLogs(nodes, password),
-    async slotOwners() {
-      const lines = (await cli(nodes[0].port, password, ['CLUSTER', 'NODES'])).trim().split('\n');
-      return lines.flatMap((line) => {
-        const fields = line.split(' ');
-        const port = Number(/:(\d+)@/.exec(fields[1])![1]);
-        return fields.slice(8).filter((r) => /^\d/.test(r)).map((r) => {
-          const [from, to = from] = r.split('-').map(Number);
-          return { from, to, port };
-        });
-      });
+    nodes, stop, slotOwners, primaryOf,
+    aclLog: () => aclLogs(live(), password),
+    async replicated() {
+      const all = await clusterNodes();
+      for (const replica of all.filter((n) => !n.primary && !n.failed)) {
+        const primary = all.find((n) => n.id === replica.of)!;
+        await until(`replica ${replica.port} caught up with ${primary.port}`, async () =>
+          await offset(replica.port, 'slave_repl_offset') >= await offset(primary.port, 'master_repl_offset'), 10_000);
+      }
+    },
+    async killPrimaryOf(key) {
+      const port = await primaryOf(key);
+      if (port === undefined) throw new Error(`no primary serves ${key}`);
+      process.kill(nodes.find((n) => n.port === port)!.pid, 'SIGKILL');
+      killed.add(port);
+      return port;
     },
   };
 }
