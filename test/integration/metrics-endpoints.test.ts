@@ -109,9 +109,11 @@ describe('each part serves its Prometheus metrics', () => {
     expect(sensor.values.has('xdp_ids_enforcer_kernel_entries{table="blocks"}')).toBe(true);
     expect(sensor.values.get('xdp_ids_sensor_process_cpu_seconds_total')).toBeGreaterThan(0);
 
+    // A trip may open the incident before the detector has evaluated the scan's first tick.
     const detector = await until('the detector evaluated ticks and opened an incident', async () => {
       const s = await scrape(detectorPort);
-      return [...s.values].some(([k, v]) => k.startsWith('xdp_ids_detector_incidents_total{') && k.includes('phase="opened"') && v > 0) ? s : undefined;
+      const opened = [...s.values].some(([k, v]) => k.startsWith('xdp_ids_detector_incidents_total{') && k.includes('phase="opened"') && v > 0);
+      return opened && (s.values.get('xdp_ids_detector_ticks_total') ?? 0) > 0 ? s : undefined;
     }, 30_000);
     expect(ownNames((r) => new DetectorMetrics(r)).filter((n) => !detector.declared.has(n))).toEqual([]);
     expect(detector.values.get('xdp_ids_detector_partitions')).toBe(16);
