@@ -84,15 +84,42 @@ class Pipeline {
     for (let w = firstWindow; w < firstWindow + 3; w++) this.publisher!.tick(tick(this.sensorId, w, [scanFrom(src), browsing(w % 50)]));
   }
 
-  /** The windows of `windows` that the detector completed, in the order it completed them (once all are). */
-  completedInOrder(windows: number[]): Promise<number[]> {
+  /**
+   * After a failover: the windows published across it were all evaluated, in order; the kernel
+   * kept the block of `blocked` with nothing repaired (the same ledger generation as `before`);
+   * a scan from `next` decided after it reaches the kernel; each scanner has one incident.
+   */
+  async expectCaughtUp(windows: number[], before: { rev: number }, blocked: string, next: string): Promise<void> {
+    await until('the buffered windows sent', () => this.publisher!.stats().buffered === 0, 30_000);
     const queue = this.publisher!.partitionQueue;
-    return until('the detector to finish the buffered windows', async () => {
+    const completed = await until('the detector to finish the buffered windows', async () => {
       const events = await this.redis.xrange(`bull:${queue}:events`, '-', '+');
       const ids = events.map(([, fields]) => Object.fromEntries(Array.from({ length: fields.length / 2 }, (_, i) => [fields[2 * i], fields[2 * i + 1]])))
         .filter((e) => e.event === 'completed' && e.jobId.startsWith(`${this.sensorId}|`)).map((e) => Number(e.jobId.split('|')[1]));
       return windows.every((w) => ids.includes(w)) ? ids.filter((w) => windows.includes(w)) : undefined;
     }, 30_000);
+    expect(completed).toEqual(windows);
+
+    // Same ledger generation on the promoted replica: nothing retained, nothing lost, nothing repaired.
+    const after = await this.enforcer!.reconcile();
+    expect(after).toMatchObject({ retained: 0, added: 0, removed: 0 });
+    expect(after.rev).toBeGreaterThanOrEqual(before.rev);
+    expect(this.inKernel(`${blocked}/32`)).toBe(true);
+
+    const decidedMs = Date.now();
+    this.scan(next, 200);
+    await until('the block decided after the failover in the kernel', () => this.inKernel(`${next}/32`), 30_000);
+    console.log(`Block decided after the failover (${this.name}): in the kernel ${Date.now() - decidedMs} ms after its windows were published`);
+    // The detector announces an incident after its block is decided, so the kernel may have the block first.
+    const events = await until('the scan decided after the failover announced', async () => {
+      const queued = (await this.alerts.getJobs(['waiting', 'active', 'completed'])).map((j) => j.data);
+      return queued.some((e) => e.kind === 'incident' && e.phase === 'opened' && e.incident.ruleId === 'scan-tcp-vertical' && e.incident.key === next) && queued;
+    }, 30_000);
+    expect(events.filter((e) => e.kind === 'exception').map((e) => e.code)).not.toContain('ledger-generation-changed');
+    // One incident per scanner, announced once, on either side of the failover.
+    const openings = events.filter((e) => e.kind === 'incident' && e.phase === 'opened' && e.incident.ruleId === 'scan-tcp-vertical').map((e) => e.kind === 'incident' && e.incident.key);
+    expect(openings.sort()).toEqual([blocked, next].sort());
+    expect(this.publisher!.stats().dropped).toBe(0);
   }
 
   inKernel(target: string): boolean {
@@ -160,29 +187,7 @@ describe('behind Redis Sentinel (1 primary, 1 replica, 3 Sentinels), each part a
     const gapMs = Date.now() - killedMs;
     console.log(`Sentinel failover gap (SIGKILL of the primary → first write on the new primary): ${gapMs} ms`);
 
-    await until('the buffered windows sent', () => pipeline.publisher!.stats().buffered === 0, 30_000);
-    expect(await pipeline.completedInOrder(windows)).toEqual(windows);
-
-    // Same ledger generation on the promoted replica: nothing retained, nothing lost, nothing repaired.
-    const after = await pipeline.enforcer!.reconcile();
-    expect(after).toMatchObject({ retained: 0, added: 0, removed: 0 });
-    expect(after.rev).toBeGreaterThanOrEqual(before.rev);
-    expect(pipeline.inKernel('198.18.180.66/32')).toBe(true);
-
-    const decidedMs = Date.now();
-    pipeline.scan('198.18.180.67', 200);
-    await until('the block decided after the failover in the kernel', () => pipeline.inKernel('198.18.180.67/32'), 30_000);
-    console.log(`Block decided after the failover: in the kernel ${Date.now() - decidedMs} ms after its windows were published`);
-    // The detector announces an incident after its block is decided, so the kernel may have the block first.
-    const events = await until('the scan decided after the failover announced', async () => {
-      const queued = (await pipeline.alerts.getJobs(['waiting', 'active', 'completed'])).map((j) => j.data);
-      return queued.some((e) => e.kind === 'incident' && e.phase === 'opened' && e.incident.ruleId === 'scan-tcp-vertical' && e.incident.key === '198.18.180.67') && queued;
-    }, 30_000);
-    expect(events.filter((e) => e.kind === 'exception').map((e) => e.code)).not.toContain('ledger-generation-changed');
-    // One incident per scanner, announced once, on either side of the failover.
-    const openings = events.filter((e) => e.kind === 'incident' && e.phase === 'opened' && e.incident.ruleId === 'scan-tcp-vertical').map((e) => e.kind === 'incident' && e.incident.key);
-    expect(openings.sort()).toEqual(['198.18.180.66', '198.18.180.67']);
-    expect(pipeline.publisher!.stats().dropped).toBe(0);
+    await pipeline.expectCaughtUp(windows, before, '198.18.180.66', '198.18.180.67');
     // Every part ran as its role, before and after the failover, and nothing was refused.
     expect(await set.aclLog()).toBe('');
   }, 120_000);
@@ -340,27 +345,7 @@ describe('on a Redis Cluster with a replica per primary, each part as its ACL ro
     }
     console.log(`Cluster failover gap (SIGKILL of the ledger's primary → first write on its promoted replica): ${gapMs} ms`);
 
-    await until('the buffered windows sent', () => pipeline.publisher!.stats().buffered === 0, 30_000);
-    expect(await pipeline.completedInOrder(windows)).toEqual(windows);
-
-    // Same ledger generation on the promoted replica: nothing retained, nothing lost, nothing repaired.
-    const after = await pipeline.enforcer!.reconcile();
-    expect(after).toMatchObject({ retained: 0, added: 0, removed: 0 });
-    expect(after.rev).toBeGreaterThanOrEqual(before.rev);
-    expect(pipeline.inKernel('198.18.200.66/32')).toBe(true);
-
-    const decidedMs = Date.now();
-    pipeline.scan('198.18.200.67', 200);
-    await until('the block decided after the failover in the kernel', () => pipeline.inKernel('198.18.200.67/32'), 30_000);
-    console.log(`Block decided after the Cluster failover: in the kernel ${Date.now() - decidedMs} ms after its windows were published`);
-    const events = await until('the scan decided after the failover announced', async () => {
-      const queued = (await pipeline.alerts.getJobs(['waiting', 'active', 'completed'])).map((j) => j.data);
-      return queued.some((e) => e.kind === 'incident' && e.phase === 'opened' && e.incident.ruleId === 'scan-tcp-vertical' && e.incident.key === '198.18.200.67') && queued;
-    }, 30_000);
-    expect(events.filter((e) => e.kind === 'exception').map((e) => e.code)).not.toContain('ledger-generation-changed');
-    const openings = events.filter((e) => e.kind === 'incident' && e.phase === 'opened' && e.incident.ruleId === 'scan-tcp-vertical').map((e) => e.kind === 'incident' && e.incident.key);
-    expect(openings.sort()).toEqual(['198.18.200.66', '198.18.200.67']);
-    expect(pipeline.publisher!.stats().dropped).toBe(0);
+    await pipeline.expectCaughtUp(windows, before, '198.18.200.66', '198.18.200.67');
     expect(await cluster.aclLog()).toBe('');
   }, 120_000);
 });
